@@ -1,0 +1,38 @@
+"""DirectAdminHost: one DirectAdmin server reached over SSH. Wiring only."""
+from __future__ import annotations
+
+import pulumi
+
+from daunit.providers.base import connection_input
+from daunit.resources import UnitHost
+
+
+class DirectAdminHost(pulumi.ComponentResource):
+    """The SSH connection every child uses, and Unit on that host.
+
+    `known_hosts` pins the host key (no trust on first use); `key_file` is a
+    path on the deploying machine: the key itself never enters state.
+    """
+
+    def __init__(self, name: str, *, address: str, port: int, ssh_user: str,
+                 known_hosts: str, key_file: str | None, da_user: str,
+                 unit_socket: str, unit_log: str, python: str, enable_unit: bool,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("daflask:index:DirectAdminHost", name, None, opts)
+        self.address = address
+        self.da_user = da_user
+        self.unit_socket = unit_socket
+        self.unit_log = unit_log
+        self.python = python
+        self.connection = connection_input(address, port, ssh_user, known_hosts, key_file)
+        self.unit = UnitHost(f"{name}-unit", {
+            "connection": self.connection,
+            "socket": unit_socket,
+            "log": unit_log,
+            "enableUnit": enable_unit,
+        }, pulumi.ResourceOptions(parent=self))
+        self.register_outputs({
+            "address": address,
+            "unitVersion": self.unit.unit_version,
+            "pythonModules": self.unit.python_modules,
+        })

@@ -1,0 +1,107 @@
+"""What every dynamic provider here shares: input parsing, a pure diff,
+one SSH session per operation, and errors that name the resource.
+
+Pulumi pickles each provider object into state, so providers hold no data at
+all: every method gets what it needs from its inputs and opens its own
+connection (see DESIGN.md, "The provider contract").
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, ResourceProvider
+
+from daunit.errors import DeployError
+from daunit.remote.ssh import SSHSession, SSHTarget
+
+# The sentinel the Python SDK puts where a value is unknown during preview.
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def is_unknown(value: Any) -> bool:
+    if value == UNKNOWN:
+        return True
+    if isinstance(value, Mapping):
+        return any(is_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(is_unknown(v) for v in value)
+    return False
+
+
+def plain(props: Mapping[str, Any]) -> dict[str, Any]:
+    """Inputs without the engine's own keys (the pickled provider)."""
+    return {k: v for k, v in props.items() if not k.startswith("__")}
+
+
+def target_of(props: Mapping[str, Any]) -> SSHTarget:
+    c = props["connection"]
+    return SSHTarget(
+        host=c["host"],
+        port=int(c.get("port", 22)),
+        user=c.get("user", "root"),
+        known_hosts=c["knownHosts"],
+        key_file=c.get("keyFile") or None,
+    )
+
+
+def connection_input(host: str, port: int, user: str, known_hosts: str,
+                     key_file: str | None) -> dict[str, Any]:
+    """The `connection` input every resource carries: plain data, no secret.
+
+    The private key stays on the deploying machine; only its path is here.
+    """
+    out: dict[str, Any] = {"host": host, "port": port, "user": user, "knownHosts": known_hosts}
+    if key_file:
+        out["keyFile"] = key_file
+    return out
+
+
+class Provider(ResourceProvider):
+    """Base of the providers: subclasses say which inputs force a replace
+    and which must be present, and implement create/update/read/delete."""
+
+    kind = "resource"
+    required: Sequence[str] = ("connection",)
+    replace_on: Sequence[str] = ("connection.host", "connection.port")
+
+    # -- pure parts -----------------------------------------------------
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures = [CheckFailure(key, f"{key} is required by {self.kind}")
+                    for key in self.required if key not in news]
+        return CheckResult(news, failures)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        old, new = plain(olds), plain(news)
+        changed = sorted(k for k in set(old) | set(new)
+                         if old.get(k) != new.get(k) or is_unknown(new.get(k)))
+        # The engine takes top-level property names: a change at a dotted
+        # path (connection.host) replaces through its top-level key.
+        replaces = sorted({path.split(".")[0] for path in self.replace_on
+                           if _get_path(old, path) != _get_path(new, path)
+                           or is_unknown(_get_path(new, path))})
+        stables = sorted(k for k in set(old) & set(new) if k not in changed)
+        return DiffResult(changes=bool(changed), replaces=replaces, stables=stables,
+                          delete_before_replace=bool(replaces))
+
+    # -- helpers for the acting parts ------------------------------------
+    @contextlib.contextmanager
+    def session(self, props: Mapping[str, Any]) -> Iterator[SSHSession]:
+        target = target_of(props)
+        try:
+            with SSHSession(target) as session:
+                yield session
+        except DeployError as exc:
+            if exc.resource is None:
+                exc.resource = f"{self.kind} {props.get('name') or props.get('appDir', '')}".strip()
+            raise
+
+
+def _get_path(data: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = data
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value

@@ -1,0 +1,56 @@
+"""InstanceConfig: instance/ (700), logs/ (700) and instance/.env (600).
+
+The environment arrives as a secret input: Pulumi keeps it encrypted in
+state and shows it as [secret] in previews. It reaches the host on stdin,
+never in argv, and no message here ever includes a value. `revision` is a
+random token renewed on each write: the Unit application takes it as an
+input, so a changed .env restarts the app without revealing anything about
+the values (a hash of a short secret could be guessed).
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
+
+from daunit import hostops
+from daunit.providers.base import Provider, plain
+from daunit.render import dotenv_bytes
+
+
+class InstanceConfigProvider(Provider):
+    kind = "InstanceConfig"
+    required = ("connection", "appDir", "user", "environment")
+    replace_on = ("connection.host", "connection.port", "appDir")
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=props["appDir"], outs=self._write(plain(props)))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._write(plain(news)))
+
+    def _write(self, props: dict[str, Any]) -> dict[str, Any]:
+        env = props["environment"]
+        with self.session(props) as s:
+            s.run(hostops.write_env(props["appDir"], props["user"]),
+                  stdin=dotenv_bytes(env), secrets=list(env.values()))
+        return {**props, "envFile": f"{props['appDir']}/instance/.env",
+                "keys": sorted(env), "revision": secrets.token_hex(8)}
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        props = plain(props)
+        with self.session(props) as s:
+            line = s.run(hostops.stat_env(props["appDir"])).stdout.decode().split()
+        want = hashlib.sha256(dotenv_bytes(props["environment"])).hexdigest()
+        if line != ["600", props["user"], want]:
+            # Missing, readable by others, or edited: report it gone so the
+            # next `pulumi up` writes it again.
+            return ReadResult(id_=None, outs={})
+        return ReadResult(id_=id_, outs=props)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        props = plain(props)
+        with self.session(props) as s:
+            s.run(hostops.remove(props["appDir"], "instance", "logs"))

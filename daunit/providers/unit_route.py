@@ -1,0 +1,116 @@
+"""UnitRoute: the app's own named route, joined to a shared listener.
+
+Unit config shared by every app on a host (the listener and the host-dispatch
+route) is changed by read-modify-write of just the entry this app owns, under
+a host-wide lock, so parallel resources and concurrent stacks lose nothing.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
+
+from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
+from daunit.providers.base import Provider, plain
+from daunit.remote.health import check_health
+from daunit.remote.hostlock import host_lock
+from daunit.remote.unit import UnitClient
+from daunit.routing import (dispatch_without, dispatch_with, normalized_routes_config,
+                            own_dispatch_entry)
+
+
+class UnitRouteProvider(Provider):
+    kind = "UnitRoute"
+    required = ("connection", "name", "steps", "dispatchEntry", "listener", "dispatchRoute",
+                "socket")
+    replace_on = ("connection.host", "connection.port", "name", "socket", "dispatchRoute")
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        props = plain(props)
+        return CreateResult(id_=props["name"], outs=self._apply(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._apply(plain(news)))
+
+    def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        name, dispatch, listener = props["name"], props["dispatchRoute"], props["listener"]
+        with self.session(props) as s:
+            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
+            with host_lock(s, holder=f"UnitRoute {name}"):
+                config = unit.get("/config")
+                # Named routes need `routes` to be an object; Unit starts with [].
+                fixed = normalized_routes_config(config)
+                if fixed is not None:
+                    unit.put("/config", fixed)
+                    config = fixed
+                routes = config.get("routes") or {}
+                old_steps = routes.get(name)
+                old_dispatch = routes.get(dispatch)
+                unit.put(["config", "routes", name], props["steps"])
+                unit.put(["config", "routes", dispatch],
+                         dispatch_with(old_dispatch or [], name, props["dispatchEntry"]))
+                self._ensure_listener(unit, config, listener, dispatch)
+                health = props.get("health")
+                if health:
+                    try:
+                        check_health(s, health, log_tail=unit.log_tail)
+                    except HealthCheckError:
+                        if old_steps is not None:
+                            unit.put(["config", "routes", name], old_steps)
+                        if old_dispatch is not None:
+                            unit.put(["config", "routes", dispatch], old_dispatch)
+                        raise
+        return {**props, "healthChecked": bool(props.get("health"))}
+
+    @staticmethod
+    def _ensure_listener(unit: UnitClient, config: dict[str, Any], listener: str,
+                         dispatch: str) -> None:
+        want = f"routes/{dispatch}"
+        current = (config.get("listeners") or {}).get(listener)
+        if current is None:
+            unit.put(["config", "listeners", listener], {"pass": want})
+        elif current.get("pass") != want:
+            raise ConfigError(
+                f"listener {listener!r} already passes requests to {current.get('pass')!r}, "
+                f"not to {want!r}. Choose another `listener` for this app, or point that "
+                f"listener at {want!r} by hand once (`PUT /config/listeners/{listener}/pass`).")
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        props = plain(props)
+        name, dispatch = id_, props["dispatchRoute"]
+        with self.session(props) as s:
+            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
+            routes = unit.get("/config/routes")
+        if not isinstance(routes, dict) or name not in routes:
+            return ReadResult(id_=None, outs={})
+        entry = own_dispatch_entry(routes.get(dispatch) or [], name)
+        return ReadResult(id_=id_, outs={**props, "steps": routes[name],
+                                         "dispatchEntry": entry})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        props = plain(props)
+        name, dispatch = id_, props["dispatchRoute"]
+        with self.session(props) as s:
+            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
+            with host_lock(s, holder=f"UnitRoute {name} (delete)"):
+                routes = unit.get("/config/routes")
+                if not isinstance(routes, dict):
+                    return
+                remaining = dispatch_without(routes.get(dispatch) or [], name)
+                if remaining:
+                    unit.put(["config", "routes", dispatch], remaining)
+                else:
+                    # Last app on this dispatch route: drop the listeners that
+                    # lead to it, then the route itself.
+                    listeners = unit.get("/config/listeners") or {}
+                    for lname, lconf in listeners.items():
+                        if lconf.get("pass") == f"routes/{dispatch}":
+                            unit.delete(["config", "listeners", lname])
+                    if dispatch in routes:
+                        unit.delete(["config", "routes", dispatch])
+                if name in routes:
+                    try:
+                        unit.delete(["config", "routes", name])
+                    except UnitAPIError as exc:
+                        if exc.status != 404:
+                            raise

@@ -1,0 +1,49 @@
+"""Virtualenv: keyed by (python version, hash of requirements).
+
+Built beside the live one and used only once pip succeeded; reused whenever
+the key is unchanged. A failed build leaves nothing behind and says why
+(pip's stderr tail).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
+
+from daunit import hostops
+from daunit.providers.base import Provider, plain
+
+
+class VirtualenvProvider(Provider):
+    kind = "Virtualenv"
+    required = ("connection", "appDir", "user", "python", "key", "requirements")
+    replace_on = ("connection.host", "connection.port", "appDir")
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=props["appDir"], outs=self._build(plain(props)))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._build(plain(news)))
+
+    def _build(self, props: dict[str, Any]) -> dict[str, Any]:
+        venv = f"{props['appDir']}/venvs/{props['key']}"
+        with self.session(props) as s:
+            # The app dir and its venvs/ may not exist yet on a first deploy.
+            s.run(hostops.sh('install -d -m 755 -o "$2" -g "$2" "$1" "$1/venvs"',
+                             props["appDir"], props["user"]))
+            result = s.run(hostops.build_venv(venv, props["user"], props["python"]),
+                           stdin=props["requirements"].encode(), timeout=1800)
+        return {**props, "venvDir": venv,
+                "built": result.stdout.decode().strip() == "BUILT"}
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        props = plain(props)
+        venv = f"{props['appDir']}/venvs/{props['key']}"
+        with self.session(props) as s:
+            ok = s.run(hostops.venv_complete(venv), check=False).exit_status == 0
+        return ReadResult(id_=id_, outs=props) if ok else ReadResult(id_=None, outs={})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        props = plain(props)
+        with self.session(props) as s:
+            s.run(hostops.remove(props["appDir"], "venvs"))

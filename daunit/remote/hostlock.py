@@ -1,0 +1,57 @@
+"""A host-wide lock around read-modify-write of shared Unit config.
+
+An `flock` held by a remote shell for as long as its SSH channel stays open:
+if the deploying process dies or the connection drops, sshd closes the
+channel, the shell exits and the lock is free again. No stale lock files.
+"""
+from __future__ import annotations
+
+import contextlib
+import shlex
+import time
+from collections.abc import Iterator
+
+from daunit import hostops
+from daunit.errors import RemoteError
+from daunit.remote.ssh import SSHSession
+
+DEFAULT_TIMEOUT_S = 120
+
+
+class LockTimeout(RemoteError):
+    """Another deployment held the host lock for longer than we would wait."""
+
+
+@contextlib.contextmanager
+def host_lock(session: SSHSession, holder: str,
+              timeout_s: int = DEFAULT_TIMEOUT_S) -> Iterator[None]:
+    chan = session.transport.open_session()
+    chan.settimeout(timeout_s + 10)
+    session.channels_opened += 1
+    try:
+        chan.exec_command(shlex.join(hostops.hold_lock(timeout_s, holder)))
+        line = _read_line(chan, deadline=time.monotonic() + timeout_s + 10)
+        if line != "LOCKED":
+            who = line.removeprefix("HELD-BY ").strip() if line.startswith("HELD-BY") else "?"
+            raise LockTimeout(
+                f"the host-wide Unit lock ({hostops.LOCK_FILE}) was held for over {timeout_s} s "
+                f"by: {who}. Wait for that deployment to finish, or check it is not hung.",
+                host=session.target.host)
+        yield
+    finally:
+        # Closing stdin ends the holder's `cat`; closing the channel frees the lock.
+        with contextlib.suppress(Exception):
+            chan.shutdown_write()
+        chan.close()
+
+
+def _read_line(chan: object, deadline: float) -> str:
+    buf = b""
+    while b"\n" not in buf:
+        if time.monotonic() > deadline:
+            break
+        chunk = chan.recv(256)  # type: ignore[attr-defined]
+        if not chunk:
+            break
+        buf += chunk
+    return buf.decode("utf-8", "replace").strip()

@@ -1,0 +1,74 @@
+"""The dynamic resources: thin declarations binding inputs to providers.
+
+Output-only properties are declared with None so Pulumi registers them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import Resource
+
+from daunit.providers.instance import InstanceConfigProvider
+from daunit.providers.release import ReleaseProvider
+from daunit.providers.unit_app import UnitApplicationProvider
+from daunit.providers.unit_host import UnitHostProvider
+from daunit.providers.unit_route import UnitRouteProvider
+from daunit.providers.virtualenv import VirtualenvProvider
+
+
+class Release(Resource):
+    release_dir: pulumi.Output[str]
+    files_sent: pulumi.Output[int]
+    bytes_sent: pulumi.Output[int]
+
+    def __init__(self, name: str, props: dict[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(ReleaseProvider(), name,
+                         {**props, "releaseDir": None, "filesSent": None, "bytesSent": None},
+                         opts)
+
+
+class Virtualenv(Resource):
+    venv_dir: pulumi.Output[str]
+
+    def __init__(self, name: str, props: dict[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(VirtualenvProvider(), name, {**props, "venvDir": None, "built": None},
+                         opts)
+
+
+class InstanceConfig(Resource):
+    revision: pulumi.Output[str]
+
+    def __init__(self, name: str, props: dict[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["environment"]))
+        super().__init__(InstanceConfigProvider(), name,
+                         {**props, "envFile": None, "keys": None, "revision": None}, opts)
+
+
+class UnitApplication(Resource):
+    config: pulumi.Output[dict[str, Any]]
+
+    def __init__(self, name: str, props: dict[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(UnitApplicationProvider(), name, {**props, "healthChecked": None}, opts)
+
+
+class UnitRoute(Resource):
+    def __init__(self, name: str, props: dict[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(UnitRouteProvider(), name, {**props, "healthChecked": None}, opts)
+
+
+class UnitHost(Resource):
+    unit_version: pulumi.Output[str]
+    python_modules: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, props: dict[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(UnitHostProvider(), name,
+                         {**props, "unitVersion": None, "pythonModules": None,
+                          "enabledByUs": None}, opts)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install everything the project needs on a Debian 12 machine, from nothing:
+# Debian packages, the project's virtualenv, and the Pulumi engine (built from
+# Go modules, cached in .tools/). Safe to run again: it skips what is present.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+packages=(openssh-server openssh-client python3.11 python3.11-venv python3.11-dev
+          iproute2 tinyproxy util-linux procps curl ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2; exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The project's own virtualenv, on Debian's Python 3.11: the same interpreter
+# a DirectAdmin host's Unit module links against in the lab.
+if [ ! -x .venv/bin/python ]; then
+  /usr/bin/python3.11 -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/pip install -q -r requirements.txt
+  echo "$want" > "$stamp"
+fi
+
+scripts/build-pulumi.sh
