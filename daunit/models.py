@@ -1,0 +1,980 @@
+"""Specs of what a stack deploys: the only place inputs are validated.
+
+Stack config is written in camelCase (`sshUser`, `hostKey`, `daUser`), so every
+field has a camelCase alias; snake_case names are accepted too. Models are
+frozen and reject unknown fields. Every error names its field and says how to
+fix it; `format_errors` turns a `ValidationError` into one (path, message) per
+bad field, with paths like `apps[0].domain`.
+
+Secret values never live here: an app declares the *names* of its secret
+environment variables (`secretEnvironmentKeys`); the values travel as Pulumi
+secrets straight to `render.instance_environment`. Inputs are hidden from
+pydantic's own error text (`hide_input_in_errors`) so a private key pasted
+into the wrong field is not echoed back.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import hashlib
+import hmac
+import ipaddress
+import keyword
+import os
+import re
+import struct
+from typing import Any, NamedTuple
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+__all__ = [
+    "AppSpec",
+    "HostSpec",
+    "KnownHostKey",
+    "ProcessesSpec",
+    "StackSpec",
+    "default_app_dir",
+    "format_errors",
+    "listener_port",
+    "parse_known_hosts",
+    "parse_stack",
+]
+
+ERROR_TYPE = "da_flask_invalid"
+
+HOST_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+APP_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+DA_USER_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+POSIX_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PYTHON_VERSION_RE = re.compile(r"^3\.\d{1,2}$")
+DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+URL_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
+SHELL_METACHARACTERS = set(" \t\n;&|$`\\\"'<>(){}[]*?!#~=%")
+
+# Host key types OpenSSH servers offer. ssh-dss is gone from OpenSSH; sk-* are
+# user keys, never host keys.
+HOST_KEY_TYPES = frozenset({
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+})
+
+# Environment names da-flask sets itself; a value from the stack would be overwritten.
+RESERVED_ENV_NAMES = frozenset({"PYTHONPATH"})
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    # The template is a single placeholder so braces inside the message are
+    # printed as written, never parsed as further placeholders.
+    return PydanticCustomError(ERROR_TYPE, "{reason}", {"reason": message})
+
+
+def _errors_at(title: str, problems: list[tuple[tuple[str | int, ...], str]]) -> ValidationError:
+    """A ValidationError with one entry per (loc, message); raised from a validator,
+    pydantic prefixes each loc with the validator's own location."""
+    return ValidationError.from_exception_data(
+        title,
+        [InitErrorDetails(type=_invalid(message), loc=loc, input=None) for loc, message in problems],
+    )
+
+
+def _show(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+# --- small validators shared by several fields -------------------------------------------
+
+
+def _dns_name_problem(value: str, *, need_dot: bool) -> str | None:
+    """Why `value` (already lower-cased) is not a DNS host name, or None."""
+    if not value:
+        return "it is empty"
+    if any(ord(c) > 127 for c in value):
+        return "it has non-ASCII characters (write it in punycode, xn--...)"
+    if len(value) > 253:
+        return "it is longer than 253 characters"
+    labels = value.split(".")
+    if need_dot and len(labels) < 2:
+        return "it has no dot"
+    for label in labels:
+        if not DNS_LABEL_RE.match(label):
+            return f"label {label!r} is not 1-63 letters, digits or inner hyphens"
+    if len(labels) > 1 and labels[-1].isdigit():
+        return "its last label is all digits, so it reads as an IP address"
+    return None
+
+
+def _normalize_dns_name(value: str) -> str:
+    return value.strip().lower().removesuffix(".")
+
+
+def _check_dns_name(field: str, value: str, *, need_dot: bool = True) -> str:
+    name = _normalize_dns_name(value)
+    problem = _dns_name_problem(name, need_dot=need_dot)
+    if problem:
+        raise _invalid(f"{field} {_show(value)} is not a valid host name: {problem}; "
+                       "use letters, digits, hyphens and dots, like example.com")
+    return name
+
+
+def _check_remote_path(field: str, value: str, *, example: str) -> str:
+    """An absolute POSIX path on the host, written out in full."""
+    if not value.startswith("/"):
+        raise _invalid(f"{field} {_show(value)} must be an absolute path on the host, like {example}")
+    if any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise _invalid(f"{field} {_show(value)} contains control characters: remove them")
+    parts = [p for p in value.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise _invalid(f"{field} {_show(value)} must not contain '.' or '..': write the path out in full")
+    if not parts:
+        raise _invalid(f"{field} must not be the root directory: use a directory like {example}")
+    return "/" + "/".join(parts)
+
+
+def _check_relative_path(field: str, value: str, *, example: str) -> str:
+    """A path inside the app's source tree: relative, no '..', POSIX separators."""
+    if "\\" in value:
+        raise _invalid(f"{field} {_show(value)} uses backslashes: use / between directories, like {example}")
+    if value.startswith("/") or value.startswith("~"):
+        raise _invalid(f"{field} {_show(value)} must be relative to the app's source directory, like {example}")
+    if any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise _invalid(f"{field} {_show(value)} contains control characters: remove them")
+    parts = [p for p in value.split("/") if p and p != "."]
+    if ".." in parts:
+        raise _invalid(f"{field} {_show(value)} must stay inside the source directory: remove '..'")
+    if not parts:
+        raise _invalid(f"{field} is empty: name a path inside the source directory, like {example}")
+    return "/".join(parts)
+
+
+_KEY_MATERIAL_MARKER = "<private key material, removed>"
+
+
+def _looks_like_key_material(value: object) -> bool:
+    return isinstance(value, str) and ("PRIVATE KEY" in value or value.lstrip().startswith("-----"))
+
+
+def _check_local_path(field: str, value: str, *, example: str) -> str:
+    """A path on the deploying machine; not opened here."""
+    if not value.strip():
+        raise _invalid(f"{field} is empty: give a path on the deploying machine, like {example}")
+    if "\x00" in value or "\n" in value:
+        raise _invalid(f"{field} must be a single path on the deploying machine, like {example}")
+    return value
+
+
+# --- known_hosts --------------------------------------------------------------------------
+
+
+class KnownHostKey(NamedTuple):
+    """One pinned host key: `patterns` is the known_hosts host field ('' when absent)."""
+
+    patterns: str
+    key_type: str
+    key_base64: str
+
+
+def _known_hosts_name(address: str, port: int) -> str:
+    # How OpenSSH names a host in known_hosts: bare for port 22, [host]:port otherwise.
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def _pattern_matches(pattern: str, name: str) -> bool:
+    if pattern.startswith("|1|"):
+        try:
+            salt_b64, digest_b64 = pattern[3:].split("|", 1)
+            salt = base64.b64decode(salt_b64, validate=True)
+            digest = base64.b64decode(digest_b64, validate=True)
+        except (ValueError, binascii.Error):
+            return False
+        return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), digest)
+    # OpenSSH patterns know only * and ?; brackets are literal ("[addr]:port").
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower())
+    return re.fullmatch(regex, name.lower()) is not None
+
+
+def _line_applies(patterns: str, name: str) -> bool:
+    matched = False
+    for pattern in patterns.split(","):
+        negated = pattern.startswith("!")
+        if _pattern_matches(pattern[1:] if negated else pattern, name):
+            if negated:
+                return False
+            matched = True
+    return matched
+
+
+def _key_blob_problem(key_type: str, key_base64: str) -> str | None:
+    try:
+        blob = base64.b64decode(key_base64, validate=True)
+    except (ValueError, binascii.Error):
+        return "its key is not valid base64: copy the whole key from ssh-keyscan"
+    # The key blob starts with its own type as an SSH string (uint32 length + bytes).
+    if len(blob) < 4:
+        return "its key is too short: copy the whole key from ssh-keyscan"
+    (length,) = struct.unpack(">I", blob[:4])
+    if blob[4 : 4 + length] != key_type.encode():
+        return f"its key data is not a {key_type} key: copy the line from ssh-keyscan unchanged"
+    if len(blob) <= 4 + length:
+        return "its key is truncated: copy the whole key from ssh-keyscan"
+    return None
+
+
+def parse_known_hosts(text: str) -> tuple[KnownHostKey, ...]:
+    """Parse known_hosts lines ("TYPE BASE64 [comment]" or "HOSTS TYPE BASE64 [comment]").
+
+    Raises ValueError naming the line and how to fix it. Blank lines and
+    comments are skipped.
+    """
+    keys: list[KnownHostKey] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        if fields[0].startswith("@"):
+            raise ValueError(f"line {number} starts with {fields[0]}: markers are not supported, "
+                             "pin the host's own key (ssh-keyscan prints it)")
+        if fields[0] in HOST_KEY_TYPES or fields[0] == "ssh-dss":
+            patterns, rest = "", fields
+        else:
+            patterns, rest = fields[0], fields[1:]
+        if len(rest) < 2:
+            raise ValueError(f"line {number} is not a known_hosts line: expected "
+                             "'ssh-ed25519 AAAA...' or 'ADDRESS ssh-ed25519 AAAA...'")
+        key_type, key_base64 = rest[0], rest[1]
+        if key_type not in HOST_KEY_TYPES:
+            raise ValueError(f"line {number} has key type {_show(key_type)}, which is not a host key "
+                             f"type da-flask accepts ({', '.join(sorted(HOST_KEY_TYPES))}): "
+                             "pin the host's ed25519 key")
+        problem = _key_blob_problem(key_type, key_base64)
+        if problem:
+            raise ValueError(f"line {number}: {problem}")
+        keys.append(KnownHostKey(patterns, key_type, key_base64))
+    if not keys:
+        raise ValueError("it holds no key: paste the output of `ssh-keyscan -t ed25519 ADDRESS`")
+    return tuple(keys)
+
+
+# --- listeners ----------------------------------------------------------------------------
+
+
+def _parse_listener(value: str) -> tuple[str, int]:
+    """Split a Unit listener "ADDR:PORT" into (address, port); raises ValueError."""
+    address, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError("expected ADDRESS:PORT")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError("the port must be between 1 and 65535")
+    if address == "*":
+        return "*", port
+    if address.startswith("[") and address.endswith("]"):
+        ip = ipaddress.ip_address(address[1:-1])
+        if ip.version != 6:
+            raise ValueError("brackets are only for IPv6 addresses")
+        return f"[{ip}]", port
+    ip = ipaddress.ip_address(address)
+    if ip.version == 6:
+        raise ValueError("write an IPv6 address in brackets, like [::1]:8080")
+    return str(ip), port
+
+
+def listener_port(listener: str) -> int:
+    """The port of a validated listener like "*:80"."""
+    return _parse_listener(listener)[1]
+
+
+# --- specs --------------------------------------------------------------------------------
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        alias_generator=to_camel,
+        hide_input_in_errors=True,
+    )
+
+
+class HostSpec(_Spec):
+    """One DirectAdmin server, reached over SSH as root ("socket mode")."""
+
+    name: str
+    address: str
+    port: int = 22
+    ssh_user: str = "root"
+    host_key: str | None = None
+    host_key_file: str | None = None
+    key_file: str | None = None
+    da_user: str
+    public_address: str | None = None
+    unit_socket: str = "/var/run/unit/control.sock"
+    unit_log: str = "/var/log/unit/unit.log"
+    python: str = "/usr/bin/python3.11"
+    enable_unit: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not HOST_NAME_RE.match(value):
+            raise _invalid(f"host name {_show(value)} is not valid: use 1-32 lower-case letters, "
+                           "digits and hyphens, starting with a letter, like web1")
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            raise _invalid(f"address {_show(value)}: write an IPv6 address without brackets, like ::1")
+        try:
+            return str(ipaddress.ip_address(text))
+        except ValueError:
+            pass
+        name = _normalize_dns_name(text)
+        problem = _dns_name_problem(name, need_dot=False)
+        if problem:
+            raise _invalid(f"address {_show(value)} is neither an IP address nor a host name "
+                           f"({problem}): use an address like 203.0.113.10 or host.example.com")
+        return name
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise _invalid(f"port {value} is out of range: use the SSH port, 1 to 65535 (usually 22)")
+        return value
+
+    @field_validator("ssh_user")
+    @classmethod
+    def _ssh_user(cls, value: str) -> str:
+        if not POSIX_USER_RE.match(value):
+            raise _invalid(f"sshUser {_show(value)} is not a safe user name: use lower-case letters, "
+                           "digits, '_' and '-', starting with a letter or '_', like root")
+        return value
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        try:
+            keys = parse_known_hosts(value)
+        except ValueError as exc:
+            raise _invalid(f"hostKey is not a usable known_hosts entry: {exc}") from None
+        address, port = info.data.get("address"), info.data.get("port")
+        if address is None or port is None:
+            return value  # the address or port error is reported on its own field
+        name = _known_hosts_name(address, port)
+        for key in keys:
+            if key.patterns and not _line_applies(key.patterns, name):
+                raise _invalid(f"hostKey has a line for {_show(key.patterns)}, not for {name}: "
+                               f"keep only this host's lines (ssh-keyscan -p {port} {address} prints them)")
+        return value
+
+    @field_validator("host_key_file")
+    @classmethod
+    def _host_key_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _check_local_path("hostKeyFile", value, example="~/.ssh/known_hosts")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_pasted_key(cls, data: Any) -> Any:
+        # A private key pasted into keyFile must not survive in the error's
+        # recorded input (ValidationError.errors() carries it): swap it for a
+        # marker before the field is validated.
+        if isinstance(data, dict):
+            for field in ("keyFile", "key_file"):
+                if _looks_like_key_material(data.get(field)):
+                    data = {**data, field: _KEY_MATERIAL_MARKER}
+        return data
+
+    @field_validator("key_file")
+    @classmethod
+    def _key_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value == _KEY_MATERIAL_MARKER or _looks_like_key_material(value):
+            raise _invalid("keyFile holds key material: give the path of the private key file on the "
+                           "deploying machine (like ~/.ssh/id_ed25519), never the key itself, "
+                           "and rotate that key if this config was shared")
+        return _check_local_path("keyFile", value, example="~/.ssh/id_ed25519")
+
+    @field_validator("da_user")
+    @classmethod
+    def _da_user(cls, value: str) -> str:
+        if not DA_USER_RE.match(value):
+            raise _invalid(f"daUser {_show(value)} is not a DirectAdmin user name: use 1-16 lower-case "
+                           "letters and digits, starting with a letter, like username")
+        return value
+
+    @field_validator("public_address")
+    @classmethod
+    def _public_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise _invalid(f"publicAddress {_show(value)} is not an IP address: give the address "
+                           "DNS records should point at, like 203.0.113.10") from None
+
+    @field_validator("unit_socket")
+    @classmethod
+    def _unit_socket(cls, value: str) -> str:
+        return _check_remote_path("unitSocket", value, example="/var/run/unit/control.sock")
+
+    @field_validator("unit_log")
+    @classmethod
+    def _unit_log(cls, value: str) -> str:
+        return _check_remote_path("unitLog", value, example="/var/log/unit/unit.log")
+
+    @field_validator("python")
+    @classmethod
+    def _python(cls, value: str) -> str:
+        return _check_remote_path("python", value, example="/usr/bin/python3.11")
+
+    @model_validator(mode="after")
+    def _one_host_key_source(self) -> HostSpec:
+        if self.host_key is None and self.host_key_file is None:
+            raise _errors_at("HostSpec", [(("hostKey",), (
+                "hostKey is required (or hostKeyFile): pin the server's key, e.g. the output of "
+                f"`ssh-keyscan -t ed25519 {self.address}`; da-flask never trusts a key on first use"))])
+        if self.host_key is not None and self.host_key_file is not None:
+            raise _errors_at("HostSpec", [(("hostKeyFile",), (
+                "set either hostKey or hostKeyFile, not both: keep the one you maintain"))])
+        return self
+
+    @property
+    def pinned_keys(self) -> tuple[KnownHostKey, ...]:
+        """The keys from `host_key` (empty when the keys come from `host_key_file`)."""
+        return parse_known_hosts(self.host_key) if self.host_key else ()
+
+    @property
+    def known_hosts_name(self) -> str:
+        """This host as OpenSSH names it in known_hosts ("addr" or "[addr]:port")."""
+        return _known_hosts_name(self.address, self.port)
+
+    @property
+    def dns_address(self) -> str | None:
+        """The IP address DNS records point at: publicAddress, else address when it is an IP."""
+        if self.public_address:
+            return self.public_address
+        try:
+            return str(ipaddress.ip_address(self.address))
+        except ValueError:
+            return None
+
+
+class ProcessesSpec(_Spec):
+    """Unit's dynamic process pool; an integer N in config means N static processes."""
+
+    max: int = 2
+    spare: int = 1
+    idle_timeout: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_int(cls, data: Any) -> Any:
+        if isinstance(data, int) and not isinstance(data, bool):
+            if not 1 <= data <= 64:
+                raise _invalid(f"processes {data} is out of range: use 1 to 64 static processes, "
+                               "or an object like {max: 4, spare: 1}")
+            return {"max": data, "spare": data}
+        return data
+
+    @field_validator("max")
+    @classmethod
+    def _max(cls, value: int) -> int:
+        if not 1 <= value <= 64:
+            raise _invalid(f"processes max {value} is out of range: use 1 to 64")
+        return value
+
+    @field_validator("spare")
+    @classmethod
+    def _spare(cls, value: int, info: ValidationInfo) -> int:
+        if value < 1:
+            # With no spare process Unit starts no worker when the config is
+            # applied, so a release whose module fails to import is accepted
+            # and then answers 503; with one, Unit refuses it and the old
+            # release keeps serving.
+            raise _invalid("processes spare must be at least 1: with 0, Unit accepts a broken release "
+                           "and answers 503 instead of refusing it")
+        maximum = info.data.get("max")
+        if maximum is not None and value > maximum:
+            raise _invalid(f"processes spare {value} is more than max {maximum}: use at most {maximum}")
+        return value
+
+    @field_validator("idle_timeout")
+    @classmethod
+    def _idle_timeout(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 86400:
+            raise _invalid(f"processes idleTimeout {value} is out of range: use 1 to 86400 seconds")
+        return value
+
+    def to_unit(self) -> int | dict[str, int]:
+        """Unit's `processes` value: an int for a static pool, else the object."""
+        if self.max == self.spare and self.idle_timeout is None:
+            return self.max
+        out = {"max": self.max, "spare": self.spare}
+        if self.idle_timeout is not None:
+            out["idle_timeout"] = self.idle_timeout
+        return out
+
+
+def default_app_dir(da_user: str, domain: str, name: str) -> str:
+    """Where the seed lays an app out: /home/USER/domains/DOMAIN/public_html/NAME."""
+    return f"/home/{da_user}/domains/{domain}/public_html/{name}"
+
+
+def _default_aliases(raw_domain: Any) -> list[str]:
+    """www.DOMAIN, unless the domain already starts with www. or is itself invalid
+    (then only the domain's own error is reported)."""
+    if not isinstance(raw_domain, str):
+        return []
+    domain = _normalize_dns_name(raw_domain)
+    if domain.startswith("www.") or _dns_name_problem(domain, need_dot=True):
+        return []
+    return [f"www.{domain}"]
+
+
+def _default_processes() -> ProcessesSpec:
+    return ProcessesSpec()
+
+
+class AppSpec(_Spec):
+    """One Flask app on one host, run by Unit as a "python X.Y" application."""
+
+    name: str
+    host: str
+    domain: str
+    aliases: tuple[str, ...] = ()  # default www.DOMAIN, filled in by _fill_aliases
+    source: str
+    module: str = "wsgi"
+    callable: str = "application"
+    python_version: str = "3.11"
+    requirements: str = "requirements.txt"
+    environment: dict[str, str] = Field(default_factory=dict)
+    secret_environment_keys: tuple[str, ...] = ()
+    static_url: str | None = "/static/"
+    static_dir: str = "app/static"
+    processes: ProcessesSpec = Field(default_factory=_default_processes)
+    threads: int = 1
+    listener: str = "*:80"
+    isolation: bool = False
+    app_dir: str | None = None
+    health_path: str = "/"
+    health_status: int = 200
+    keep_releases: int = 5
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_aliases(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "aliases" not in data:
+            return {**data, "aliases": _default_aliases(data.get("domain"))}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if APP_NAME_RE.match(value):
+            return value
+        why = ""
+        if "/" in value or "\\" in value or ".." in value:
+            why = " (it becomes a directory and a Unit path, so '/', '\\' and '..' are not allowed)"
+        elif any(c in SHELL_METACHARACTERS for c in value):
+            why = " (it contains spaces or shell characters)"
+        raise _invalid(f"app name {_show(value)} is not valid{why}: use 1-32 lower-case letters, "
+                       "digits and underscores, starting with a letter, like flask_app")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not HOST_NAME_RE.match(value):
+            raise _invalid(f"host {_show(value)} is not a host name from hosts: use the key you gave "
+                           "the host under hosts, like web1")
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        return _check_dns_name("domain", value)
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        names = [_check_dns_name("aliases", alias) for alias in value]
+        domain = info.data.get("domain")
+        if domain in names:
+            raise _invalid(f"aliases repeats the domain {domain!r}: remove it from aliases")
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise _invalid(f"aliases lists {', '.join(duplicates)} more than once: keep one of each")
+        # Sorted so that reordering the YAML list is not a change.
+        return tuple(sorted(names))
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return _check_local_path("source", value, example="./examples/flask_app")
+
+    @field_validator("module")
+    @classmethod
+    def _module(cls, value: str) -> str:
+        if value.endswith(".py"):
+            raise _invalid(f"module {_show(value)} names a file: give the module name without .py, "
+                           f"like {value[:-3] or 'wsgi'}")
+        parts = value.split(".")
+        if not all(p.isidentifier() and p.isascii() and not keyword.iskeyword(p) for p in parts):
+            raise _invalid(f"module {_show(value)} is not a Python module name: use dotted identifiers "
+                           "relative to the source directory, like wsgi or myapp.wsgi")
+        return value
+
+    @field_validator("callable")
+    @classmethod
+    def _callable(cls, value: str) -> str:
+        if not (value.isidentifier() and value.isascii() and not keyword.iskeyword(value)):
+            raise _invalid(f"callable {_show(value)} is not a Python identifier: name the WSGI object "
+                           "in the module, like application")
+        return value
+
+    @field_validator("python_version")
+    @classmethod
+    def _python_version(cls, value: str) -> str:
+        if not PYTHON_VERSION_RE.match(value):
+            raise _invalid(f"pythonVersion {_show(value)} is not valid: give MAJOR.MINOR of a Python "
+                           "module Unit has loaded, like 3.11")
+        return value
+
+    @field_validator("requirements")
+    @classmethod
+    def _requirements(cls, value: str) -> str:
+        return _check_relative_path("requirements", value, example="requirements.txt")
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment_numbers(cls, value: Any) -> Any:
+        # YAML turns `PORT: 8080` into a number; environment values are strings.
+        if isinstance(value, dict):
+            return {k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                    for k, v in value.items()}
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: dict[str, str]) -> dict[str, str]:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for key, item in value.items():
+            if not ENV_NAME_RE.match(key):
+                problems.append(((key,), f"environment name {_show(key)} is not valid: use letters, digits "
+                                         "and underscores, not starting with a digit, like FLASK_CONFIG"))
+            elif key in RESERVED_ENV_NAMES:
+                problems.append(((key,), f"environment {key} is set by da-flask (to the release directory): "
+                                         "remove it"))
+            elif "\x00" in item:
+                problems.append(((key,), f"environment {key} contains a NUL character: remove it"))
+        if problems:
+            raise _errors_at("environment", problems)
+        return value
+
+    @field_validator("secret_environment_keys")
+    @classmethod
+    def _secret_keys(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        for key in value:
+            if not ENV_NAME_RE.match(key):
+                raise _invalid(f"secretEnvironmentKeys name {_show(key)} is not valid: use letters, digits "
+                               "and underscores, not starting with a digit, like SECRET_KEY")
+            if key in RESERVED_ENV_NAMES:
+                raise _invalid(f"secretEnvironmentKeys {key} is set by da-flask: remove it")
+        overlap = sorted(set(value) & set(info.data.get("environment") or {}))
+        if overlap:
+            raise _invalid(f"secretEnvironmentKeys {', '.join(overlap)} also in environment: a name is "
+                           "either secret or not; remove it from environment")
+        return tuple(sorted(set(value)))
+
+    @field_validator("static_url")
+    @classmethod
+    def _static_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        segments = value.split("/")
+        ok = (len(value) > 1 and value.startswith("/") and value.endswith("/")
+              and all(URL_SEGMENT_RE.match(s) for s in segments[1:-1]))
+        if not ok:
+            raise _invalid(f"staticUrl {_show(value)} is not a URL prefix: it must start and end with '/' "
+                           "and name at least one path segment, like /static/ (null serves no static files)")
+        return value
+
+    @field_validator("static_dir")
+    @classmethod
+    def _static_dir(cls, value: str, info: ValidationInfo) -> str:
+        path = _check_relative_path("staticDir", value, example="app/static")
+        url = info.data.get("static_url")
+        if url:
+            # Unit serves `share: BASE$uri` and $uri already starts with the URL
+            # prefix, so the directory must end with that prefix for BASE to exist.
+            tail = url.strip("/")
+            if path != tail and not path.endswith("/" + tail):
+                raise _invalid(
+                    f"staticDir {_show(value)} does not end with {tail!r} from staticUrl {url!r}: Unit "
+                    f"serves a request for {url}x.css from <base>{url}x.css, so name the directory "
+                    f".../{tail} (like app/{tail}) or set staticUrl to '/{path.rsplit('/', 1)[-1]}/'")
+        return path
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, value: int) -> int:
+        if not 1 <= value <= 256:
+            raise _invalid(f"threads {value} is out of range: use 1 to 256 threads per process")
+        return value
+
+    @field_validator("listener")
+    @classmethod
+    def _listener(cls, value: str) -> str:
+        try:
+            address, port = _parse_listener(value.strip())
+        except ValueError as exc:
+            raise _invalid(f"listener {_show(value)} is not a Unit listener ({exc}): "
+                           "use '*:PORT' or 'ADDRESS:PORT', like *:80 or 127.0.0.1:8080") from None
+        return f"{address}:{port}"
+
+    @field_validator("app_dir")
+    @classmethod
+    def _app_dir(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _check_remote_path("appDir", value,
+                                  example="/home/username/domains/example.com/public_html/flask_app")
+
+    @field_validator("health_path")
+    @classmethod
+    def _health_path(cls, value: str) -> str:
+        if not value.startswith("/") or any(ord(c) <= 32 or ord(c) >= 127 for c in value):
+            raise _invalid(f"healthPath {_show(value)} is not a URL path: start it with '/' and use no "
+                           "spaces, like / or /healthz")
+        return value
+
+    @field_validator("health_status")
+    @classmethod
+    def _health_status(cls, value: int) -> int:
+        if not 100 <= value <= 599:
+            raise _invalid(f"healthStatus {value} is not an HTTP status: use 100 to 599, usually 200")
+        return value
+
+    @field_validator("keep_releases")
+    @classmethod
+    def _keep_releases(cls, value: int) -> int:
+        if not 1 <= value <= 100:
+            raise _invalid(f"keepReleases {value} is out of range: keep 1 to 100 releases (5 is usual)")
+        return value
+
+    @model_validator(mode="after")
+    def _source_tree(self, info: ValidationInfo) -> AppSpec:
+        # Only when asked: the stack program has the source tree, a provider
+        # re-reading its inputs may not.
+        if not (info.context or {}).get("check_source"):
+            return self
+        problems = self.source_problems()
+        if problems:
+            raise _errors_at("AppSpec", problems)
+        return self
+
+    @property
+    def unit_type(self) -> str:
+        """Unit's application type, e.g. "python 3.11"."""
+        return f"python {self.python_version}"
+
+    @property
+    def host_names(self) -> tuple[str, ...]:
+        """The domain, then its aliases."""
+        return (self.domain, *self.aliases)
+
+    @property
+    def entry_point_candidates(self) -> tuple[str, str]:
+        """Where the module's file can be: wsgi -> wsgi.py or wsgi/__init__.py."""
+        base = self.module.replace(".", "/")
+        return (f"{base}.py", f"{base}/__init__.py")
+
+    def app_dir_on(self, host: HostSpec) -> str:
+        """app_dir if given, else the seed's layout under the host's DirectAdmin user."""
+        return self.app_dir or default_app_dir(host.da_user, self.domain, self.name)
+
+    def source_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """What is missing from the local source tree, as (loc, message); reads the disk."""
+        root = os.path.expanduser(self.source)
+        if not os.path.isdir(root):
+            return [(("source",), f"source {_show(self.source)} is not a directory on this machine: "
+                                  "give the directory holding the app (relative to the project or absolute)")]
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if not any(os.path.isfile(os.path.join(root, c)) for c in self.entry_point_candidates):
+            problems.append((("module",), f"module {self.module!r} has no file in {self.source}: "
+                                          f"expected {' or '.join(self.entry_point_candidates)}"))
+        if not os.path.isfile(os.path.join(root, self.requirements)):
+            problems.append((("requirements",), f"requirements {self.requirements!r} is not a file in "
+                                                f"{self.source}: pin the app's packages there "
+                                                "(pip freeze > requirements.txt)"))
+        if self.static_url and not os.path.isdir(os.path.join(root, self.static_dir)):
+            problems.append((("staticDir",), f"staticDir {self.static_dir!r} is not a directory in "
+                                             f"{self.source}: create it, or set staticUrl to null"))
+        return problems
+
+
+class StackSpec(_Spec):
+    """Every host and app of one stack, checked against each other."""
+
+    hosts: dict[str, HostSpec]
+    apps: tuple[AppSpec, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hosts_by_name(cls, data: Any) -> Any:
+        # Hosts may be a mapping (key = name, the usual YAML) or a list of
+        # objects with a name; both become a mapping keyed by name.
+        if not isinstance(data, dict) or "hosts" not in data:
+            return data
+        raw = data["hosts"]
+        hosts: dict[str, Any] = {}
+        if isinstance(raw, dict):
+            for key, item in raw.items():
+                if isinstance(item, dict) and "name" not in item:
+                    item = {**item, "name": key}
+                hosts[key] = item
+        elif isinstance(raw, (list, tuple)):
+            for index, item in enumerate(raw):
+                name = item.get("name") if isinstance(item, dict) else None
+                key = name if isinstance(name, str) else str(index)
+                if key in hosts:
+                    raise _errors_at("StackSpec", [(("hosts", index, "name"), (
+                        f"host name {key!r} is used twice in hosts: give each host its own name"))])
+                hosts[key] = item
+        else:
+            return data
+        return {**data, "hosts": hosts}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StackSpec:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for key, host in self.hosts.items():
+            if key != host.name:
+                problems.append((("hosts", key, "name"), (
+                    f"host name {host.name!r} differs from its key {key!r} under hosts: "
+                    "drop name or make them equal")))
+        seen_names: dict[tuple[str, str], int] = {}
+        seen_host_names: dict[tuple[str, str], int] = {}
+        seen_dirs: dict[tuple[str, str], int] = {}
+        listeners: dict[tuple[str, int], tuple[str, int]] = {}
+        for index, app in enumerate(self.apps):
+            host = self.hosts.get(app.host)
+            if host is None:
+                defined = ", ".join(sorted(self.hosts)) or "none"
+                problems.append((("apps", index, "host"), (
+                    f"host {app.host!r} is not defined under hosts (defined: {defined}): "
+                    "add it there or fix the name")))
+                continue
+            other = seen_names.setdefault((app.host, app.name), index)
+            if other != index:
+                problems.append((("apps", index, "name"), (
+                    f"app name {app.name!r} is already used on host {app.host!r} by apps[{other}]: "
+                    "Unit application names are per host, rename one")))
+            for field, names in (("domain", (app.domain,)), ("aliases", app.aliases)):
+                for name in names:
+                    other = seen_host_names.setdefault((app.host, name), index)
+                    if other != index:
+                        problems.append((("apps", index, field), (
+                            f"{field} {name!r} is already served on host {app.host!r} by apps[{other}]: "
+                            "a host name can route to one app only, remove it from one of them")))
+            app_dir = app.app_dir_on(host)
+            other = seen_dirs.setdefault((app.host, app_dir), index)
+            if other != index:
+                problems.append((("apps", index, "appDir"), (
+                    f"appDir {app_dir!r} is already used on host {app.host!r} by apps[{other}]: "
+                    "give each app its own directory")))
+            address, port = _parse_listener(app.listener)
+            first = listeners.setdefault((app.host, port), (address, index))
+            if first[0] != address:
+                problems.append((("apps", index, "listener"), (
+                    f"listener {app.listener!r} overlaps {first[0]}:{port} of apps[{first[1]}] on host "
+                    f"{app.host!r}: Unit binds a port once, use the same listener string for both")))
+        if problems:
+            raise _errors_at("StackSpec", problems)
+        return self
+
+    def host_of(self, app: AppSpec) -> HostSpec:
+        return self.hosts[app.host]
+
+
+def parse_stack(hosts_raw: Any, apps_raw: Any, *, check_source: bool = True) -> StackSpec:
+    """Validate a stack's `hosts` and `apps` config; raises pydantic.ValidationError.
+
+    With check_source (the default) each app's source directory is read to
+    check that its module, requirements and static directory exist.
+    """
+    return StackSpec.model_validate({"hosts": hosts_raw, "apps": apps_raw},
+                                    context={"check_source": check_source})
+
+
+# --- error reporting ----------------------------------------------------------------------
+
+
+def _known_field_names() -> list[str]:
+    names: set[str] = set()
+    for model in (HostSpec, AppSpec, ProcessesSpec, StackSpec):
+        for field_name, field in model.model_fields.items():
+            names.add(field.alias or field_name)
+    return sorted(names)
+
+
+def _format_path(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part!r}]"
+    return out
+
+
+def format_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """One (field path, message) per error, e.g. ("apps[0].domain", "domain 'x y' is not ...").
+
+    Messages name the field and never include the rejected input.
+    """
+    out: list[tuple[str, str]] = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = tuple(error["loc"])
+        path = _format_path(loc)
+        field = str(loc[-1]) if loc else "config"
+        kind = error["type"]
+        if kind == ERROR_TYPE:
+            message = error["msg"]
+        elif kind == "missing":
+            message = f"{field} is required: add it"
+        elif kind == "extra_forbidden":
+            close = difflib.get_close_matches(field, _known_field_names(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            message = f"unknown field {field!r}: remove it or fix its spelling{hint}"
+        else:
+            message = f"{field}: {error['msg']}"
+        out.append((path, message))
+    return out
