@@ -1,0 +1,285 @@
+"""Rendering specs into Unit JSON, paths, .env bytes and DNS records (pure)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daunit.canonical import canonical_json
+from daunit.models import AppSpec, HostSpec
+from daunit.render import (
+    RELEASE_LINKS,
+    AppLayout,
+    app_urls,
+    dns_records,
+    dotenv_bytes,
+    health_probe,
+    host_dispatch_entry,
+    instance_environment,
+    unit_app_name,
+    unit_application,
+    unit_route,
+)
+from tests.unit.conftest import app_raw, host_raw
+
+GOLDEN = Path(__file__).parent / "golden"
+RELEASE = "0123456789abcdef"
+VENV = "py3.11-fedcba9876543210"
+APP_DIR = "/home/username/domains/example.com/public_html/flask_app"
+
+
+def specs(host: dict[str, Any] | None = None, **app: Any) -> tuple[AppSpec, HostSpec]:
+    return AppSpec.model_validate(app_raw(**app)), HostSpec.model_validate(host or host_raw())
+
+
+# --- golden fixtures -------------------------------------------------------------------------
+
+
+def golden_cases() -> list[Path]:
+    return sorted(GOLDEN.glob("*.json"))
+
+
+def render_case(inputs: dict[str, Any]) -> dict[str, Any]:
+    host = HostSpec.model_validate(inputs["host"])
+    app = AppSpec.model_validate(inputs["app"])
+    return {
+        "unit_application": unit_application(app, host, inputs["release_id"], inputs["venv_key"]),
+        "unit_route": unit_route(app, host, inputs["release_id"]),
+        "host_dispatch_entry": host_dispatch_entry(app),
+    }
+
+
+@pytest.mark.parametrize("path", golden_cases(), ids=lambda p: p.stem)
+def test_golden(path: Path) -> None:
+    case = json.loads(path.read_text())
+    rendered = render_case(case["inputs"])
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(json.dumps({"inputs": case["inputs"], **rendered}, indent=2, sort_keys=True) + "\n")
+        case = json.loads(path.read_text())
+    for key in ("unit_application", "unit_route", "host_dispatch_entry"):
+        assert canonical_json(rendered[key]) == canonical_json(case[key]), key
+
+
+def test_golden_cases_exist() -> None:
+    assert {p.stem for p in golden_cases()} >= {"seed_default", "isolated_custom", "no_static_static_pool"}
+
+
+def test_canonical_bytes_of_the_seed_case() -> None:
+    # The exact bytes PUT to /config/applications/flask_app: sorted keys, compact.
+    app, host = specs(environment={"FLASK_CONFIG": "production"})
+    assert canonical_json(unit_application(app, host, RELEASE, VENV)) == (
+        '{"callable":"application","environment":{"FLASK_CONFIG":"production",'
+        f'"PYTHONPATH":"{APP_DIR}/releases/{RELEASE}"}},"group":"username",'
+        f'"home":"{APP_DIR}/venvs/{VENV}","module":"wsgi","path":"{APP_DIR}/releases/{RELEASE}",'
+        '"processes":{"max":2,"spare":1},"threads":1,"type":"python 3.11","user":"username",'
+        f'"working_directory":"{APP_DIR}/releases/{RELEASE}"}}').encode()
+
+
+# --- layout ----------------------------------------------------------------------------------
+
+
+def test_layout_paths() -> None:
+    app, host = specs()
+    layout = AppLayout.of(app, host)
+    assert layout.app_dir == APP_DIR
+    assert layout.releases_dir == f"{APP_DIR}/releases"
+    assert layout.release_dir(RELEASE) == f"{APP_DIR}/releases/{RELEASE}"
+    assert layout.venvs_dir == f"{APP_DIR}/venvs"
+    assert layout.venv_dir(VENV) == f"{APP_DIR}/venvs/{VENV}"
+    assert layout.current_link == f"{APP_DIR}/current"
+    assert layout.current_target(RELEASE) == f"releases/{RELEASE}"
+    assert layout.instance_dir == f"{APP_DIR}/instance"
+    assert layout.env_file == f"{APP_DIR}/instance/.env"
+    assert layout.logs_dir == f"{APP_DIR}/logs"
+    assert layout.in_root(layout.release_dir(RELEASE)) == f"/releases/{RELEASE}"
+    assert layout.in_root(APP_DIR) == "/"
+    with pytest.raises(ValueError, match="outside the app directory"):
+        layout.in_root(APP_DIR + "-other/x")
+
+
+def test_release_links_resolve_to_the_shared_dirs() -> None:
+    layout = AppLayout(APP_DIR)
+    release = layout.release_dir(RELEASE)
+    for name, target in RELEASE_LINKS.items():
+        assert os.path.normpath(os.path.join(release, target)) == f"{APP_DIR}/{name}"
+
+
+def test_app_dir_from_spec_wins() -> None:
+    app, host = specs(appDir="/srv/apps/shop")
+    assert AppLayout.of(app, host).app_dir == "/srv/apps/shop"
+
+
+@pytest.mark.parametrize("bad", ["../../../etc", "0123456789ABCDEF", "abc", "0123456789abcdef/.."])
+def test_release_ids_are_checked(bad: str) -> None:
+    with pytest.raises(ValueError, match="release id"):
+        AppLayout(APP_DIR).release_dir(bad)
+
+
+@pytest.mark.parametrize("bad", ["py3.11-../../x", "3.11-0123456789abcdef", "py3.11-0123"])
+def test_venv_keys_are_checked(bad: str) -> None:
+    with pytest.raises(ValueError, match="venv key"):
+        AppLayout(APP_DIR).venv_dir(bad)
+
+
+# --- Unit objects ----------------------------------------------------------------------------
+
+
+def test_application_never_carries_secrets() -> None:
+    app, host = specs()
+    config = unit_application(app, host, RELEASE, VENV)
+    assert "SECRET_KEY" not in config["environment"]
+    assert config["environment"]["PYTHONPATH"] == config["path"] == config["working_directory"]
+
+
+def test_isolation_rewrites_paths_into_the_root() -> None:
+    app, host = specs(isolation=True)
+    config = unit_application(app, host, RELEASE, VENV)
+    assert config["path"] == config["working_directory"] == f"/releases/{RELEASE}"
+    assert config["home"] == f"/venvs/{VENV}"
+    assert config["environment"]["PYTHONPATH"] == f"/releases/{RELEASE}"
+    assert config["isolation"] == {"namespaces": {"mount": True, "pid": True, "uname": True}, "rootfs": APP_DIR}
+    # The router serves static files from outside the rootfs: absolute host path.
+    assert unit_route(app, host, RELEASE)[0]["action"]["share"] == f"{APP_DIR}/releases/{RELEASE}/app$uri"
+
+
+def test_no_isolation_key_when_off() -> None:
+    app, host = specs()
+    assert "isolation" not in unit_application(app, host, RELEASE, VENV)
+
+
+def test_venv_key_must_match_the_python_version() -> None:
+    app, host = specs(pythonVersion="3.12")
+    with pytest.raises(ValueError, match="is for Python 3.11, but the app runs Python 3.12"):
+        unit_application(app, host, RELEASE, VENV)
+
+
+def test_route_share_plus_uri_is_the_static_file() -> None:
+    app, host = specs()
+    static_step, app_step = unit_route(app, host, RELEASE)
+    assert static_step["match"] == {"uri": "/static/*"}
+    share = static_step["action"]["share"]
+    # Unit substitutes the request URI for $uri.
+    assert share.replace("$uri", "/static/style.css") == f"{APP_DIR}/releases/{RELEASE}/app/static/style.css"
+    assert app_step == {"action": {"pass": f"applications/{unit_app_name(app)}"}}
+
+
+def test_route_when_static_dir_is_at_the_top() -> None:
+    app, host = specs(staticUrl="/static/", staticDir="static")
+    assert unit_route(app, host, RELEASE)[0]["action"]["share"] == f"{APP_DIR}/releases/{RELEASE}$uri"
+
+
+def test_route_without_static() -> None:
+    app, host = specs(staticUrl=None)
+    assert unit_route(app, host, RELEASE) == [{"action": {"pass": "applications/flask_app"}}]
+
+
+def test_dispatch_entry() -> None:
+    app, _ = specs(aliases=["www.example.com", "example.net"])
+    assert host_dispatch_entry(app) == {
+        "match": {"host": ["example.com", "example.net", "www.example.com"]},
+        "action": {"pass": "routes/flask_app"},
+    }
+
+
+# --- instance/.env -----------------------------------------------------------------------------
+
+
+TRICKY_VALUES = {
+    "PLAIN": "value",
+    "EMPTY": "",
+    "SPACES": "  leading and trailing  ",
+    "QUOTES": "it's \"quoted\"",
+    "BACKSLASHES": r"C:\path\to\n not a newline \\ two",
+    "NEWLINES": "line1\nline2\r\nline3",
+    "HASH": "value # not a comment",
+    "EQUALS": "a=b=c",
+    "DOLLAR": "$HOME and $ alone",
+    "UNICODE": "héllo wörld ✓",
+    "TAB": "a\tb",
+    "ESCAPE_LIKE": "\\n\\t\\'",
+}
+
+
+def test_dotenv_bytes_format() -> None:
+    assert dotenv_bytes({"B": "2", "A": 'say "hi"'}) == (
+        b"# Written by da-flask: edits here are overwritten on the next deploy.\n"
+        b'A="say \\"hi\\""\nB="2"\n')
+
+
+def test_dotenv_round_trip_with_python_dotenv() -> None:
+    dotenv = pytest.importorskip("dotenv")
+    data = dotenv_bytes(TRICKY_VALUES)
+    for interpolate in (True, False):
+        parsed = dotenv.dotenv_values(stream=io.StringIO(data.decode()), interpolate=interpolate)
+        assert parsed == TRICKY_VALUES
+
+
+def test_dotenv_is_deterministic() -> None:
+    assert dotenv_bytes(dict(reversed(list(TRICKY_VALUES.items())))) == dotenv_bytes(TRICKY_VALUES)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"BAD-NAME": "x"}, "environment name 'BAD-NAME' is not valid"),
+    ({"K": "a\x00b"}, "environment K: the value contains a NUL character"),
+    ({"K": "pa${ss}word"}, "environment K: the value contains '${'"),
+])
+def test_dotenv_refuses_what_it_cannot_write(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        dotenv_bytes(env)
+    assert message in str(caught.value)
+    for value in env.values():
+        if len(value) > 3:
+            assert value not in str(caught.value)
+
+
+def test_instance_environment_merges_declared_secrets() -> None:
+    app, _ = specs(environment={"FLASK_CONFIG": "production"}, secretEnvironmentKeys=["SECRET_KEY", "DB_URL"])
+    env = instance_environment(app, {"SECRET_KEY": "s3cret", "DB_URL": "mysql://u:p@h/db"})
+    assert env == {"FLASK_CONFIG": "production", "DB_URL": "mysql://u:p@h/db", "SECRET_KEY": "s3cret"}
+
+
+def test_instance_environment_names_keys_never_values() -> None:
+    app, _ = specs(secretEnvironmentKeys=["SECRET_KEY", "DB_URL"])
+    with pytest.raises(ValueError) as caught:
+        instance_environment(app, {"SECRET_KEY": "s3cret-value"})
+    assert "no value for secret environment DB_URL" in str(caught.value)
+    with pytest.raises(ValueError) as caught:
+        instance_environment(app, {"SECRET_KEY": "s3cret-value", "DB_URL": "x", "EXTRA": "hidden-value"})
+    assert "EXTRA is not listed in secretEnvironmentKeys" in str(caught.value)
+    assert "s3cret-value" not in str(caught.value) and "hidden-value" not in str(caught.value)
+
+
+# --- DNS, health, URLs -------------------------------------------------------------------------
+
+
+def test_dns_records_ipv4() -> None:
+    app, host = specs(aliases=["www.example.com", "example.net"])
+    assert dns_records(app, host.dns_address or "", ttl=300) == [
+        {"name": "example.com", "type": "A", "value": "203.0.113.10", "ttl": 300},
+        {"name": "example.net", "type": "A", "value": "203.0.113.10", "ttl": 300},
+        {"name": "www.example.com", "type": "CNAME", "value": "example.com", "ttl": 300},
+    ]
+
+
+def test_dns_records_ipv6_and_non_ip() -> None:
+    app, _ = specs(aliases=[])
+    assert dns_records(app, "2001:db8::1") == [
+        {"name": "example.com", "type": "AAAA", "value": "2001:db8::1", "ttl": 3600}]
+    with pytest.raises(ValueError, match="set publicAddress on the host"):
+        dns_records(app, "host.example.com")
+
+
+def test_public_address_feeds_dns() -> None:
+    host = HostSpec.model_validate(host_raw(address="ssh.internal.example", publicAddress="198.51.100.7"))
+    assert host.dns_address == "198.51.100.7"
+
+
+def test_health_probe_and_urls() -> None:
+    app, _ = specs(listener="127.0.0.1:8080", healthPath="/healthz")
+    assert health_probe(app) == {"host": "example.com", "path": "/healthz", "port": 8080, "status": 200}
+    assert app_urls(app) == ["http://example.com:8080/", "http://www.example.com:8080/"]
+    assert app_urls(specs()[0]) == ["http://example.com/", "http://www.example.com/"]
