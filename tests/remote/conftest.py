@@ -89,3 +89,44 @@ def keyscan(host: str, port: int, key_type: str) -> str | None:
         return None
     lines = [line for line in out.splitlines() if line and not line.startswith("#")]
     return lines[0] if lines else None
+
+
+# A keep-alive HTTP/1.1 server on a Unix socket, run on the lab host with its
+# own python3, standing in for a control API that keeps connections open.
+KEEPALIVE_SERVER = r'''
+import json, os, socketserver, sys
+from http.server import BaseHTTPRequestHandler
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = json.dumps({"path": self.path, "conn": id(self.connection)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+    def address_string(self):
+        return "unix"
+
+class S(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+path = sys.argv[1]
+if os.path.exists(path):
+    os.unlink(path)
+S(path, H).serve_forever()
+'''
+
+
+@pytest.fixture
+def keepalive_socket(session: SSHSession, scratch: str) -> Iterator[str]:
+    path = f"{scratch}/keepalive.sock"
+    session.put_bytes(f"{scratch}/server.py", KEEPALIVE_SERVER.encode())
+    script = ('nohup python3 "$1/server.py" "$2" >"$1/server.log" 2>&1 </dev/null & echo $!; '
+              'for i in $(seq 1 100); do [ -S "$2" ] && exit 0; sleep 0.05; done; cat "$1/server.log" >&2; exit 1')
+    pid = session.run(["sh", "-c", script, "sh", scratch, path]).text.split()[0]
+    yield path
+    session.run(["kill", pid], check=False)
