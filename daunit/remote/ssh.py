@@ -35,8 +35,8 @@ from types import TracebackType
 from typing import Any, Self
 
 import paramiko
-from paramiko.pkey import UnknownKeyType
 from paramiko.common import OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, cMSG_CHANNEL_OPEN
+from paramiko.pkey import UnknownKeyType
 
 from daunit.errors import (
     CommandError,
@@ -85,7 +85,7 @@ class PinnedKey:
 
 def _pattern_matches(pattern: str, name: str, host: str, port: int) -> bool:
     if pattern.startswith("|1|"):
-        return paramiko.HostKeys.hash_host(name, pattern) == pattern
+        return bool(paramiko.HostKeys.hash_host(name, pattern) == pattern)
     if pattern == host:
         # A plain host name pins the key whatever the port (OpenSSH would want
         # "[host]:port" for a non-22 port; for a pin given in stack config the
@@ -261,6 +261,11 @@ class SSHSession:
                 self._transport = self._connect()
             return self._transport
 
+    def transport_alive(self) -> bool:
+        """True while the connection is up (without connecting)."""
+        transport = self._transport
+        return transport is not None and transport.is_active()
+
     def connect(self) -> None:
         """Connect now rather than on first use (to fail early)."""
         self.transport  # noqa: B018
@@ -343,7 +348,7 @@ class SSHSession:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             t = self.target
             raise ConnectError(t.host, t.port, f"connection lost while authenticating: {exc}", "") from exc
-        return transport.is_authenticated()
+        return bool(transport.is_authenticated())
 
     # -- channels --------------------------------------------------------------
 
@@ -433,10 +438,10 @@ class SSHSession:
         then closed and CommandError raised).
         """
         feed: Callable[[paramiko.Channel], None] | None = None
-        if stdin:
-            data = bytes(stdin)
+        data = bytes(stdin) if stdin else b""
+        if data:
             feed = lambda chan: chan.sendall(data)  # noqa: E731
-        return self._exec(argv, feed, large=bool(stdin) and len(stdin) > _INLINE_STDIN,
+        return self._exec(argv, feed, large=len(data) > _INLINE_STDIN,
                           check=check, timeout=timeout, secrets=secrets)
 
     def _exec(
@@ -471,6 +476,8 @@ class SSHSession:
             chan.close()
             if writer is not None:
                 writer.join()
+        if status == -1 and not self.transport_alive():
+            raise self._lost(EOFError("the connection closed while the command ran"))
         elapsed = time.monotonic() - started
         log.debug("%s: %s -> %s in %.3f s", host, mask_secrets(command, secrets), status, elapsed)
         if status is None:
@@ -521,7 +528,7 @@ class SSHSession:
         try:
             with sftp.open(path, "rb") as f:
                 f.prefetch()
-                return f.read()
+                return bytes(f.read())
         except FileNotFoundError:
             raise
         except OSError as exc:

@@ -14,7 +14,6 @@ expensive part.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -76,8 +75,8 @@ class ChannelStream(httpcore.NetworkStream):
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         self._chan.settimeout(timeout)
         try:
-            return self._chan.recv(max_bytes)  # b"" at EOF, as h11 expects
-        except socket.timeout as exc:
+            return bytes(self._chan.recv(max_bytes))  # b"" at EOF, as h11 expects
+        except TimeoutError as exc:
             raise httpcore.ReadTimeout(f"no data within {timeout} s") from exc
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
@@ -88,7 +87,7 @@ class ChannelStream(httpcore.NetworkStream):
         self._chan.settimeout(timeout)
         try:
             self._chan.sendall(buffer)
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             raise httpcore.WriteTimeout(f"could not send within {timeout} s") from exc
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
@@ -294,22 +293,22 @@ class UnitClient:
 
     def put(self, path: str | Sequence[str], value: Any) -> dict[str, Any]:
         """Set ``path`` to ``value``, sent as canonical JSON (see daunit.canonical)."""
-        return self._request("PUT", path, canonical_json(value), "application/json")
+        return self._answer("PUT", path, canonical_json(value), "application/json")
 
     def put_raw(self, path: str | Sequence[str], data: bytes) -> dict[str, Any]:
         """PUT ``data`` as is (a PEM bundle for ``/certificates/NAME``)."""
-        return self._request("PUT", path, bytes(data), "application/octet-stream")
+        return self._answer("PUT", path, bytes(data), "application/octet-stream")
 
     def delete(self, path: str | Sequence[str]) -> dict[str, Any]:
-        return self._request("DELETE", path)
+        return self._answer("DELETE", path)
 
     def restart(self, app_name: str) -> dict[str, Any]:
         """Restart an application's processes. Unit answers 200 even if the new
         code cannot start: health-check afterwards."""
-        return self._request("GET", ["control", "applications", app_name, "restart"])
+        return self._answer("GET", ["control", "applications", app_name, "restart"])
 
     def status(self) -> dict[str, Any]:
-        return self._request("GET", "/status")
+        return self._answer("GET", "/status")
 
     def exists(self, path: str | Sequence[str]) -> bool:
         try:
@@ -328,6 +327,20 @@ class UnitClient:
         return result.text.rstrip()
 
     # -- plumbing --------------------------------------------------------------
+
+    def _answer(
+        self,
+        method: str,
+        path: str | Sequence[str],
+        content: bytes | None = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
+        """A request whose 2xx answer is a JSON object (Unit's {"success": ...})."""
+        body = self._request(method, path, content, content_type)
+        if not isinstance(body, dict):
+            raise UnitAPIError(method, unit_path(path), 200, "answer is not a JSON object",
+                               body=repr(body)[:500], host=self.session.target.host)
+        return body
 
     def _request(
         self,

@@ -34,7 +34,8 @@ def host_output(lab_host: Any, argv: Sequence[str]) -> str:
 
 
 def host_path_exists(lab_host: Any, path: str) -> bool:
-    return host_output(lab_host, ["sh", "-c", 'if [ -e "$1" ]; then echo yes; else echo no; fi', "sh", path]).strip() == "yes"
+    script = 'if [ -e "$1" ]; then echo yes; else echo no; fi'
+    return host_output(lab_host, ["sh", "-c", script, "sh", path]).strip() == "yes"
 
 
 @pytest.fixture

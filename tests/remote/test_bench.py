@@ -100,7 +100,8 @@ def _upload_sftp(session: SSHSession, dest: str, files: dict[str, bytes], mode: 
 def fast_scratch(session: SSHSession) -> Iterator[str]:
     """A directory on tmpfs when the host has one: file creation on the VM's
     ext4 (about 1 ms a file here) would otherwise drown the protocol costs."""
-    path = session.run(["sh", "-c", 'mktemp -d "$(test -d /dev/shm && echo /dev/shm || echo /tmp)/daunit-bench.XXXXXX"']).text.strip()
+    script = 'mktemp -d "$(test -d /dev/shm && echo /dev/shm || echo /tmp)/daunit-bench.XXXXXX"'
+    path = session.run(["sh", "-c", script]).text.strip()
     yield path
     session.run(["rm", "-rf", "--", path], check=False)
 

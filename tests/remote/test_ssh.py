@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -92,6 +93,29 @@ def test_wrong_client_key_is_a_connect_error(target: SSHTarget, tmp_path: Path) 
     with pytest.raises(ConnectError, match="authentication as 'root' failed") as info:
         SSHSession(stranger).connect()
     assert f"{target.host}:{target.port}" in str(info.value)
+
+
+def test_agent_auth_without_key_file(target: SSHTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sock = str(tmp_path / "agent.sock")
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.02)
+        env = {**os.environ, "SSH_AUTH_SOCK": sock}
+        subprocess.run(["ssh-add", "-q", str(target.key_file)], env=env, check=True, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", sock)
+        via_agent = SSHTarget(target.host, target.port, known_hosts=target.known_hosts)
+        assert via_agent.agent_enabled
+        with SSHSession(via_agent) as s:
+            assert s.run(["true"]).exit_status == 0
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "no-agent.sock"))
+        with pytest.raises(ConnectError, match="ssh-agent"):
+            SSHSession(via_agent).connect()
+    finally:
+        agent.terminate()
+        agent.wait(5)
 
 
 def test_missing_key_file_is_a_config_error(target: SSHTarget, tmp_path: Path) -> None:
