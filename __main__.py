@@ -13,19 +13,22 @@ from pydantic import ValidationError
 
 from components.flask_app import FlaskApp
 from components.host import DirectAdminHost
-from daunit.models import StackSpec, format_errors, parse_stack
-
-PROJECT_DIR = Path(__file__).resolve().parent
+from daunit.models import HostSpec, StackSpec, format_errors, parse_stack
 
 
 def load_stack() -> StackSpec:
     config = pulumi.Config()
     try:
-        return parse_stack(config.require_object("hosts"), config.require_object("apps"),
-                           base_dir=PROJECT_DIR)
+        return parse_stack(config.require_object("hosts"), config.require_object("apps"))
     except ValidationError as exc:
         lines = [f"  {field}: {message}" for field, message in format_errors(exc)]
         raise pulumi.RunError("the stack config is not valid:\n" + "\n".join(lines)) from None
+
+
+def known_hosts_text(host: HostSpec) -> str:
+    if host.host_key_file:
+        return Path(host.host_key_file).expanduser().read_text()
+    return host.host_key or ""
 
 
 def main() -> None:
@@ -34,9 +37,10 @@ def main() -> None:
 
     hosts: dict[str, DirectAdminHost] = {}
     for name, h in spec.hosts.items():
+        key_file = str(Path(h.key_file).expanduser().resolve()) if h.key_file else None
         hosts[name] = DirectAdminHost(
             name, address=h.address, port=h.port, ssh_user=h.ssh_user,
-            known_hosts=h.known_hosts(), key_file=h.key_file, da_user=h.da_user,
+            known_hosts=known_hosts_text(h), key_file=key_file, da_user=h.da_user,
             unit_socket=h.unit_socket, unit_log=h.unit_log, python=h.python,
             enable_unit=h.enable_unit)
 
@@ -50,8 +54,8 @@ def main() -> None:
     pulumi.export("hosts", {name: {"address": h.address, "unitVersion": h.unit.unit_version,
                                    "pythonModules": h.unit.python_modules}
                             for name, h in hosts.items()})
-    pulumi.export("apps", {a._name: {"urls": a.urls, "releaseId": a.release_id,
-                                     "domains": [u.split("/")[2] for u in a.urls]}
+    pulumi.export("apps", {a.unit_name: {"urls": a.urls, "releaseId": a.release_id,
+                                         "venvKey": a.venv_key}
                            for a in apps})
     pulumi.export("dnsRecords", [r for a in apps for r in a.dns_records])
     pulumi.export("urls", [u for a in apps for u in a.urls])

@@ -1,6 +1,6 @@
-"""FlaskApp: one Flask app on one DirectAdmin host. Wiring only, no I/O
-beyond reading the app's source tree to hash it (so the preview can name
-every file that changes)."""
+"""FlaskApp: one Flask app on one DirectAdmin host. Wiring only: no I/O
+beyond hashing the app's local source tree, so the preview can name every
+file that changes and whether the venv is rebuilt."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,10 +9,11 @@ from typing import Any
 import pulumi
 
 from components.host import DirectAdminHost
-from daunit.manifest import build_manifest, release_id, venv_key
+from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
 from daunit.models import AppSpec, HostSpec
-from daunit.render import (AppLayout, dns_records, host_dispatch_entry, unit_application,
-                           unit_route)
+from daunit.render import (AppLayout, app_urls, dns_records, host_dispatch_entry,
+                           instance_environment, unit_app_name, unit_application, unit_route,
+                           unit_route_name)
 from daunit.resources import InstanceConfig, Release, UnitApplication, UnitRoute, Virtualenv
 
 DISPATCH_ROUTE = "daflask_hosts"
@@ -24,41 +25,40 @@ class FlaskApp(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("daflask:index:FlaskApp", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=[host.unit])
-        layout = AppLayout.for_app(app, host_spec)
-        source = Path(app.source).resolve()
-        manifest = build_manifest(source, entry_point=app.entry_point)
+        layout = AppLayout.of(app, host_spec)
+        manifest = build_app_manifest(app)
         rid = release_id(manifest)
-        requirements = (source / app.requirements).read_text()
+        requirements = read_requirements(app)
         vkey = venv_key(app.python_version, requirements)
+        entry = next(p for p, e in manifest.items() if e.mode == 0o755)
         common = {"connection": host.connection, "appDir": layout.app_dir,
                   "user": host_spec.da_user}
 
         self.release = Release(f"{name}-release", {
             **common,
             "releaseId": rid,
-            "files": {path: entry.sha256 for path, entry in manifest.items()},
-            "source": str(source),
-            "entryPoint": app.entry_point,
+            "files": {path: e.sha256 for path, e in sorted(manifest.items())},
+            "source": str(Path(app.source).resolve()),
+            "entryPoint": entry,
         }, child)
         self.venv = Virtualenv(f"{name}-venv", {
             **common,
             "python": host_spec.python,
             "key": vkey,
-            "requirements": requirements,
+            "requirements": requirements.decode(),
         }, child)
         environment = pulumi.Output.secret(pulumi.Output.from_input(secret_env).apply(
-            lambda secrets: {**app.environment, **(secrets or {})}))
+            lambda values: instance_environment(app, values or {})))
         self.instance = InstanceConfig(f"{name}-instance", {
             **common, "environment": environment}, child)
 
         health = {"listener": app.listener, "host": app.domain, "path": app.health_path,
-                  "status": app.health_status, "timeout": 20}
-        unit_config = self.instance.revision.apply(
-            lambda revision: _with_revision(unit_application(app, host_spec, rid, vkey),
-                                            revision))
+                  "status": app.health_status, "timeout": 30}
+        base_config = unit_application(app, host_spec, rid, vkey)
+        unit_config = self.instance.revision.apply(lambda rev: _with_revision(base_config, rev))
         self.unit_app = UnitApplication(f"{name}-unit-app", {
             **common,
-            "name": app.name,
+            "name": unit_app_name(app),
             "socket": host.unit_socket,
             "log": host.unit_log,
             "config": unit_config,
@@ -70,7 +70,7 @@ class FlaskApp(pulumi.ComponentResource):
                                                            self.instance, host.unit]))
         self.route = UnitRoute(f"{name}-unit-route", {
             "connection": host.connection,
-            "name": app.name,
+            "name": unit_route_name(app),
             "socket": host.unit_socket,
             "log": host.unit_log,
             "steps": unit_route(app, host_spec, rid),
@@ -80,11 +80,14 @@ class FlaskApp(pulumi.ComponentResource):
             "health": health,
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.unit_app]))
 
-        self.urls = [f"http://{h}/" for h in [app.domain, *app.aliases]]
-        self.dns_records = dns_records(app, host.address)
+        self.urls = app_urls(app)
+        address = host_spec.dns_address
+        self.dns_records = dns_records(app, address) if address else []
         self.release_id = rid
-        self.register_outputs({"urls": self.urls, "releaseId": rid,
-                               "unitApplication": app.name, "appDir": layout.app_dir})
+        self.venv_key = vkey
+        self.unit_name = unit_app_name(app)
+        self.register_outputs({"urls": self.urls, "releaseId": rid, "venvKey": vkey,
+                               "unitApplication": self.unit_name, "appDir": layout.app_dir})
 
 
 def _with_revision(config: dict[str, Any], revision: str | None) -> dict[str, Any]:

@@ -17,10 +17,15 @@ from daunit.providers.unit_route import UnitRouteProvider
 from daunit.providers.virtualenv import VirtualenvProvider
 
 
+def _out(name: str) -> property:
+    """Dynamic resources expose outputs under their input names (camelCase)."""
+    return property(lambda self: getattr(self, name))
+
+
 class Release(Resource):
-    release_dir: pulumi.Output[str]
-    files_sent: pulumi.Output[int]
-    bytes_sent: pulumi.Output[int]
+    release_dir = _out("releaseDir")
+    files_sent = _out("filesSent")
+    bytes_sent = _out("bytesSent")
 
     def __init__(self, name: str, props: dict[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -30,7 +35,7 @@ class Release(Resource):
 
 
 class Virtualenv(Resource):
-    venv_dir: pulumi.Output[str]
+    venv_dir = _out("venvDir")
 
     def __init__(self, name: str, props: dict[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -64,8 +69,8 @@ class UnitRoute(Resource):
 
 
 class UnitHost(Resource):
-    unit_version: pulumi.Output[str]
-    python_modules: pulumi.Output[list[str]]
+    unit_version = _out("unitVersion")
+    python_modules = _out("pythonModules")
 
     def __init__(self, name: str, props: dict[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:

@@ -131,7 +131,9 @@ def main(argv: list[str]) -> int:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(port, flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop(0))
+    # The engine ends its plugins with SIGINT or SIGTERM: stop quietly.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: server.stop(0))
     server.wait_for_termination()
     return 0
 

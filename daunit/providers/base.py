@@ -64,6 +64,9 @@ class Provider(ResourceProvider):
 
     kind = "resource"
     required: Sequence[str] = ("connection",)
+    # Keys the provider computes: the engine hands them back in `olds` (old
+    # outputs) and as None placeholders in `news`; they never drive a diff.
+    outputs: Sequence[str] = ()
     replace_on: Sequence[str] = ("connection.host", "connection.port")
 
     # -- pure parts -----------------------------------------------------
@@ -73,7 +76,8 @@ class Provider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        old, new = plain(olds), plain(news)
+        old = {k: v for k, v in plain(olds).items() if k not in self.outputs}
+        new = {k: v for k, v in plain(news).items() if k not in self.outputs}
         changed = sorted(k for k in set(old) | set(new)
                          if old.get(k) != new.get(k) or is_unknown(new.get(k)))
         # The engine takes top-level property names: a change at a dotted

@@ -24,6 +24,7 @@ class InstanceConfigProvider(Provider):
     kind = "InstanceConfig"
     required = ("connection", "appDir", "user", "environment")
     replace_on = ("connection.host", "connection.port", "appDir")
+    outputs = ("envFile", "keys", "revision")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(id_=props["appDir"], outs=self._write(plain(props)))

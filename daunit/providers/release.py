@@ -20,6 +20,7 @@ class ReleaseProvider(Provider):
     kind = "Release"
     required = ("connection", "appDir", "user", "releaseId", "files", "source", "entryPoint")
     replace_on = ("connection.host", "connection.port", "appDir")
+    outputs = ("releaseDir", "filesSent", "bytesSent")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(id_=props["appDir"], outs=self._deploy(plain(props), None))

@@ -28,6 +28,7 @@ class UnitApplicationProvider(Provider):
     kind = "UnitApplication"
     required = ("connection", "name", "config", "socket", "appDir", "releaseId", "venvKey")
     replace_on = ("connection.host", "connection.port", "name", "socket")
+    outputs = ("healthChecked",)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = plain(props)

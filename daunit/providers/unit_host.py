@@ -14,7 +14,7 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 from daunit.errors import UnitUnavailableError
 from daunit.providers.base import Provider, plain
 from daunit.remote.ssh import SSHSession
-from daunit.remote.unit import UnitClient
+from daunit.remote.unit import ChannelBackend, ChannelTransport, UnitClient
 
 CUSTOMBUILD = "/usr/local/directadmin/custombuild/build"
 
@@ -23,6 +23,7 @@ class UnitHostProvider(Provider):
     kind = "UnitHost"
     required = ("connection", "socket")
     replace_on = ("connection.host", "connection.port")
+    outputs = ("unitVersion", "pythonModules", "enabledByUs")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = plain(props)
@@ -56,7 +57,7 @@ class UnitHostProvider(Provider):
         for mod in modules.values() if isinstance(modules, dict) else []:
             entries = mod if isinstance(mod, list) else [mod]
             pythons += [e.get("version", "") for e in entries if "python" in e.get("lib", "")]
-        return {"unitVersion": unit.server_version() or "", "pythonModules": sorted(pythons)}
+        return {"unitVersion": _server_version(s, props["socket"]), "pythonModules": sorted(pythons)}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
@@ -66,3 +67,13 @@ class UnitHostProvider(Provider):
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None
+
+
+def _server_version(s: SSHSession, socket: str) -> str:
+    """Unit names itself in the Server header ("Unit/1.35.0")."""
+    import httpx
+
+    transport = ChannelTransport(ChannelBackend(s, socket))
+    with httpx.Client(transport=transport, base_url="http://unit") as client:
+        server = client.get("/status").headers.get("server", "")
+    return server.split("/", 1)[1] if server.startswith("Unit/") else server

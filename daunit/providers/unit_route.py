@@ -24,6 +24,7 @@ class UnitRouteProvider(Provider):
     required = ("connection", "name", "steps", "dispatchEntry", "listener", "dispatchRoute",
                 "socket")
     replace_on = ("connection.host", "connection.port", "name", "socket", "dispatchRoute")
+    outputs = ("healthChecked",)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = plain(props)

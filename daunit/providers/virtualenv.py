@@ -18,6 +18,7 @@ class VirtualenvProvider(Provider):
     kind = "Virtualenv"
     required = ("connection", "appDir", "user", "python", "key", "requirements")
     replace_on = ("connection.host", "connection.port", "appDir")
+    outputs = ("venvDir", "built")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(id_=props["appDir"], outs=self._build(plain(props)))

@@ -1,0 +1,25 @@
+# The README's two commands are `make demo` and `make test`.
+PY := .venv/bin/python
+LAB ?= dev
+
+.PHONY: setup demo test lab lab-down preview clean
+
+setup:
+	bash scripts/setup.sh
+
+# Set everything up, make the lab host, deploy the example app, show it answering.
+demo: setup
+	bash scripts/demo.sh
+
+# Set everything up, then run every test (engine, lab, contract, remote, e2e).
+test: setup
+	$(PY) -m pytest
+
+lab: setup
+	$(PY) -m lab up --name $(LAB)
+
+lab-down:
+	$(PY) -m lab down --name $(LAB)
+
+preview: setup
+	scripts/pulumi preview --diff --stack dev
