@@ -258,6 +258,8 @@ class SSHSession:
         """The authenticated transport, connecting on first use."""
         with self._lock:
             if self._transport is None or not self._transport.is_active():
+                # (Re)connect; an SFTP client of a dropped connection is dead too.
+                self._sftp = None
                 self._transport = self._connect()
             return self._transport
 
