@@ -674,10 +674,20 @@ class AppSpec(_Spec):
     @classmethod
     def _environment_numbers(cls, value: Any) -> Any:
         # YAML turns `PORT: 8080` into a number; environment values are strings.
-        if isinstance(value, dict):
-            return {k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
-                    for k, v in value.items()}
-        return value
+        if not isinstance(value, dict):
+            return value
+        out: dict[Any, Any] = {}
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for key, item in value.items():
+            if isinstance(item, (int, float)) and not isinstance(item, bool):
+                item = str(item)
+            elif not isinstance(item, str):
+                problems.append(((str(key),), f"environment {key} must be text: quote the value in the "
+                                              f'stack YAML, like {key}: "true"'))
+            out[key] = item
+        if problems:
+            raise _errors_at("environment", problems)
+        return out
 
     @field_validator("environment")
     @classmethod
@@ -883,8 +893,8 @@ class StackSpec(_Spec):
         seen_dirs: dict[tuple[str, str], int] = {}
         listeners: dict[tuple[str, int], tuple[str, int]] = {}
         for index, app in enumerate(self.apps):
-            host = self.hosts.get(app.host)
-            if host is None:
+            app_host = self.hosts.get(app.host)
+            if app_host is None:
                 defined = ", ".join(sorted(self.hosts)) or "none"
                 problems.append((("apps", index, "host"), (
                     f"host {app.host!r} is not defined under hosts (defined: {defined}): "
@@ -902,7 +912,7 @@ class StackSpec(_Spec):
                         problems.append((("apps", index, field), (
                             f"{field} {name!r} is already served on host {app.host!r} by apps[{other}]: "
                             "a host name can route to one app only, remove it from one of them")))
-            app_dir = app.app_dir_on(host)
+            app_dir = app.app_dir_on(app_host)
             other = seen_dirs.setdefault((app.host, app_dir), index)
             if other != index:
                 problems.append((("apps", index, "appDir"), (

@@ -225,7 +225,9 @@ def test_environment_names() -> None:
 
 
 def test_environment_value_must_be_text() -> None:
-    assert "apps[0].environment.DEBUG" in app_errors(environment={"DEBUG": True})
+    assert app_errors(environment={"DEBUG": True}) == {
+        "apps[0].environment.DEBUG": 'environment DEBUG must be text: quote the value in the stack YAML, '
+                                     'like DEBUG: "true"'}
 
 
 def test_secret_keys_are_names_and_not_also_plain() -> None:
