@@ -16,7 +16,8 @@ from daunit.render import (AppLayout, app_urls, dns_records, host_dispatch_entry
                            unit_route_name)
 from daunit.resources import InstanceConfig, Release, UnitApplication, UnitRoute, Virtualenv
 
-DISPATCH_ROUTE = "daflask_hosts"
+# A hyphen never appears in an app name, so no app route can take this name.
+DISPATCH_ROUTE = "da-flask-hosts"
 
 
 class FlaskApp(pulumi.ComponentResource):
@@ -29,7 +30,7 @@ class FlaskApp(pulumi.ComponentResource):
         manifest = build_app_manifest(app)
         rid = release_id(manifest)
         requirements = read_requirements(app)
-        vkey = venv_key(app.python_version, requirements)
+        vkey = venv_key(app.python_version, requirements, interpreter=host_spec.python)
         entry = next(p for p, e in manifest.items() if e.mode == 0o755)
         common = {"connection": host.connection, "appDir": layout.app_dir,
                   "user": host_spec.da_user}
