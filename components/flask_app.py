@@ -53,8 +53,8 @@ class FlaskApp(pulumi.ComponentResource):
         self.instance = InstanceConfig(f"{name}-instance", {
             **common, "environment": environment}, child)
 
-        health = {"listener": app.listener, "host": app.domain, "path": app.health_path,
-                  "status": app.health_status, "timeout": 30}
+        health = ({"listener": app.listener, "host": app.domain, "path": app.health_path,
+                   "status": app.health_status, "timeout": 30} if app.health_check else None)
         base_config = unit_application(app, host_spec, rid, vkey)
         unit_config = self.instance.revision.apply(lambda rev: _with_revision(base_config, rev))
         self.unit_app = UnitApplication(f"{name}-unit-app", {

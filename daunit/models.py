@@ -582,6 +582,7 @@ class AppSpec(_Spec):
     listener: str = "*:80"
     isolation: bool = False
     app_dir: str | None = None
+    health_check: bool = True  # off: no request through Unit after a switch (e.g. no listener reachable)
     health_path: str = "/"
     health_status: int = 200
     keep_releases: int = 5
