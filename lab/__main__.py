@@ -1,0 +1,78 @@
+"""Command line for lab hosts.
+
+    python -m lab up [--name lab1] [--unit auto|real|double|absent] [--user username] [--domain example.com]
+    python -m lab down [--name lab1] | --all
+    python -m lab list
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from lab.host import LabError, LabHost, down, down_all, list_labs, up
+
+
+def _rel(path: str) -> str:
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("../..") else path
+
+
+def summary(lab: LabHost, seconds: float | None) -> str:
+    took = f" in {seconds:.2f} s" if seconds is not None else ""
+    ssh = " ".join(lab.ssh_argv())
+    return "\n".join([
+        f"lab {lab.name} is up{took} (unit: {lab.unit_kind})",
+        f"  address   {lab.address}:{lab.port}   gateway {lab.gateway}   pip proxy {lab.proxy_url}",
+        f"  ssh       {ssh.replace(lab.client_key_path, _rel(lab.client_key_path)).replace(lab.known_hosts_path, _rel(lab.known_hosts_path))}",
+        f"  host key  {lab.host_key_line}",
+        f"  site      {lab.da_user} (uid {lab.da_uid}) {lab.public_html}",
+        f"  unit      {lab.unit_socket} (here: {_rel(str(lab.host_path(lab.unit_socket)))})",
+        f"  state     {_rel(os.path.join(lab.state_dir, 'lab.json'))}",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab", description="DirectAdmin-like lab hosts on this machine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="make a lab host (or show the running one)")
+    p_up.add_argument("--name", default="lab1")
+    p_up.add_argument("--unit", default="auto", choices=["auto", "real", "double", "absent"])
+    p_up.add_argument("--user", default="username", help="the DirectAdmin user")
+    p_up.add_argument("--domain", default="example.com")
+    p_down = sub.add_parser("down", help="remove a lab host and everything it made")
+    group = p_down.add_mutually_exclusive_group()
+    group.add_argument("--name", default="lab1")
+    group.add_argument("--all", action="store_true", help="every lab of .lab/ and every dalab-* netns")
+    sub.add_parser("list", help="labs recorded in .lab/")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "up":
+            started = time.monotonic()
+            lab = up(args.name, unit=args.unit, user=args.user, domain=args.domain)
+            print(summary(lab, time.monotonic() - started))
+        elif args.command == "down":
+            started = time.monotonic()
+            if args.all:
+                names = down_all()
+                print(f"removed {len(names)} lab(s){': ' + ' '.join(names) if names else ''}"
+                      f" in {time.monotonic() - started:.2f} s")
+            else:
+                gone = down(args.name)
+                print(f"lab {args.name} {'removed' if gone else 'was not there'}"
+                      f" in {time.monotonic() - started:.2f} s")
+        else:
+            for lab in list_labs():
+                state = "running" if lab.is_running() else "stale"
+                print(f"{lab.name:16} {lab.address:14} unit={lab.unit_kind:7} {state}")
+    except LabError as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
