@@ -17,6 +17,7 @@ from daunit import hostops
 from daunit.errors import HealthCheckError, UnitAPIError
 from daunit.providers.base import Provider, plain
 from daunit.remote.health import check_health
+from daunit.remote.hostlock import host_lock
 from daunit.remote.unit import UnitClient
 
 
@@ -41,9 +42,12 @@ class UnitApplicationProvider(Provider):
         name = props["name"]
         with self.session(props) as s:
             unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
-            before = unit.get(app_path(name)) if unit.exists(app_path(name)) else None
-            if before != props["config"]:
-                unit.put(app_path(name), props["config"])
+            # Under the host lock: a route provider may rewrite shared config
+            # (once, when Unit's `routes` is still an array) at the same time.
+            with host_lock(s, holder=f"UnitApplication {name}"):
+                before = unit.get(app_path(name)) if unit.exists(app_path(name)) else None
+                if before != props["config"]:
+                    unit.put(app_path(name), props["config"])
             health = props.get("health")
             routed = bool(health) and unit.exists(["config", "routes", name])
             if routed:

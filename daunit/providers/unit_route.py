@@ -42,7 +42,11 @@ class UnitRouteProvider(Provider):
                 # Named routes need `routes` to be an object; Unit starts with [].
                 fixed = normalized_routes_config(config)
                 if fixed is not None:
-                    unit.put("/config", fixed)
+                    if fixed.get("listeners") == config.get("listeners"):
+                        # Only `routes` changes: never write back more than that.
+                        unit.put(["config", "routes"], fixed["routes"])
+                    else:
+                        unit.put("/config", fixed)
                     config = fixed
                 routes = config.get("routes") or {}
                 old_steps = routes.get(name)
