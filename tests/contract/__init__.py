@@ -1,0 +1,1 @@
+"""Contract tests: the Unit control-API double against a real unitd."""
