@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from lab import layout, network, processes
 from lab.deps import SYSTEM_PYTHON, ensure_dependencies, which
-from lab.errors import LabError
+from lab.errors import LabCommandError, LabError
 
 if TYPE_CHECKING:
     import paramiko  # type: ignore[import-untyped]
 
 __all__ = [
-    "LabError", "LabHost", "UnitChoice", "down", "down_all", "find_unit_modules", "find_unitd",
+    "LabCommandError", "LabError", "LabHost", "UnitChoice", "down", "down_all", "find_unit_modules", "find_unitd",
     "labs_dir", "list_labs", "up",
 ]
 
@@ -183,8 +183,7 @@ class LabHost:
             return subprocess.run(cmd, input=input, capture_output=True, text=not isinstance(input, bytes),
                                   check=check, env=env, cwd="/", timeout=timeout)
         except subprocess.CalledProcessError as exc:
-            raise LabError(f"in lab {self.name}: {' '.join(argv)} exited {exc.returncode}\n"
-                           f"stdout: {_tail(exc.stdout)}\nstderr: {_tail(exc.stderr)}") from exc
+            raise LabCommandError(self.name, exc.returncode, list(argv), exc.stdout, exc.stderr) from None
 
     def unit_running(self) -> bool:
         """True when the control socket answers GET /config (checked from this machine)."""
