@@ -80,3 +80,22 @@ def test_unreachable_host_names_address_and_port(lab: Any, d: Deployment) -> Non
     out = result.stdout + result.stderr
     assert result.returncode != 0
     assert f"cannot connect to {lab.address}:2" in out
+
+
+@pytest.mark.real_unitd
+def test_unit_refusing_the_app_shows_its_error_and_unit_log(lab: Any, d: Deployment) -> None:
+    src = d.app_sources["flask_app"]
+    wsgi = src / "wsgi.py"
+    original = wsgi.read_text()
+    wsgi.write_text("import module_that_is_not_installed_anywhere\n" + original)
+    try:
+        d.write_config({"lab": host_config(lab)},
+                       [app_config("flask_app", "lab", "example.com", src, healthCheck=False)])
+        result = d.stack.up(check=False)
+    finally:
+        wsgi.write_text(original)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Failed to apply new configuration." in out           # Unit's error body
+    assert "unit.log" in out and "module_that_is_not_installed_anywhere" in out  # the log's reason
+    assert "flask_app" not in unit_config(lab)["applications"]
