@@ -206,6 +206,9 @@ def _on_term(signum: int, frame: object) -> None:
 
 
 def reap_forever(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    # A handler (not SIG_DFL) so that pause() returns when an orphan is handed to us
+    # after all our own children have gone.
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     while True:
         try:
             os.waitpid(-1, 0)
