@@ -30,7 +30,10 @@ install -d -m 755 -o "$user" -g "$user" "$app" "$app/releases" "$app/venvs"
 install -d -m 700 -o "$user" -g "$user" "$app/instance" "$app/logs"
 if [ -d "$app/releases/$new" ]; then cat >/dev/null; echo EXISTS; exit 0; fi
 tmp="$app/releases/.incoming-$new"
-rm -rf "$tmp"
+# Leftovers of an interrupted deploy (killed mid-upload, connection lost):
+# one deploy per app runs at a time (Pulumi's stack lock), so any incoming
+# tree here is stale.
+rm -rf "$app/releases/".incoming-*
 if [ -n "$prev" ] && [ -d "$app/releases/$prev" ]; then
   # Hard links: unchanged files cost no bytes and no transfer. Files that
   # change are unlinked first, so the previous release is never written to.
@@ -141,6 +144,10 @@ _BUILD_VENV = r'''
 set -eu
 venv=$1 user=$2 python=$3
 if [ -f "$venv/.complete" ]; then cat >/dev/null; echo REUSED; exit 0; fi
+# Venvs without the marker are interrupted builds: nothing points at them.
+for d in "${venv%/*}"/*/; do
+  [ -d "$d" ] && [ ! -f "$d.complete" ] && rm -rf "$d"
+done
 rm -rf "$venv"
 install -d -m 755 -o "$user" -g "$user" "$venv"
 cat > "$venv/.requirements.txt"

@@ -1,0 +1,146 @@
+"""Issue-4 behaviours: health-checked switches that revert, no failed request
+under load across code, environment and venv changes, interrupted deploys
+that converge."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Deployment, app_config, host_config
+from tests.e2e.test_deploy import app_dir, get, unit_config
+from tests.support.engine import PULUMI_WRAPPER
+
+pytestmark = [pytest.mark.root, pytest.mark.engine, pytest.mark.real_unitd]
+APP = "flask_app"
+
+
+class Load:
+    """A bounded request loop against the app (at most `limit` seconds)."""
+
+    def __init__(self, lab: Any, limit: float = 300.0) -> None:
+        self.lab, self.limit = lab, limit
+        self.results: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.limit
+        with httpx.Client(base_url=f"http://{self.lab.address}", headers={"Host": "example.com"},
+                          timeout=10) as client:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                try:
+                    r = client.get("/healthz")
+                    self.results[str(r.status_code)] += 1
+                    if r.status_code != 200:
+                        self.failures.append(f"HTTP {r.status_code}: {r.text[:200]}")
+                except httpx.HTTPError as exc:
+                    self.results["error"] += 1
+                    self.failures.append(repr(exc))
+
+    def __enter__(self) -> "Load":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory: Any) -> Any:
+    return lab_factory("day2")
+
+
+@pytest.fixture(scope="module")
+def d(lab: Any, deployment_factory: Any) -> Deployment:
+    d = deployment_factory("day2")
+    configure(d, lab, greeting="one")
+    d.stack.set_config("appSecrets.flask_app.SECRET_KEY", d.secret_key, secret=True, path=True)
+    d.stack.up()
+    return d
+
+
+def configure(d: Deployment, lab: Any, greeting: str, **extra: Any) -> None:
+    d.write_config({"lab": host_config(lab)},
+                   [app_config(APP, "lab", "example.com", d.app_sources[APP],
+                               secretEnvironmentKeys=["SECRET_KEY"],
+                               environment={"FLASK_CONFIG": "production", "GREETING": greeting},
+                               **extra)])
+
+
+def test_no_failed_request_across_code_env_and_venv_changes(lab: Any, d: Deployment) -> None:
+    src = d.app_sources[APP]
+    with Load(lab) as load:
+        template = src / "app" / "templates" / "about.html"
+        template.write_text(template.read_text() + "\n<!-- code change -->\n")
+        d.stack.up()
+        configure(d, lab, greeting="two")
+        d.stack.up()
+        reqs = src / "requirements.txt"
+        reqs.write_text(reqs.read_text() + "six==1.16.0\n")
+        d.stack.up()
+    total = sum(load.results.values())
+    print(f"requests during three updates: {dict(load.results)}")
+    assert total > 50, load.results
+    assert load.failures == [], load.failures[:5]
+    assert "two" in get(lab, "/").text
+
+
+def test_failed_health_check_reverts_to_previous_release(lab: Any, d: Deployment) -> None:
+    before = unit_config(lab)["applications"][APP]
+    views = d.app_sources[APP] / "app" / "views" / "main.py"
+    original = views.read_text()
+    # A release that imports fine but answers 500 on its health path.
+    views.write_text(original + "\n\n@main.before_app_request\ndef _broken():\n"
+                     "    raise RuntimeError('deliberately broken release')\n")
+    try:
+        result = d.stack.up(check=False)
+    finally:
+        views.write_text(original)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "health check http://example.com/" in out and "got HTTP 500" in out
+    assert "unit.log" in out
+    assert unit_config(lab)["applications"][APP] == before
+    assert get(lab, "/").status_code == 200
+    # `current` still names the release that serves.
+    assert (app_dir(lab) / "current").resolve().name in before["path"]
+    d.stack.up()  # converges back onto the good source
+
+
+def test_killed_deploy_keeps_serving_and_next_up_converges(lab: Any, d: Deployment) -> None:
+    src = d.app_sources[APP]
+    big = src / "app" / "static" / "big.bin"
+    big.write_bytes(os.urandom(64 * 1024 * 1024))
+    releases = app_dir(lab) / "releases"
+    proc = subprocess.Popen([str(PULUMI_WRAPPER), "up", "--yes", "--skip-preview",
+                             "--non-interactive", "--stack", d.stack.name],
+                            cwd=d.project, env=d.stack.env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(releases.glob(".incoming-*")):
+        time.sleep(0.05)
+    assert list(releases.glob(".incoming-*")), "the upload never started"
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert get(lab, "/").status_code == 200  # the live release never stopped serving
+
+    # The file backend keeps the dead update's lock; removing it is the
+    # documented recovery for a killed `pulumi up` on a self-managed backend.
+    for lock in (d.stack.state_dir / ".pulumi" / "locks").rglob("*.json"):
+        lock.unlink()
+    big.unlink()
+    d.stack.up()
+    assert not list(releases.glob(".incoming-*"))
+    assert get(lab, "/").status_code == 200
