@@ -15,8 +15,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# The lab host alone: `make lab [LAB=dev] [UNIT=auto|real|double|absent]`; `make lab-down`.
+UNIT ?= auto
 lab: setup
-	$(PY) -m lab up --name $(LAB)
+	$(PY) -m lab up --name $(LAB) --unit $(UNIT)
 
 lab-down:
 	$(PY) -m lab down --name $(LAB)
