@@ -450,6 +450,9 @@ def _down_locked(name: str) -> bool:
         roots.add(pid)
         # Only while the supervisor lives is its mount ns id surely this lab's.
         mnt = processes.ns_id(f"/proc/{pid}/ns/mnt")
+    proxy = _read_pid_ticks(state / "proxy" / "tinyproxy.pid")
+    if proxy and processes.is_alive(*proxy):
+        roots.add(proxy[0])
     found = bool(roots) or net is not None or state.exists()
     if roots or net is not None:
         left = processes.kill_all(net, mnt, roots)
@@ -467,6 +470,14 @@ def _down_locked(name: str) -> bool:
 def _read_pid(path: Path) -> int | None:
     try:
         return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_pid_ticks(path: Path) -> tuple[int, int] | None:
+    try:
+        pid, ticks = path.read_text().split()
+        return int(pid), int(ticks)
     except (OSError, ValueError):
         return None
 

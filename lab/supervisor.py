@@ -175,6 +175,9 @@ def start_services(plan: dict[str, Any], hostnet_fd: int) -> dict[str, subproces
         procs["proxy"] = subprocess.Popen(plan["proxy"]["argv"], env=env, cwd="/", stdin=subprocess.DEVNULL,
                                           stdout=proxy_log, stderr=proxy_log,
                                           preexec_fn=to_host_net)  # noqa: PLW1509
+    # In this machine's netns, so a sweep of the lab's netns cannot find it: recorded
+    # with its start time so that down() finds it even when this supervisor is gone.
+    (state / "proxy" / "tinyproxy.pid").write_text(f"{procs['proxy'].pid} {start_ticks(procs['proxy'].pid)}\n")
     os.close(hostnet_fd)
     if plan["unit"]["start"]:
         procs["unit"] = subprocess.Popen(
@@ -239,15 +242,59 @@ def main(argv: list[str]) -> int:
     try:
         reap_forever(procs)
     except Stop:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _terminate(procs)
     return 0
 
 
+def start_ticks(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2:].split()[19])
+
+
+def _children() -> list[int]:
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == me:
+                found.append(int(entry))
+    return found
+
+
+def _reap_all() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def _terminate(procs: dict[str, subprocess.Popen[bytes]]) -> None:
-    # lab.host.down() kills every process of the lab anyway; this is for a plain `kill`.
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.kill()
+    """Stop every child, adopted ones (unitd, the double) included, then reap them.
+
+    lab.host.down() kills every process of the lab anyway; this is for a plain `kill`.
+    """
+    for pid in _children():
+        try:
+            os.kill(pid, signal.SIGTERM)  # unitd stops its workers and removes its socket
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 3
+    while _children() and time.monotonic() < deadline:
+        _reap_all()
+        time.sleep(0.02)
+    for pid in _children():
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
 
 
 if __name__ == "__main__":

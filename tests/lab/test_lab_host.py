@@ -432,3 +432,44 @@ print(os.path.isfile("/etc/dalab-probe/pip.conf"), open("/etc/hosts").read().str
     assert result.stdout.strip() == "True|127.0.0.1 from-a-submount|True"
     assert not Path("/etc/dalab-probe").exists()
     assert "from-a-submount" not in Path("/etc/hosts").read_text()
+
+
+@pytest.mark.root
+def test_a_lab_whose_supervisor_died_is_replaced_cleanly(lab_name: Callable[[str], str]) -> None:
+    name = lab_name("crash")
+    lab = up(name)
+    try:
+        proxy_pid = int((Path(lab.state_dir) / "proxy" / "tinyproxy.pid").read_text().split()[0])
+        sshd_pids = [pid for pid in processes.lab_pids(processes.ns_id(Path("/run/netns", lab.netns)), None, set())
+                     if "sshd" in " ".join(processes.cmdline(pid))]
+        os.kill(lab.supervisor_pid, 9)
+        deadline = time.monotonic() + 5
+        while processes.is_alive(lab.supervisor_pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not lab.is_running()
+        fresh = up(name)  # not running: the remains are removed and a new lab made
+        assert fresh.supervisor_pid != lab.supervisor_pid and fresh.is_running()
+        assert not processes.is_alive(proxy_pid), "the old lab's tinyproxy survived"
+        assert not any(processes.is_alive(pid) for pid in sshd_pids), "the old lab's sshd survived"
+        client = fresh.ssh_client()
+        client.close()
+    finally:
+        down(name)
+
+
+@pytest.mark.root
+def test_sigterm_to_the_supervisor_stops_its_lab(lab_name: Callable[[str], str]) -> None:
+    name = lab_name("term")
+    lab = up(name)
+    try:
+        net = processes.ns_id(Path("/run/netns", lab.netns))
+        assert processes.lab_pids(net, None, set())
+        os.kill(lab.supervisor_pid, 15)
+        deadline = time.monotonic() + 10
+        while processes.is_alive(lab.supervisor_pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not processes.is_alive(lab.supervisor_pid)
+        assert processes.lab_pids(net, None, set()) == set(), "processes outlived their supervisor"
+        assert not lab.host_path(lab.unit_socket).exists()  # unitd got SIGTERM and cleaned up
+    finally:
+        assert down(name) is True
