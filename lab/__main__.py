@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     except LabError as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `python -m lab up | head -1`: the lab is up; only the reader went away.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
