@@ -12,7 +12,7 @@ from .server import serve
 
 def _socket_path(text: str) -> Path:
     # unitd spells it "unix:/path"; accept both spellings.
-    return Path(text[len("unix:"):] if text.startswith("unix:") else text)
+    return Path(text.removeprefix("unix:"))
 
 
 def main(argv: list[str] | None = None) -> int:

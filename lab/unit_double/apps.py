@@ -203,7 +203,7 @@ def start_python(interp: Interpreter, app: dict[str, JsonValue],
         proc = subprocess.run(
             argv + ["-c", _PROBE, json.dumps(conf)],
             capture_output=True, text=True, env=env, timeout=START_TIMEOUT,
-            stdin=subprocess.DEVNULL, cwd="/", **drop,
+            stdin=subprocess.DEVNULL, cwd="/", check=False, **drop,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         return StartResult(False, "prototype", [("alert", f"failed to start the interpreter: {exc}")])

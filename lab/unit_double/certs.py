@@ -70,8 +70,10 @@ def _key_text(key: Any) -> str:
 
 
 def _asn1_time(cert: x509.Certificate, which: str) -> str:
-    # ASN1_TIME_print: "Jan  5 03:04:05 2026 GMT"
-    when = getattr(cert, which)
+    # ASN1_TIME_print: "Jan  5 03:04:05 2026 GMT".  The *_utc properties
+    # arrived in cryptography 42; Debian 12's python3 has 38, whose naive
+    # datetimes are UTC already.
+    when = getattr(cert, f"{which}_utc", None) or getattr(cert, which)
     return (f"{_MONTHS[when.month - 1]} {when.day:2d} "
             f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} {when.year} GMT")
 
@@ -104,8 +106,8 @@ def _cert_info(cert: x509.Certificate) -> dict[str, Any]:
         "issuer": _name_info(cert.issuer,
                              _dns_names(cert, ExtensionOID.ISSUER_ALTERNATIVE_NAME)),
         "validity": {
-            "since": _asn1_time(cert, "not_valid_before_utc"),
-            "until": _asn1_time(cert, "not_valid_after_utc"),
+            "since": _asn1_time(cert, "not_valid_before"),
+            "until": _asn1_time(cert, "not_valid_after"),
         },
     }
 

@@ -448,11 +448,11 @@ def _escape(text: str) -> str:
         if simple is not None:
             out.append("\\" + simple)
         else:
-            out.append("\\u00%d%X" % (code >> 4, code & 0xF))
+            out.append(f"\\u00{code >> 4}{code & 0xF:X}")
     return "".join(out)
 
 
-def _number_text(value: int | float) -> str:
+def _number_text(value: float) -> str:
     return str(value) if isinstance(value, int) else repr(value)
 
 

@@ -13,10 +13,11 @@ import signal
 import socket
 import socketserver
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable
+from typing import Any
 
 from . import confjson
 from .controller import VERSION, Controller, Drop
@@ -84,6 +85,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     def __init__(self, path: Path, controller: Controller) -> None:
         self.controller = controller
+        self.path = path
         super().__init__(str(path), _Handler, bind_and_activate=False)
 
     def server_bind(self) -> None:
@@ -93,7 +95,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             super().server_bind()
         finally:
             os.umask(old)
-        os.chmod(self.server_address, 0o600)
+        os.chmod(self.path, 0o600)
 
 
 def _claim_socket(path: Path) -> None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .confjson import ARRAY, BOOLEAN, INTEGER, NULL, NUMBER, OBJECT, STRING, conf_type
 
@@ -146,10 +147,9 @@ def tstr_error(text: str) -> str | None:
         while p < end and (text[p].isascii() and (text[p].isalpha() or text[p] == "_")):
             p += 1
         name = text[name_start:p]
-        if bracket:
-            if p < end and text[p] == "}":
-                p += 1
-                bracket = False
+        if bracket and p < end and text[p] == "}":
+            p += 1
+            bracket = False
         if bracket or not name:
             return f"Invalid variable at position {start}"
         if not _variable_known(name):
@@ -173,15 +173,15 @@ def vldt_object(vc: Context, value: dict[str, JsonValue], members: Members) -> N
     for spec in members:
         by_name.setdefault(spec.name, spec)  # the first entry wins, as in Unit
     for name, member in value.items():
-        spec = by_name.get(name)
-        if spec is None:
+        found = by_name.get(name)
+        if found is None:
             raise Invalid(f'Unknown parameter "{name}".')
-        if spec.tstr and isinstance(member, str) and is_tstr(member):
+        if found.tstr and isinstance(member, str) and is_tstr(member):
             check_var(name, member)
             continue
-        check_type(name, member, spec.type)
-        if spec.validator is not None:
-            spec.validator(vc, member, spec.data)
+        check_type(name, member, found.type)
+        if found.validator is not None:
+            found.validator(vc, member, found.data)
 
 
 def vldt_members(vc: Context, value: JsonValue, data: Any) -> None:
@@ -304,7 +304,7 @@ def _addr_pattern_error(value: JsonValue) -> str | None:
     """nxt_http_route_addr_pattern_parse, reduced to its verdict."""
     if not isinstance(value, str):
         return 'The "match" pattern for "address" must be a string.'
-    addr = value[1:] if value.startswith("!") else value
+    addr = value.removeprefix("!")
     if addr == "unix":
         return None
     if len(addr) < 2:
@@ -357,11 +357,11 @@ def _addr_pattern_error(value: JsonValue) -> str | None:
         return None
     if port == "":
         return fmt
-    low_text, dash, high_text = port[:-1].partition("-")
+    first_text, dash, last_text = port[:-1].partition("-")
     if dash:
-        low = int_parse(low_text)
-        high = int_parse(high_text + port[-1])
-        if low < 0 or low > 65535 or high < low or high > 65535:
+        first = int_parse(first_text)
+        last = int_parse(last_text + port[-1])
+        if first < 0 or first > 65535 or last < first or last > 65535:
             return 'The "address" port an invalid port.'
     else:
         number = int_parse(port)
@@ -486,7 +486,7 @@ def _scheme(_vc: Context, value: JsonValue, _data: Any) -> None:
 
 
 def _if(_vc: Context, value: JsonValue, _data: Any) -> None:
-    text = value[1:] if value.startswith("!") else value
+    text = value.removeprefix("!")
     if text and is_tstr(text):
         check_var("if", text)
 
@@ -605,7 +605,7 @@ def _share(vc: Context, value: JsonValue, _data: Any) -> None:
 def _proxy(_vc: Context, value: JsonValue, _data: Any) -> None:
     if value.startswith("http://") and sockaddr_ok(value[7:]):
         return
-    name = value[7:] if value.startswith("http://") else value
+    name = value.removeprefix("http://")
     raise Invalid(f'The "proxy" address is invalid "{name}"')
 
 

@@ -11,6 +11,7 @@ worker processes (which the double cannot have) do tests branch on
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import shutil
@@ -19,9 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import httpx
 import pytest
@@ -153,26 +155,53 @@ class Daemon:
         except httpx.TransportError:
             return False
 
-    def stop(self) -> None:
-        """SIGTERM and wait; both remove the socket on the way out."""
+    def terminate(self) -> None:
+        """SIGTERM: both implementations remove their socket on the way out."""
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(START_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            self.proc = None
         elif self.main_pid is not None and _pid_alive(self.main_pid):
             os.kill(self.main_pid, signal.SIGTERM)
-            pid = self.main_pid
+
+    def wait_stopped(self, timeout: float) -> bool:
+        if self.proc is not None:
             try:
-                wait_for(lambda: not _pid_alive(pid), START_TIMEOUT, "unitd to stop")
-            except AssertionError:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        pid = self.main_pid
+        if pid is None:
+            return True
+        try:
+            wait_for(lambda: not _pid_alive(pid), timeout, "unitd to stop")
+        except AssertionError:
+            return False
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the daemon and everything it started."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            return
+        if self.main_pid is None:
+            return
+        for pid in self.descendants():
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-                raise
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.main_pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Stop and wait; a daemon that does not stop is killed and reported."""
+        self.terminate()
+        stopped = self.wait_stopped(START_TIMEOUT)
+        if not stopped:
+            self.kill()
+        self.proc = None
         self.main_pid = None
+        assert stopped, f"the {self.kind} daemon did not stop on SIGTERM"
 
     def descendants(self) -> dict[int, str]:
         """pid -> process title of everything under the daemon's main process
@@ -205,7 +234,6 @@ class UnitApi:
     client: httpx.Client
     daemon: Daemon
     app_dir: Path  # world-readable: the real daemon runs apps as nobody
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def log_path(self) -> Path:
@@ -238,13 +266,47 @@ def _private_dir(prefix: str) -> Path:
 
 
 @pytest.fixture
-def app_dir() -> Iterator[Path]:
+def app_dir() -> Path:
+    """Removed by the reaper, once the daemon using it has stopped."""
     path = _private_dir("uc-app-")
     path.chmod(0o755)
     (path / "wsgi.py").write_text(WSGI_APP)
     (path / "wsgi.py").chmod(0o644)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    return path
+
+
+class Reaper:
+    """Stops daemons without making each test wait for it.
+
+    unitd takes about two seconds to stop, and now and then never finishes
+    (1.35.0's main process can stay in epoll_wait when SIGTERM arrives while
+    an application is restarting).  Teardown sends SIGTERM; the end of the
+    session waits, kills what is left with its processes, and says so.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Daemon, list[Path]]] = []
+
+    def add(self, daemon: Daemon, *paths: Path) -> None:
+        daemon.terminate()
+        self.pending.append((daemon, list(paths)))
+
+    def finish(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        for daemon, paths in self.pending:
+            if not daemon.wait_stopped(max(0.1, deadline - time.monotonic())):
+                daemon.kill()
+                warnings.warn(f"{daemon.kind} daemon in {daemon.base} ignored SIGTERM; killed",
+                              stacklevel=1)
+            for path in paths:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def reaper() -> Iterator[Reaper]:
+    reaper = Reaper()
+    yield reaper
+    reaper.finish()
 
 
 @pytest.fixture(params=[
@@ -252,7 +314,7 @@ def app_dir() -> Iterator[Path]:
     pytest.param("real", marks=[pytest.mark.real_unitd,
                                 pytest.mark.skipif(UNITD is None, reason=NO_UNITD)]),
 ])
-def unit_api(request: pytest.FixtureRequest, app_dir: Path) -> Iterator[UnitApi]:
+def unit_api(request: pytest.FixtureRequest, app_dir: Path, reaper: Reaper) -> Iterator[UnitApi]:
     kind: str = request.param
     base = _private_dir("uc-")
     daemon = Daemon(kind, base, unitd=UNITD if kind == "real" else None)
@@ -263,14 +325,13 @@ def unit_api(request: pytest.FixtureRequest, app_dir: Path) -> Iterator[UnitApi]
                           timeout=30) as client:
             yield UnitApi(kind, client, daemon, app_dir)
     finally:
-        daemon.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        reaper.add(daemon, base, app_dir)
 
 
 # --- certificates made at test time ------------------------------------------------
 
-NOT_BEFORE = datetime.datetime(2026, 1, 5, 3, 4, 5, tzinfo=datetime.timezone.utc)
-NOT_AFTER = datetime.datetime(2036, 2, 4, 13, 14, 15, tzinfo=datetime.timezone.utc)
+NOT_BEFORE = datetime.datetime(2026, 1, 5, 3, 4, 5, tzinfo=datetime.UTC)
+NOT_AFTER = datetime.datetime(2036, 2, 4, 13, 14, 15, tzinfo=datetime.UTC)
 # ASN1_TIME_print of the two dates above, as Unit shows them.
 SINCE_TEXT = "Jan  5 03:04:05 2026 GMT"
 UNTIL_TEXT = "Feb  4 13:14:15 2036 GMT"

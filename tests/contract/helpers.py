@@ -8,7 +8,7 @@ import httpx
 
 from .conftest import UnitApi
 
-EMPTY_CONF = {"listeners": {}, "routes": [], "applications": {}}
+EMPTY_CONF: dict[str, Any] = {"listeners": {}, "routes": [], "applications": {}}
 DONE = {"success": "Reconfiguration done."}
 NOT_FOUND = {"error": "Value doesn't exist."}
 NOT_ALLOWED = {"error": "Method isn't allowed."}

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from .conftest import UnitApi, wait_for
-from .helpers import (APPLY_FAILED, DONE, EMPTY_CONF, NOT_ALLOWED, NOT_FOUND, assert_reply,
-                      invalid, points_nowhere, put)
+from .helpers import (
+    APPLY_FAILED,
+    DONE,
+    EMPTY_CONF,
+    NOT_ALLOWED,
+    NOT_FOUND,
+    assert_reply,
+    invalid,
+    points_nowhere,
+    put,
+)
 
 # --- the start ------------------------------------------------------------------
 
@@ -118,9 +128,9 @@ INVALID_JSON_CASES = [
      "Unexpected end of JSON payload.  There's an object without a closing brace (}).",
      {"offset": 49, "line": 1, "column": 50}),
     (b"",
-     "An empty JSON payload isn't allowed.  It must be either a literal (null, true, or "
-     "false), a number, a string (in double quotes \"\"), an array (with brackets []), or "
-     "an object (with braces {}).",
+     ("An empty JSON payload isn't allowed.  It must be either a literal (null, true, or "
+      "false), a number, a string (in double quotes \"\"), an array (with brackets []), or "
+      "an object (with braces {})."),
      {"offset": 0, "line": 1, "column": 1}),
     (b'\n\n  [1, 2',
      "Unexpected end of JSON payload.  There's an array without a closing bracket (]).",
@@ -135,12 +145,12 @@ INVALID_JSON_CASES = [
      "Unexpected character after the end of a valid JSON value.",
      {"offset": 13, "line": 1, "column": 14}),
     (b'{"\xc3\xa9\xc3\xa9": 1,  x}',
-     "A double quote (\") is expected here.  There must be a valid JSON object member "
-     "starts with a name, which is a string enclosed in double quotes.",
+     ("A double quote (\") is expected here.  There must be a valid JSON object member "
+      "starts with a name, which is a string enclosed in double quotes."),
      {"offset": 13, "line": 1, "column": 12}),
     (b'"\\ud800"',
-     "Invalid JSON encoding sequence.  This 6-byte sequence does not represent a valid "
-     "UTF character.",
+     ("Invalid JSON encoding sequence.  This 6-byte sequence does not represent a valid "
+      "UTF character."),
      {"offset": 1, "line": 1, "column": 2}),
     (b'{"a": 123456789012345}',
      "The number is too long.  Such a long JSON number value is not supported.",
@@ -194,11 +204,11 @@ def test_pass_to_a_missing_application(unit_api: UnitApi) -> None:
     ("/config/routes", [{"action": {"share": "/srv$urix"}}],
      'Unknown variable "urix" in the "share" value.'),
     ("/config/routes", [{"action": {"pass": "routes", "share": "/x"}}],
-     'The "action" object must have just one of "pass", "return", "share", or "proxy" '
-     "options set."),
+     ('The "action" object must have just one of "pass", "return", "share", or "proxy" '
+      "options set.")),
     ("/config/routes", [{"action": {}}],
-     'The "action" object must have either "pass", "return", "share", or "proxy" '
-     "option set."),
+     ('The "action" object must have either "pass", "return", "share", or "proxy" '
+      "option set.")),
     ("/config/routes", [{"match": {"uri": "%zz"}, "action": {"return": 404}}],
      'The "match" pattern for "uri" is encoded but is invalid.'),
     ("/config/routes", [{"match": {"uri": "**"}, "action": {"return": 404}}],
@@ -344,12 +354,16 @@ def _broken_app_cases(api: UnitApi) -> list[tuple[dict[str, Any], str]]:
     ]
 
 
+def _logged(api: UnitApi, text: str) -> Callable[[], bool]:
+    return lambda: text in api.log_text()
+
+
 def test_applications_that_cannot_start(unit_api: UnitApi) -> None:
     for app, log_line in _broken_app_cases(unit_api):
         response = put(unit_api, "/config/applications/flask", app)
         assert (app, response.status_code, response.json()) == (app, 500, APPLY_FAILED)
         assert_reply(unit_api.client.get("/config"), 200, EMPTY_CONF)
-        wait_for(lambda: log_line in unit_api.log_text(), 5, f"{log_line!r} in unit.log")
+        wait_for(_logged(unit_api, log_line), 5, f"{log_line!r} in unit.log")
         assert 'failed to apply new conf' in unit_api.log_text()
 
 
@@ -444,10 +458,10 @@ def test_edit_below_a_string_drops_the_connection(unit_api: UnitApi) -> None:
 
     def answers() -> bool:
         try:
-            return unit_api.client.get("/config/listeners").json() == {
-                "*:18090": {"pass": "routes"}}
+            listeners = unit_api.client.get("/config/listeners").json()
         except httpx.TransportError:
             return False
+        return bool(listeners == {"*:18090": {"pass": "routes"}})
 
     wait_for(answers, 10, "the controller to answer again")
 

@@ -93,7 +93,7 @@ def test_route_and_listener_changes_leave_the_app_alone(unit_api: UnitApi) -> No
 def test_failed_put_keeps_the_old_application(unit_api: UnitApi) -> None:
     app = unit_api.python_app(processes=2)
     _configure(unit_api, app)
-    started, workers = unit_api.started("flask"), _workers(unit_api)
+    workers = _workers(unit_api)
     before = unit_api.client.get("/config").json()
     assert_reply(put(unit_api, "/config/applications/flask/module", "nosuch"), 500,
                  APPLY_FAILED)
