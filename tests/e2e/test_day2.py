@@ -144,3 +144,26 @@ def test_killed_deploy_keeps_serving_and_next_up_converges(lab: Any, d: Deployme
     d.stack.up()
     assert not list(releases.glob(".incoming-*"))
     assert get(lab, "/").status_code == 200
+
+
+def test_rollback_to_a_kept_release_uploads_nothing(lab: Any, d: Deployment) -> None:
+    from tests.e2e.test_deploy import resource_outputs
+
+    index = d.app_sources[APP] / "app" / "templates" / "index.html"
+    good = index.read_text()
+    good_release = unit_config(lab)["applications"][APP]["path"]
+    index.write_text(good.replace("Hello from da-flask", "Hello from the new release"))
+    d.stack.up()
+    assert "Hello from the new release" in get(lab, "/").text
+
+    # Rolling back is deploying the old source again: its release is still on
+    # the host (content-addressed), so nothing is uploaded and the venv is reused.
+    index.write_text(good)
+    started = time.monotonic()
+    d.stack.up()
+    elapsed = time.monotonic() - started
+    print(f"rollback took {elapsed:.1f} s")
+    assert resource_outputs(d, "flask_app-release")["filesSent"] == 0
+    assert resource_outputs(d, "flask_app-release")["bytesSent"] == 0
+    assert unit_config(lab)["applications"][APP]["path"] == good_release
+    assert "Hello from the new release" not in get(lab, "/").text
