@@ -97,6 +97,7 @@ class StartResult:
     ok: bool
     stage: str = "application"  # "prototype" failures never reach the module
     log: list[tuple[str, str]] = field(default_factory=list)  # (level, text)
+    by_prototype: bool = False  # the prototype said it, then exited with 1
     before: str = ""  # the process's own output, copied into the log first
     after: str = ""  # what follows the alert verbatim (the traceback)
 
@@ -146,6 +147,44 @@ def _credentials(app: dict[str, JsonValue], default_user: str
     return pw.pw_uid, gid, os.getgrouplist(user, gid)
 
 
+_EPERM = "(1: Operation not permitted)"
+
+
+def _isolation_failure(app: dict[str, JsonValue]) -> StartResult | None:
+    """What the kernel refuses Unit's prototype under `isolation`.
+
+    With a rootfs Unit mounts a tmpfs on /tmp and procfs on /proc (the
+    `automount` defaults).  In a new user namespace ("credential") neither
+    works without its own mount namespace, and procfs needs a pid namespace
+    too; the prototype logs the refused mount and exits.
+    """
+    iso = app.get("isolation") or {}
+    ns = iso.get("namespaces") or {}
+    root = iso.get("rootfs")
+    if root is None or not ns.get("credential"):
+        return None
+    auto = iso.get("automount") or {}
+    tmpfs = (f'mount("tmpfs", "{root}/tmp", "tmpfs", 2097166, "size=1m,mode=1777") '
+             f"{_EPERM}")
+    proc = f'mount("none", "{root}/proc", "proc", 2097162, "") {_EPERM}'
+    refused = None
+    if not ns.get("mount") and auto.get("tmpfs", True):
+        refused = tmpfs
+    elif auto.get("procfs", True) and not (ns.get("mount") and ns.get("pid")):
+        refused = proc
+    if refused is None:
+        return None
+    return StartResult(False, "prototype", [("alert", refused)], by_prototype=True)
+
+
+def _in_root(app: dict[str, JsonValue], path: str) -> str:
+    """A path of the application as the host sees it: under `rootfs`, if any."""
+    root = (app.get("isolation") or {}).get("rootfs")
+    if root is None or not path.startswith("/"):
+        return path
+    return os.path.join(root, path.lstrip("/"))
+
+
 def _command(interp: Interpreter, app: dict[str, JsonValue]
              ) -> tuple[list[str], dict[str, str], list[str]]:
     """argv, environment and extra site dirs for the probe.
@@ -158,6 +197,8 @@ def _command(interp: Interpreter, app: dict[str, JsonValue]
     env = dict(os.environ)
     env.update(app.get("environment") or {})
     home = app.get("home")
+    if home is not None:
+        home = _in_root(app, home)
     site_dirs: list[str] = []
     if home is None:
         return [interp.executable, "-I"], env, site_dirs
@@ -183,19 +224,30 @@ def _targets(app: dict[str, JsonValue]) -> list[dict[str, Any]]:
 
 def start_python(interp: Interpreter, app: dict[str, JsonValue],
                  default_user: str) -> StartResult:
-    """Try to start the application's first process; never raises."""
+    """Try to start the application's first process; never raises.
+
+    Under `isolation.rootfs` paths are looked up inside the root, with the
+    host's interpreter standing in for the runtime Unit mounts there; the
+    shared libraries a real rootfs must also hold are not checked.
+    """
     creds = _credentials(app, default_user)
     if isinstance(creds, StartResult):
         return creds
     uid, gid, groups = creds
+    refused = _isolation_failure(app)
+    if refused is not None:
+        return refused
     argv, env, site_dirs = _command(interp, app)
     path = app.get("path", [])
+    wd = app.get("working_directory")
     conf = {
-        "working_directory": app.get("working_directory"),
-        "path": [path] if isinstance(path, str) else list(path),
+        "working_directory": None if wd is None else _in_root(app, wd),
+        "path": [_in_root(app, p) for p in ([path] if isinstance(path, str) else path)],
         "site_dirs": site_dirs,
         "targets": _targets(app),
     }
+    root = (app.get("isolation") or {}).get("rootfs")
+    cwd = root if root is not None and os.path.isdir(root) else "/"
     drop: dict[str, Any] = {}
     if os.geteuid() == 0:
         drop = {"user": uid, "group": gid, "extra_groups": groups}
@@ -203,7 +255,7 @@ def start_python(interp: Interpreter, app: dict[str, JsonValue],
         proc = subprocess.run(
             argv + ["-c", _PROBE, json.dumps(conf)],
             capture_output=True, text=True, env=env, timeout=START_TIMEOUT,
-            stdin=subprocess.DEVNULL, cwd="/", check=False, **drop,
+            stdin=subprocess.DEVNULL, cwd=cwd, check=False, **drop,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         return StartResult(False, "prototype", [("alert", f"failed to start the interpreter: {exc}")])
@@ -216,4 +268,5 @@ def start_python(interp: Interpreter, app: dict[str, JsonValue],
     if verdict["alert"] is None:
         return StartResult(True, before=proc.stderr)
     return StartResult(False, verdict["stage"], [(verdict["level"], verdict["alert"])],
+                       by_prototype=verdict["stage"] == "prototype",
                        before=proc.stderr, after=verdict["trace"])

@@ -469,8 +469,8 @@ class Controller:
         proto = next(self._pids)
         if not result.ok and result.stage == "prototype":
             for level, text in result.log:
-                self.log.line(level, proto if level == "warn" else self.main_pid, text)
-            if any(level == "warn" for level, _ in result.log):
+                self.log.line(level, proto if result.by_prototype else self.main_pid, text)
+            if result.by_prototype:
                 self.log.line("notice", self.main_pid, f"process {proto} exited with code 1")
             if not restart:
                 self.log.line("warn", self.router_pid, f'failed to start prototype "{name}"')

@@ -260,6 +260,22 @@ class UnitApi:
         return app
 
 
+def _mounts_under(path: Path) -> list[str]:
+    prefix = str(path.resolve()) + "/"
+    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    return [p for p in points if p.startswith(prefix)]
+
+
+def remove_tree(path: Path) -> None:
+    """rmtree that never descends into a mount: a rootfs Unit could not
+    unmount would hold bind mounts of the host's Python."""
+    mounts = _mounts_under(path)
+    if mounts:
+        warnings.warn(f"left {path} in place: {len(mounts)} mounts inside", stacklevel=2)
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _private_dir(prefix: str) -> Path:
     # Short paths: sun_path holds 108 bytes, pytest's tmp_path can be longer.
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
@@ -299,7 +315,7 @@ class Reaper:
                 warnings.warn(f"{daemon.kind} daemon in {daemon.base} ignored SIGTERM; killed",
                               stacklevel=1)
             for path in paths:
-                shutil.rmtree(path, ignore_errors=True)
+                remove_tree(path)
 
 
 @pytest.fixture(scope="session")

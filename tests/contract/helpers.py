@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,6 +26,11 @@ def points_nowhere(target: str) -> dict[str, str]:
 
 def put(api: UnitApi, path: str, value: Any) -> httpx.Response:
     return api.client.put(path, content=json.dumps(value))
+
+
+def logged(api: UnitApi, text: str) -> Callable[[], bool]:
+    """A check for wait_for: text has reached unit.log."""
+    return lambda: text in api.log_text()
 
 
 def assert_reply(response: httpx.Response, status: int, body: Any) -> None:

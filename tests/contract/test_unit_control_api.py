@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +21,7 @@ from .helpers import (
     NOT_FOUND,
     assert_reply,
     invalid,
+    logged,
     points_nowhere,
     put,
 )
@@ -354,16 +357,12 @@ def _broken_app_cases(api: UnitApi) -> list[tuple[dict[str, Any], str]]:
     ]
 
 
-def _logged(api: UnitApi, text: str) -> Callable[[], bool]:
-    return lambda: text in api.log_text()
-
-
 def test_applications_that_cannot_start(unit_api: UnitApi) -> None:
     for app, log_line in _broken_app_cases(unit_api):
         response = put(unit_api, "/config/applications/flask", app)
         assert (app, response.status_code, response.json()) == (app, 500, APPLY_FAILED)
         assert_reply(unit_api.client.get("/config"), 200, EMPTY_CONF)
-        wait_for(_logged(unit_api, log_line), 5, f"{log_line!r} in unit.log")
+        wait_for(logged(unit_api, log_line), 5, f"{log_line!r} in unit.log")
         assert 'failed to apply new conf' in unit_api.log_text()
 
 
@@ -511,3 +510,35 @@ def test_restart(unit_api: UnitApi) -> None:
     assert_reply(unit_api.client.get("/control/applications/flask"), 404, NOT_FOUND)
     assert_reply(unit_api.client.post("/control/applications/flask/restart"), 405,
                  NOT_ALLOWED)
+
+
+def _interpreter_for(version: str) -> str:
+    """The interpreter a venv for Unit's module must come from: the system's
+    pythonX.Y (the module links against it), not a pyenv shim."""
+    short = ".".join(version.split(".")[:2])
+    for candidate in (f"/usr/bin/python{short}", f"/usr/local/bin/python{short}"):
+        if Path(candidate).exists():
+            return candidate
+    return getattr(sys, "_base_executable", sys.executable)
+
+
+def test_home_venv_supplies_packages(unit_api: UnitApi) -> None:
+    version = unit_api.client.get("/status/modules/python/version").json()
+    venv = unit_api.app_dir / "venv"
+    subprocess.run([_interpreter_for(version), "-m", "venv", "--without-pip", str(venv)],
+                   check=True, timeout=60)
+    site = next(venv.glob("lib/python*/site-packages"))
+    (site / "venvonly.py").write_text("MESSAGE = b'from the venv'\n")
+    (site / "venvonly.py").chmod(0o644)
+    (unit_api.app_dir / "usesvenv.py").write_text(
+        "import venvonly\n\n"
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [])\n"
+        "    return [venvonly.MESSAGE]\n")
+    (unit_api.app_dir / "usesvenv.py").chmod(0o644)
+
+    assert_reply(put(unit_api, "/config/applications/flask",
+                     unit_api.python_app(module="usesvenv")), 500, APPLY_FAILED)
+    wait_for(logged(unit_api, "No module named 'venvonly'"), 5, "the missing package in unit.log")
+    assert_reply(put(unit_api, "/config/applications/flask",
+                     unit_api.python_app(module="usesvenv", home=str(venv))), 200, DONE)
