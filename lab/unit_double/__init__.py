@@ -11,6 +11,11 @@ applications: listeners are validated and stored but never bound.
 
 Its answers (status codes, JSON bodies, error sentences) follow a real
 1.35.0 daemon; tests/contract runs the same assertions against both.
+
+Applications are checked the way Unit's prototype starts them: the module is
+imported by the interpreter Unit's Python module is linked against (the
+base interpreter of the one running the double, or $UNIT_DOUBLE_PYTHON), as
+the application's user when the double runs as root.
 """
 from __future__ import annotations
 

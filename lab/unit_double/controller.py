@@ -522,12 +522,12 @@ class Controller:
         if not path.startswith(prefix) or not path.endswith(suffix) \
                 or len(path) < len(prefix) + len(suffix):
             return error(404, MSG_NOT_FOUND)
-        name = path[len(prefix):-len(suffix)]
-        app = (self.conf.get("applications") or {}).get(name)
-        if not isinstance(self.conf.get("applications"), dict) or app is None:
+        app = (self.conf.get("applications") or {}).get(path[len(prefix):-len(suffix)])
+        if app is None:
             return error(404, MSG_NOT_FOUND)
         # Unit answers "Ok" once the old processes are told to go, whatever
         # becomes of the new ones (a broken module leaves none running).
+        name = path[len(prefix):-len(suffix)]
         running = self._start_app(name, app, restart=True)
         self.apps[name] = AppState(confjson.dumps(app), running or 0)
         return success("Ok")

@@ -125,4 +125,4 @@ def test_restart_with_broken_code_still_answers_ok(unit_api: UnitApi) -> None:
 
     wait_for(no_workers, 10, "no running workers")
     if unit_api.kind == "real":
-        assert unit_api.worker_pids("flask") == set()
+        wait_for(lambda: not unit_api.worker_pids("flask"), 10, "the old workers to exit")
