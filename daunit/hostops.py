@@ -28,12 +28,12 @@ set -eu
 app=$1 user=$2 new=$3 prev=$4
 install -d -m 755 -o "$user" -g "$user" "$app" "$app/releases" "$app/venvs"
 install -d -m 700 -o "$user" -g "$user" "$app/instance" "$app/logs"
-if [ -d "$app/releases/$new" ]; then cat >/dev/null; echo EXISTS; exit 0; fi
-tmp="$app/releases/.incoming-$new"
 # Leftovers of an interrupted deploy (killed mid-upload, connection lost):
 # one deploy per app runs at a time (Pulumi's stack lock), so any incoming
 # tree here is stale.
 rm -rf "$app/releases/".incoming-*
+if [ -d "$app/releases/$new" ]; then cat >/dev/null; echo EXISTS; exit 0; fi
+tmp="$app/releases/.incoming-$new"
 if [ -n "$prev" ] && [ -d "$app/releases/$prev" ]; then
   # Hard links: unchanged files cost no bytes and no transfer. Files that
   # change are unlinked first, so the previous release is never written to.

@@ -13,6 +13,7 @@ from typing import Any
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit import hostops
+from daunit.errors import CommandError, DeployError
 from daunit.providers.base import Provider, plain
 
 
@@ -48,13 +49,33 @@ class ReleaseProvider(Provider):
                 base = {} if state == "FULL" else prev_files
                 sent = sorted(p for p, digest in files.items() if base.get(p) != digest)
                 if sent:
-                    s.upload_files(hostops.incoming_dir(app, rid),
-                                   {p: source / p for p in sent})
+                    try:
+                        s.upload_files(hostops.incoming_dir(app, rid),
+                                       {p: source / p for p in sent})
+                    except CommandError as exc:
+                        # The connection still works: leave nothing half-made.
+                        s.run(["rm", "-rf", "--", hostops.incoming_dir(app, rid)], check=False)
+                        raise self._explain_upload_failure(s, app, exc, source, sent) from exc
                 s.run(hostops.finish_release(app, user, rid, props["entryPoint"]))
         return {**props,
                 "releaseDir": f"{app}/releases/{rid}",
                 "filesSent": len(sent),
                 "bytesSent": sum((source / p).stat().st_size for p in sent)}
+
+    @staticmethod
+    def _explain_upload_failure(s: Any, app: str, exc: CommandError, source: Path,
+                                sent: list[str]) -> DeployError:
+        """tar reports a full disk as "Wrote only N of M bytes": say it plainly."""
+        need = sum((source / p).stat().st_size for p in sent)
+        df = s.run(["df", "-Pk", app], check=False).stdout.decode().splitlines()
+        free_kib = int(df[-1].split()[3]) if len(df) > 1 else -1
+        if 0 <= free_kib * 1024 < need:
+            return DeployError(
+                f"No space left on device: the release needs {need // 1024} KiB under {app}, "
+                f"{free_kib} KiB are free. Free space on the host (old backups, logs), "
+                f"then run `pulumi up` again; the live release keeps serving.",
+                host=exc.host, resource=exc.resource)
+        return exc
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
