@@ -2,7 +2,7 @@
 
 "double" runs `python -m lab.unit_double`; "real" runs NGINX Unit's unitd
 (UNITD, then `unitd` on PATH, then /opt/unit/sbin/unitd; modules from
-UNIT_MODULES or <prefix>/modules).  Both get fresh directories under /tmp,
+UNIT_MODULES or <prefix>/modules -- the lab's lookup, lab.host).  Both get fresh directories under /tmp,
 short enough for a Unix socket path, and are stopped by the fixture.
 
 The same test code runs against both.  Only where Unit's behaviour is about
@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from lab.host import find_unit_modules, find_unitd
+
 pytest.register_assert_rewrite("tests.contract.helpers")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,24 +46,8 @@ def application(environ, start_response):
 '''
 
 
-def find_unitd() -> Path | None:
-    candidates = [os.environ.get("UNITD"), shutil.which("unitd"), "/opt/unit/sbin/unitd"]
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK) and Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
-def find_modules(unitd: Path) -> Path | None:
-    env = os.environ.get("UNIT_MODULES")
-    if env:
-        return Path(env)
-    for candidate in (unitd.parent.parent / "modules", Path("/usr/lib/unit/modules")):
-        if candidate.is_dir():
-            return candidate
-    return None  # unitd's compiled-in default
-
-
+# The lab's own lookup: $UNITD (only that one when set), unitd on PATH,
+# /opt/unit/sbin/unitd; modules from $UNIT_MODULES or beside sbin.
 UNITD = find_unitd()
 NO_UNITD = ("no NGINX Unit daemon on this machine (looked at $UNITD, unitd on PATH, "
             "/opt/unit/sbin/unitd): the contract ran against the double only")
@@ -136,7 +122,7 @@ class Daemon:
             argv = [str(self.unitd), "--control", f"unix:{self.control}",
                     "--statedir", str(self.state_dir), "--log", str(self.log_path),
                     "--pid", str(self.pid_file), "--tmpdir", str(self.base / "tmp")]
-            modules = find_modules(self.unitd)
+            modules = find_unit_modules(self.unitd)
             if modules is not None:
                 argv += ["--modulesdir", str(modules)]
             # unitd daemonizes: this returns once the main process is forked off.
