@@ -24,7 +24,7 @@ import keyword
 import os
 import re
 import struct
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -39,16 +39,20 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 __all__ = [
+    "DEFAULT_SECURITY_HEADERS",
     "AppSpec",
     "HostSpec",
     "KnownHostKey",
     "ProcessesSpec",
     "StackSpec",
+    "TlsSpec",
+    "certificate_names",
     "default_app_dir",
     "format_errors",
     "listener_port",
     "parse_known_hosts",
     "parse_stack",
+    "tls_bundle_problems",
 ]
 
 ERROR_TYPE = "da_flask_invalid"
@@ -75,6 +79,20 @@ HOST_KEY_TYPES = frozenset({
 
 # Environment names da-flask sets itself; a value from the stack would be overwritten.
 RESERVED_ENV_NAMES = frozenset({"PYTHONPATH"})
+
+# The seed's after_request headers, set at the edge by the app's Unit route
+# (`response_headers` on each action) so static files carry them too. The
+# seed's X-XSS-Protection is left out: browsers dropped that filter and
+# OWASP advises against sending it.
+DEFAULT_SECURITY_HEADERS: dict[str, str] = {
+    "Content-Security-Policy": "default-src 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+}
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+# Headers that frame the message: Unit refuses Content-Length, and the others
+# would break the response; none is a security header.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 def _invalid(message: str) -> PydanticCustomError:
@@ -541,6 +559,115 @@ class ProcessesSpec(_Spec):
         return out
 
 
+class TlsSpec(_Spec):
+    """HTTPS for one app: where its certificate comes from and the TLS listener.
+
+    `source: config` takes the PEM chain and key from the stack's secret config
+    (`tlsCertificates.APP.chain` / `.key`); `source: directadmin` reads the
+    certificate DirectAdmin keeps for the domain (Let's Encrypt) on the host,
+    `certFile` / `keyFile` overriding where.
+    """
+
+    source: Literal["config", "directadmin"]
+    listener: str = "*:443"
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_pasted_key(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for field in ("keyFile", "key_file", "certFile", "cert_file"):
+                if _looks_like_key_material(data.get(field)):
+                    data = {**data, field: _KEY_MATERIAL_MARKER}
+        return data
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> Any:
+        if value not in ("config", "directadmin"):
+            raise _invalid(f"tls source {_show(value)} is not known: use config (the PEM chain and key in "
+                           "secret stack config) or directadmin (the domain's certificate on the host)")
+        return value
+
+    @field_validator("listener")
+    @classmethod
+    def _listener(cls, value: str) -> str:
+        return _check_listener("tls listener", value, example="*:443")
+
+    @field_validator("cert_file", "key_file")
+    @classmethod
+    def _files(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        field = "certFile" if info.field_name == "cert_file" else "keyFile"
+        if value == _KEY_MATERIAL_MARKER:
+            raise _invalid(f"tls {field} holds PEM material: give the path of the file on the host, never "
+                           "its content (put PEM in `pulumi config set --secret` with source: config)")
+        example = ("/usr/local/directadmin/data/users/USER/domains/DOMAIN.cert.combined"
+                   if field == "certFile" else "/usr/local/directadmin/data/users/USER/domains/DOMAIN.key")
+        return _check_remote_path(f"tls {field}", value, example=example)
+
+    @model_validator(mode="after")
+    def _files_only_for_directadmin(self) -> TlsSpec:
+        if self.source != "directadmin" and (self.cert_file or self.key_file):
+            raise _errors_at("TlsSpec", [(("certFile" if self.cert_file else "keyFile",), (
+                "certFile and keyFile are paths on the host for source: directadmin; with source: config "
+                "the PEM comes from `pulumi config set --secret --path tlsCertificates.APP.chain`"))])
+        return self
+
+
+def _check_listener(field: str, value: str, *, example: str) -> str:
+    try:
+        address, port = _parse_listener(value.strip())
+    except ValueError as exc:
+        raise _invalid(f"{field} {_show(value)} is not a Unit listener ({exc}): "
+                       f"use '*:PORT' or 'ADDRESS:PORT', like {example}") from None
+    return f"{address}:{port}"
+
+
+def _normalize_security_headers(value: Any) -> dict[str, str]:
+    """The headers to send: the defaults, or none (false), or the defaults with
+    the given ones merged over them (by name, case-insensitively; null drops one)."""
+    if value is None or value is True:
+        return dict(DEFAULT_SECURITY_HEADERS)
+    if value is False:
+        return {}
+    if not isinstance(value, dict):
+        raise _invalid("securityHeaders must be a map of header name to value (null drops a default "
+                       "header), true for the defaults or false for none")
+    out = dict(DEFAULT_SECURITY_HEADERS)
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for name, item in value.items():
+        loc: tuple[str | int, ...] = (str(name),)
+        if not isinstance(name, str) or not HEADER_NAME_RE.match(name):
+            problems.append((loc, f"securityHeaders name {_show(name)} is not an HTTP header name: use "
+                                  "letters, digits and hyphens, like Strict-Transport-Security"))
+            continue
+        if name.lower() in FRAMING_HEADERS:
+            problems.append((loc, f"securityHeaders {name} frames the response, it is not a security "
+                                  "header: remove it"))
+            continue
+        for existing in [k for k in out if k.lower() == name.lower()]:
+            del out[existing]
+        if item is None:
+            continue
+        if not isinstance(item, str) or not item.strip():
+            problems.append((loc, f"securityHeaders {name} must be a non-empty text value (quote it in the "
+                                  "stack YAML), or null to not send it"))
+        elif any(ord(c) < 32 or ord(c) == 127 for c in item):
+            problems.append((loc, f"securityHeaders {name} contains a line break or control character: "
+                                  "write the value on one line"))
+        elif "$" in item or item.startswith("`"):
+            problems.append((loc, f"securityHeaders {name} contains '$' or starts with '`': Unit would read "
+                                  "it as a variable or a script; remove it"))
+        else:
+            out[name] = item.strip()
+    if problems:
+        raise _errors_at("securityHeaders", problems)
+    return dict(sorted(out.items()))
+
+
 def default_app_dir(da_user: str, domain: str, name: str) -> str:
     """Where the seed lays an app out: /home/USER/domains/DOMAIN/public_html/NAME."""
     return f"/home/{da_user}/domains/{domain}/public_html/{name}"
@@ -586,6 +713,9 @@ class AppSpec(_Spec):
     health_path: str = "/"
     health_status: int = 200
     keep_releases: int = 5
+    # Normalized by _security_headers: the exact headers every response gets.
+    security_headers: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SECURITY_HEADERS))
+    tls: TlsSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -761,12 +891,31 @@ class AppSpec(_Spec):
     @field_validator("listener")
     @classmethod
     def _listener(cls, value: str) -> str:
-        try:
-            address, port = _parse_listener(value.strip())
-        except ValueError as exc:
-            raise _invalid(f"listener {_show(value)} is not a Unit listener ({exc}): "
-                           "use '*:PORT' or 'ADDRESS:PORT', like *:80 or 127.0.0.1:8080") from None
-        return f"{address}:{port}"
+        return _check_listener("listener", value, example="*:80 or 127.0.0.1:8080")
+
+    @field_validator("security_headers", mode="before")
+    @classmethod
+    def _security_headers(cls, value: Any) -> dict[str, str]:
+        return _normalize_security_headers(value)
+
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _tls(cls, value: Any) -> Any:
+        if value is False:
+            return None
+        if isinstance(value, str):
+            # Shorthand: `tls: directadmin` or `tls: config`.
+            return {"source": value}
+        return value
+
+    @field_validator("tls")
+    @classmethod
+    def _tls_listener(cls, value: TlsSpec | None, info: ValidationInfo) -> TlsSpec | None:
+        listener = info.data.get("listener")
+        if value is not None and listener and listener_port(value.listener) == listener_port(listener):
+            raise _invalid(f"tls listener {value.listener!r} uses the port of the app's listener "
+                           f"{listener!r}: Unit serves a port either with TLS or without, use *:443")
+        return value
 
     @field_validator("app_dir")
     @classmethod
@@ -892,7 +1041,7 @@ class StackSpec(_Spec):
         seen_names: dict[tuple[str, str], int] = {}
         seen_host_names: dict[tuple[str, str], int] = {}
         seen_dirs: dict[tuple[str, str], int] = {}
-        listeners: dict[tuple[str, int], tuple[str, int]] = {}
+        listeners: dict[tuple[str, int], tuple[str, int, bool]] = {}
         for index, app in enumerate(self.apps):
             app_host = self.hosts.get(app.host)
             if app_host is None:
@@ -919,12 +1068,22 @@ class StackSpec(_Spec):
                 problems.append((("apps", index, "appDir"), (
                     f"appDir {app_dir!r} is already used on host {app.host!r} by apps[{other}]: "
                     "give each app its own directory")))
-            address, port = _parse_listener(app.listener)
-            first = listeners.setdefault((app.host, port), (address, index))
-            if first[0] != address:
-                problems.append((("apps", index, "listener"), (
-                    f"listener {app.listener!r} overlaps {first[0]}:{port} of apps[{first[1]}] on host "
-                    f"{app.host!r}: Unit binds a port once, use the same listener string for both")))
+            uses: list[tuple[tuple[str | int, ...], str, bool]] = [
+                (("apps", index, "listener"), app.listener, False)]
+            if app.tls is not None:
+                uses.append((("apps", index, "tls", "listener"), app.tls.listener, True))
+            for loc, listener, tls in uses:
+                address, port = _parse_listener(listener)
+                first = listeners.setdefault((app.host, port), (address, index, tls))
+                if first[0] != address:
+                    problems.append((loc, (
+                        f"listener {listener!r} overlaps {first[0]}:{port} of apps[{first[1]}] on host "
+                        f"{app.host!r}: Unit binds a port once, use the same listener string for both")))
+                elif first[2] != tls:
+                    problems.append((loc, (
+                        f"listener {listener!r} is {'TLS' if tls else 'plain HTTP'} here but "
+                        f"{'TLS' if first[2] else 'plain HTTP'} for apps[{first[1]}] on host {app.host!r}: "
+                        "a port serves either TLS or plain HTTP, use another port")))
         if problems:
             raise _errors_at("StackSpec", problems)
         return self
@@ -943,12 +1102,84 @@ def parse_stack(hosts_raw: Any, apps_raw: Any, *, check_source: bool = True) -> 
                                     context={"check_source": check_source})
 
 
+# --- TLS material (secret: no message here ever includes it) -------------------------------
+
+
+def _name_covers(pattern: str, name: str) -> bool:
+    pattern, name = pattern.lower().rstrip("."), name.lower().rstrip(".")
+    if pattern.startswith("*."):
+        head, _, rest = name.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return pattern == name
+
+
+def certificate_names(cert: Any) -> list[str]:
+    """DNS names a certificate is for: its subjectAltName, else its common name."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        return [str(n) for n in san.value.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        return [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+
+
+def tls_bundle_problems(chain: Any, key: Any, domain: str, *,
+                        where: str = "tlsCertificates") -> list[tuple[str, str]]:
+    """What stops Unit from serving `chain` + `key` for `domain`, as (field, message).
+
+    `chain` is the PEM certificate chain (leaf first), `key` its unencrypted PEM
+    private key. Messages name the field, never any of its content.
+    """
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    problems: list[tuple[str, str]] = []
+    if not isinstance(chain, str) or "-----BEGIN CERTIFICATE-----" not in chain:
+        problems.append((f"{where}.chain", f"{where}.chain holds no PEM certificate: set it to the "
+                                           "full chain (leaf first), e.g. fullchain.pem"))
+    elif "PRIVATE KEY" in chain:
+        problems.append((f"{where}.chain", f"{where}.chain holds a private key: keep only the "
+                                           f"certificates there and put the key in {where}.key"))
+    if not isinstance(key, str) or "PRIVATE KEY-----" not in key:
+        problems.append((f"{where}.key", f"{where}.key holds no PEM private key: set it to the "
+                                         "certificate's unencrypted key, e.g. privkey.pem"))
+    if problems:
+        return problems
+    try:
+        certs = x509.load_pem_x509_certificates(chain.encode())
+    except ValueError:
+        return [(f"{where}.chain", f"{where}.chain is not readable as PEM certificates: copy the file "
+                                   "unchanged, line breaks included")]
+    try:
+        private = serialization.load_pem_private_key(key.encode(), password=None)
+    except TypeError:
+        return [(f"{where}.key", f"{where}.key is encrypted: Unit needs the key without a passphrase "
+                                 "(openssl pkey -in key.pem -out plain.pem)")]
+    except (ValueError, UnsupportedAlgorithm):
+        return [(f"{where}.key", f"{where}.key is not readable as a PEM private key: copy the file "
+                                 "unchanged, line breaks included")]
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if private.public_key().public_bytes(*spki) != certs[0].public_key().public_bytes(*spki):
+        problems.append((f"{where}.key", f"{where}.key does not belong to the first certificate of "
+                                         f"{where}.chain: the leaf certificate must come first, with "
+                                         "its own key"))
+    names = certificate_names(certs[0])
+    if not any(_name_covers(n, domain) for n in names):
+        problems.append((f"{where}.chain", f"the certificate is for {', '.join(names) or 'no name'}, "
+                                           f"not for the app's domain {domain}: use a certificate "
+                                           "that names it"))
+    return problems
+
+
 # --- error reporting ----------------------------------------------------------------------
 
 
 def _known_field_names() -> list[str]:
     names: set[str] = set()
-    for model in (HostSpec, AppSpec, ProcessesSpec, StackSpec):
+    for model in (HostSpec, AppSpec, ProcessesSpec, StackSpec, TlsSpec):
         for field_name, field in model.model_fields.items():
             names.add(field.alias or field_name)
     return sorted(names)

@@ -7,6 +7,7 @@ another order.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -22,15 +23,24 @@ __all__ = [
     "RELEASE_LINKS",
     "AppLayout",
     "app_urls",
+    "certificate_facts",
+    "certificate_name",
+    "chain_sha256",
+    "directadmin_cert_files",
     "dns_records",
     "dotenv_bytes",
     "health_probe",
     "host_dispatch_entry",
     "instance_environment",
+    "leaf_sha256",
+    "normalized_pem",
+    "owns_certificate",
+    "tls_bundle",
     "unit_app_name",
     "unit_application",
     "unit_route",
     "unit_route_name",
+    "unit_time_iso",
 ]
 
 INSTANCE_DIR_MODE = 0o700
@@ -192,9 +202,18 @@ def unit_route(app: AppSpec, host: HostSpec, release_id: str) -> list[dict[str, 
         root = f"{release}/{base}" if base else release
         # $uri already starts with static_url (the seed's share of
         # .../app/static$uri looked in app/static/static/).
-        steps.append({"match": {"uri": f"{app.static_url}*"}, "action": {"share": f"{root}$uri"}})
-    steps.append({"action": {"pass": f"applications/{unit_app_name(app)}"}})
+        steps.append({"match": {"uri": f"{app.static_url}*"},
+                      "action": _with_headers(app, {"share": f"{root}$uri"})})
+    steps.append({"action": _with_headers(app, {"pass": f"applications/{unit_app_name(app)}"})})
     return steps
+
+
+def _with_headers(app: AppSpec, action: dict[str, Any]) -> dict[str, Any]:
+    """The action with the app's security headers (Unit's `response_headers`,
+    which replace a header of the same name the app sets itself)."""
+    if app.security_headers:
+        return {**action, "response_headers": dict(app.security_headers)}
+    return action
 
 
 def host_dispatch_entry(app: AppSpec) -> dict[str, Any]:
@@ -275,7 +294,101 @@ def health_probe(app: AppSpec) -> dict[str, Any]:
 
 
 def app_urls(app: AppSpec) -> list[str]:
-    """http URLs of the domain and aliases (the port shown unless it is 80)."""
+    """URLs of the domain and aliases: https first when the app has TLS, then
+    http (the port shown unless it is the scheme's own)."""
+    urls = []
+    if app.tls is not None:
+        port = listener_port(app.tls.listener)
+        suffix = "" if port == 443 else f":{port}"
+        urls += [f"https://{name}{suffix}/" for name in app.host_names]
     port = listener_port(app.listener)
     suffix = "" if port == 80 else f":{port}"
-    return [f"http://{name}{suffix}/" for name in app.host_names]
+    return urls + [f"http://{name}{suffix}/" for name in app.host_names]
+
+
+# --- TLS ---------------------------------------------------------------------------------
+
+DIRECTADMIN_DOMAINS = "/usr/local/directadmin/data/users/{user}/domains"
+CERT_NAME_HASH_LEN = 16
+
+
+def directadmin_cert_files(app: AppSpec, host: HostSpec) -> tuple[str, str]:
+    """Where DirectAdmin keeps the domain's certificate (chain) and key, unless
+    the app's tls config names other files."""
+    base = f"{DIRECTADMIN_DOMAINS.format(user=host.da_user)}/{app.domain}"
+    tls = app.tls
+    cert = (tls.cert_file if tls else None) or f"{base}.cert.combined"
+    key = (tls.key_file if tls else None) or f"{base}.key"
+    return cert, key
+
+
+def normalized_pem(text: str) -> str:
+    """PEM text with LF line ends, no trailing blanks on lines, one final newline."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def chain_sha256(chain: str) -> str:
+    """The content hash a certificate bundle is named by: of the chain only, so
+    the name says nothing about the key."""
+    return hashlib.sha256(normalized_pem(chain).encode()).hexdigest()
+
+
+def certificate_name(app_name: str, chain_hash: str) -> str:
+    """Unit's bundle name: `<app>-<16 hex of the chain hash>` (bundles are immutable)."""
+    if not re.fullmatch(r"[0-9a-f]{64}", chain_hash):
+        raise ValueError(f"chain hash {chain_hash!r} is not a sha256 hex digest")
+    return f"{app_name}-{chain_hash[:CERT_NAME_HASH_LEN]}"
+
+
+def owns_certificate(app_name: str, name: str) -> bool:
+    """Whether `name` is one of this app's bundle names."""
+    return re.fullmatch(re.escape(app_name) + f"-[0-9a-f]{{{CERT_NAME_HASH_LEN}}}", name) is not None
+
+
+def tls_bundle(chain: str, key: str) -> bytes:
+    """The body of `PUT /certificates/NAME`: chain then key, line breaks kept
+    (Unit refuses a bundle whose newlines were stripped)."""
+    return (normalized_pem(chain) + normalized_pem(key)).encode()
+
+
+def leaf_sha256(chain: str) -> str:
+    """sha256 of the DER of the chain's first certificate (what a TLS client is served)."""
+    import ssl
+
+    pem = normalized_pem(chain)
+    end = "-----END CERTIFICATE-----"
+    first = pem[: pem.index(end) + len(end)]
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(first)).hexdigest()
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def unit_time_iso(text: str) -> str:
+    """Unit's validity time (OpenSSL's "Dec  3 21:16:09 2026 GMT") as ISO 8601 UTC."""
+    parts = text.split()
+    if len(parts) != 5 or parts[0] not in _MONTHS or parts[4] != "GMT":
+        raise ValueError(f"not an OpenSSL time: {text!r}")
+    month, day, clock, year = _MONTHS.index(parts[0]) + 1, int(parts[1]), parts[2], int(parts[3])
+    return f"{year:04d}-{month:02d}-{day:02d}T{clock}Z"
+
+
+def certificate_facts(info: Mapping[str, Any]) -> dict[str, Any]:
+    """What a bundle is, from Unit's `GET /certificates/NAME`: the leaf's names,
+    its issuer, its validity (ISO 8601) and the key type. Nothing secret."""
+    chain = info.get("chain") or [{}]
+    leaf = chain[0]
+    subject = leaf.get("subject") or {}
+    names = [subject["common_name"]] if subject.get("common_name") else []
+    names += [n for n in subject.get("alt_names") or [] if n not in names]
+    issuer = leaf.get("issuer") or {}
+    validity = leaf.get("validity") or {}
+    return {
+        "subjectNames": names,
+        "issuer": issuer.get("common_name") or issuer.get("organization") or "",
+        "notBefore": unit_time_iso(validity["since"]) if validity.get("since") else None,
+        "notAfter": unit_time_iso(validity["until"]) if validity.get("until") else None,
+        "keyType": info.get("key") or "",
+        "chainLength": len(info.get("chain") or []),
+    }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 
@@ -16,12 +17,12 @@ def own_dispatch_entry(dispatch: list[dict[str, Any]], name: str) -> dict[str, A
     return None
 
 
-def dispatch_with(dispatch: list[dict[str, Any]], name: str,
-                  entry: dict[str, Any]) -> list[dict[str, Any]]:
-    """The dispatch route with this app's entry set, others untouched and in order."""
+def _with_own(items: list[Any], own: Callable[[Any], bool], entry: Any) -> list[Any]:
+    """`items` with the entry `own` picks set to `entry`: in the place of the first
+    such item (the others dropped), or appended; other entries untouched and in order."""
     out, placed = [], False
-    for existing in dispatch:
-        if _passes_to(existing, name):
+    for existing in items:
+        if own(existing):
             if not placed:
                 out.append(entry)
                 placed = True
@@ -30,6 +31,12 @@ def dispatch_with(dispatch: list[dict[str, Any]], name: str,
     if not placed:
         out.append(entry)
     return out
+
+
+def dispatch_with(dispatch: list[dict[str, Any]], name: str,
+                  entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dispatch route with this app's entry set, others untouched and in order."""
+    return _with_own(dispatch, lambda e: _passes_to(e, name), entry)
 
 
 def dispatch_without(dispatch: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -60,3 +67,23 @@ def normalized_routes_config(config: dict[str, Any]) -> dict[str, Any] | None:
         if action.get("pass") == "routes":
             action["pass"] = "routes/default"
     return fixed
+
+
+# --- TLS listeners: one app's entry in `tls.certificate` ---------------------------------
+
+
+def listener_certificates(listener: dict[str, Any]) -> list[str]:
+    """A listener's `tls.certificate` as a list (Unit takes a string or an array)."""
+    names = (listener.get("tls") or {}).get("certificate") or []
+    return [names] if isinstance(names, str) else list(names)
+
+
+def certificates_with(names: list[str], owned: Callable[[str], bool], name: str) -> list[str]:
+    """The list with this app's bundle set to `name`: it takes the place of the
+    app's first old entry (so Unit's default certificate, the first, stays
+    where it was), other apps' entries untouched and in order."""
+    return _with_own(names, lambda n: owned(n) or n == name, name)
+
+
+def certificates_without(names: list[str], owned: Callable[[str], bool]) -> list[str]:
+    return [n for n in names if not owned(n)]

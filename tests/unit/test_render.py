@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from daunit.canonical import canonical_json
-from daunit.models import AppSpec, HostSpec
+from daunit.models import DEFAULT_SECURITY_HEADERS, AppSpec, HostSpec
 from daunit.render import (
     RELEASE_LINKS,
     AppLayout,
@@ -164,7 +164,8 @@ def test_route_share_plus_uri_is_the_static_file() -> None:
     share = static_step["action"]["share"]
     # Unit substitutes the request URI for $uri.
     assert share.replace("$uri", "/static/style.css") == f"{APP_DIR}/releases/{RELEASE}/app/static/style.css"
-    assert app_step == {"action": {"pass": f"applications/{unit_app_name(app)}"}}
+    assert app_step == {"action": {"pass": f"applications/{unit_app_name(app)}",
+                                   "response_headers": DEFAULT_SECURITY_HEADERS}}
 
 
 def test_route_when_static_dir_is_at_the_top() -> None:
@@ -173,7 +174,7 @@ def test_route_when_static_dir_is_at_the_top() -> None:
 
 
 def test_route_without_static() -> None:
-    app, host = specs(staticUrl=None)
+    app, host = specs(staticUrl=None, securityHeaders=False)
     assert unit_route(app, host, RELEASE) == [{"action": {"pass": "applications/flask_app"}}]
 
 
