@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from components.flask_app import FlaskApp
 from components.host import DirectAdminHost
 from daunit.models import HostSpec, StackSpec, format_errors, parse_stack
+from daunit.outputs import OUTPUTS_VERSION
 
 
 def load_stack() -> StackSpec:
@@ -34,6 +35,10 @@ def known_hosts_text(host: HostSpec) -> str:
 def main() -> None:
     spec = load_stack()
     app_secrets = pulumi.Config().get_secret_object("appSecrets") or pulumi.Output.secret({})
+    # PEM chain and key per app with `tls: {source: config}`:
+    # `pulumi config set --secret --path tlsCertificates.APP.chain < fullchain.pem` (and .key).
+    tls_certificates = (pulumi.Config().get_secret_object("tlsCertificates")
+                        or pulumi.Output.secret({}))
 
     hosts: dict[str, DirectAdminHost] = {}
     for name, h in spec.hosts.items():
@@ -48,17 +53,29 @@ def main() -> None:
     for app in spec.apps:
         secrets = pulumi.Output.from_input(app_secrets).apply(
             lambda s, n=app.name: dict((s or {}).get(n) or {}))
+        tls = None
+        if app.tls is not None and app.tls.source == "config":
+            tls = pulumi.Output.from_input(tls_certificates).apply(
+                lambda s, n=app.name: dict((s or {}).get(n) or {}))
         apps.append(FlaskApp(app.name, app=app, host_spec=spec.hosts[app.host],
-                             host=hosts[app.host], secret_env=secrets))
+                             host=hosts[app.host], secret_env=secrets, tls_material=tls))
 
-    pulumi.export("hosts", {name: {"address": h.address, "unitVersion": h.unit.unit_version,
+    # The shapes are daunit.outputs.StackOutputs, described in docs/outputs.md.
+    pulumi.export("outputsVersion", OUTPUTS_VERSION)
+    pulumi.export("hosts", {name: {"address": h.address, "dnsAddress": spec.hosts[name].dns_address,
+                                   "unitVersion": h.unit.unit_version,
                                    "pythonModules": h.unit.python_modules}
                             for name, h in hosts.items()})
-    pulumi.export("apps", {a.unit_name: {"urls": a.urls, "releaseId": a.release_id,
-                                         "venvKey": a.venv_key}
-                           for a in apps})
+    pulumi.export("apps", {a.unit_name: {"host": s.host, "domain": s.domain,
+                                         "domains": list(s.host_names), "urls": a.urls,
+                                         "releaseId": a.release_id, "venvKey": a.venv_key,
+                                         "tls": a.tls}
+                           for a, s in zip(apps, spec.apps, strict=True)})
     pulumi.export("dnsRecords", [r for a in apps for r in a.dns_records])
     pulumi.export("urls", [u for a in apps for u in a.urls])
+    pulumi.export("certificates", [
+        a.tls.apply(lambda t, s=s: {"app": s.name, "domain": s.domain, **t})
+        for a, s in zip(apps, spec.apps, strict=True) if a.tls is not None])
 
 
 main()

@@ -11,10 +11,11 @@ import pulumi
 from components.host import DirectAdminHost
 from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
 from daunit.models import AppSpec, HostSpec
-from daunit.render import (AppLayout, app_urls, dns_records, host_dispatch_entry,
-                           instance_environment, unit_app_name, unit_application, unit_route,
-                           unit_route_name)
-from daunit.resources import InstanceConfig, Release, UnitApplication, UnitRoute, Virtualenv
+from daunit.render import (AppLayout, app_urls, chain_sha256, directadmin_cert_files, dns_records,
+                           host_dispatch_entry, instance_environment, unit_app_name,
+                           unit_application, unit_route, unit_route_name)
+from daunit.resources import (InstanceConfig, Release, UnitApplication, UnitCertificate, UnitRoute,
+                              Virtualenv)
 
 # A hyphen never appears in an app name, so no app route can take this name.
 DISPATCH_ROUTE = "da-flask-hosts"
@@ -23,6 +24,7 @@ DISPATCH_ROUTE = "da-flask-hosts"
 class FlaskApp(pulumi.ComponentResource):
     def __init__(self, name: str, *, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
                  secret_env: pulumi.Input[dict[str, str]],
+                 tls_material: pulumi.Input[dict[str, str]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("daflask:index:FlaskApp", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=[host.unit])
@@ -81,14 +83,58 @@ class FlaskApp(pulumi.ComponentResource):
             "health": health,
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.unit_app]))
 
+        self.certificate: UnitCertificate | None = None
+        if app.tls is not None:
+            self.certificate = self._certificate(name, app, host_spec, host, tls_material)
+
         self.urls = app_urls(app)
         address = host_spec.dns_address
         self.dns_records = dns_records(app, address) if address else []
         self.release_id = rid
         self.venv_key = vkey
         self.unit_name = unit_app_name(app)
+        self.tls = self._tls_facts(app)
         self.register_outputs({"urls": self.urls, "releaseId": rid, "venvKey": vkey,
-                               "unitApplication": self.unit_name, "appDir": layout.app_dir})
+                               "unitApplication": self.unit_name, "appDir": layout.app_dir,
+                               "tls": self.tls})
+
+    def _certificate(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
+                     tls_material: pulumi.Input[dict[str, str]] | None) -> UnitCertificate:
+        assert app.tls is not None
+        props: dict[str, Any] = {
+            "connection": host.connection,
+            "app": app.name,
+            "domain": app.domain,
+            "source": app.tls.source,
+            "listener": app.tls.listener,
+            "dispatchRoute": DISPATCH_ROUTE,
+            "socket": host.unit_socket,
+            "log": host.unit_log,
+        }
+        if app.tls.source == "config":
+            material = pulumi.Output.secret(tls_material or {})
+            chain = material.apply(lambda m: (m or {}).get("chain"))
+            props["chain"] = chain
+            props["key"] = material.apply(lambda m: (m or {}).get("key"))
+            # The chain is public (every client is sent it) and its hash says
+            # nothing about the key: shown in the preview, it names a rotation.
+            props["chainSha256"] = pulumi.Output.unsecret(
+                chain.apply(lambda c: chain_sha256(c) if isinstance(c, str) else None))
+        else:
+            props["certFile"], props["keyFile"] = directadmin_cert_files(app, host_spec)
+        # After the route: the listener passes to the dispatch route, which must exist.
+        return UnitCertificate(f"{name}-cert", props,
+                               pulumi.ResourceOptions(parent=self, depends_on=[self.route]))
+
+    def _tls_facts(self, app: AppSpec) -> pulumi.Output[dict[str, Any]] | None:
+        """What the stack exports about the app's certificate (nothing secret)."""
+        cert, tls = self.certificate, app.tls
+        if cert is None or tls is None:
+            return None
+        return pulumi.Output.all(cert.bundle_name, cert.subject_names, cert.issuer_name,
+                                 cert.not_before, cert.not_after).apply(
+            lambda v: {"listener": tls.listener, "source": tls.source, "certificateName": v[0],
+                       "subjectNames": v[1], "issuer": v[2], "notBefore": v[3], "notAfter": v[4]})
 
 
 def _with_revision(config: dict[str, Any], revision: str | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pulumi.dynamic import Resource
 
 from daunit.providers.instance import InstanceConfigProvider
 from daunit.providers.release import ReleaseProvider
+from daunit.providers.unit_cert import UnitCertificateProvider
 from daunit.providers.unit_app import UnitApplicationProvider
 from daunit.providers.unit_host import UnitHostProvider
 from daunit.providers.unit_route import UnitRouteProvider
@@ -77,3 +78,25 @@ class UnitHost(Resource):
         super().__init__(UnitHostProvider(), name,
                          {**props, "unitVersion": None, "pythonModules": None,
                           "enabledByUs": None}, opts)
+
+
+class UnitCertificate(Resource):
+    """One app's PEM bundle in Unit, on a TLS listener (see providers/unit_cert.py).
+
+    The key is a secret input only: it is never an output. Outputs name the
+    bundle and describe the certificate (nothing secret).
+    """
+
+    # The SDK sets an attribute per property key, so these differ from the keys.
+    bundle_name = _out("name")
+    subject_names = _out("subjectNames")
+    issuer_name = _out("issuer")
+    not_before = _out("notBefore")
+    not_after = _out("notAfter")
+
+    def __init__(self, name: str, props: dict[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["chain", "key"]))
+        super().__init__(UnitCertificateProvider(), name,
+                         {**props, **dict.fromkeys(UnitCertificateProvider.outputs)}, opts)

@@ -1,0 +1,236 @@
+"""UnitCertificate: one app's PEM bundle in Unit, attached to a TLS listener.
+
+Bundles are immutable in Unit, so each is uploaded under a name derived from
+its chain (`<app>-<16 hex of sha256(chain)>`). A rotation is: upload the new
+bundle, swap this app's name in the listener's `tls.certificate` array (one
+PUT: Unit picks the certificate by SNI, and connections already open keep
+theirs), check the listener now serves the new leaf for the domain, and only
+then delete the old bundle. The listener's array is shared by every app on
+it, so it is edited by read-modify-write of just this app's entry under the
+host-wide lock.
+
+Sources: `config` (chain and key are inputs; the key is a secret that is
+never compared, returned or stored in outputs: a chain has exactly one key)
+or `directadmin` (the files DirectAdmin keeps for the domain, read over SSH
+at each create/update). For `directadmin`, `read` (pulumi refresh) hashes the
+chain file on the host: when DirectAdmin renewed it, `sourceSha256` moves
+away from `installedSha256`, and the next diff asks for an update, which
+rotates.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
+
+from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
+from daunit.models import tls_bundle_problems
+from daunit.providers.base import Provider, is_unknown, plain
+from daunit.remote.hostlock import host_lock
+from daunit.remote.ssh import SSHSession
+from daunit.remote.tlsprobe import wait_for_leaf
+from daunit.remote.unit import UnitClient
+from daunit.render import (certificate_facts, certificate_name, chain_sha256, leaf_sha256,
+                           owns_certificate, tls_bundle)
+from daunit.routing import certificates_with, certificates_without, listener_certificates
+
+# Inputs never compared nor returned as outputs.
+SECRET_INPUTS = ("key",)
+
+Owned = Callable[[str], bool]
+
+
+class UnitCertificateProvider(Provider):
+    kind = "UnitCertificate"
+    required = ("connection", "app", "domain", "source", "listener", "dispatchRoute", "socket")
+    replace_on = ("connection.host", "connection.port", "socket", "app")
+    outputs = ("name", "sourceSha256", "installedSha256", "subjectNames", "issuer", "notBefore",
+               "notAfter", "keyType", "chainLength")
+
+    # -- pure parts -----------------------------------------------------
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        result = super().check(olds, news)
+        failures = list(result.failures)
+        app = news.get("app", "APP")
+        if news.get("source") == "config":
+            chain, key = news.get("chain"), news.get("key")
+            where = f"tlsCertificates.{app}"
+            missing = [f for f, v in (("chain", chain), ("key", key)) if not v]
+            for field in missing:
+                failures.append(CheckFailure(field, (
+                    f"{where}.{field} is not set: `pulumi config set --secret --path {where}.{field} "
+                    f"< {'fullchain.pem' if field == 'chain' else 'privkey.pem'}`")))
+            if not missing and not is_unknown(chain) and not is_unknown(key):
+                for field, message in tls_bundle_problems(chain, key, news.get("domain", ""),
+                                                          where=where):
+                    failures.append(CheckFailure(field.rsplit(".", 1)[-1], message))
+        elif news.get("source") == "directadmin":
+            failures += [CheckFailure(f, f"{f} is required by UnitCertificate with source directadmin")
+                         for f in ("certFile", "keyFile") if not news.get(f)]
+        return CheckResult(news, failures)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        old = {k: v for k, v in olds.items() if k not in SECRET_INPUTS}
+        new = {k: v for k, v in news.items() if k not in SECRET_INPUTS}
+        result = super().diff(id_, old, new)
+        # Seen by refresh: DirectAdmin renewed the certificate, or the bundle
+        # left Unit or the listener. Either way an update installs it again.
+        if not result.changes and olds.get("sourceSha256") != olds.get("installedSha256"):
+            return DiffResult(changes=True, replaces=[], stables=result.stables,
+                              delete_before_replace=False)
+        return result
+
+    # -- acting parts ----------------------------------------------------
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        props = plain(props)
+        return CreateResult(id_=props["app"], outs=self._install(props, None))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._install(plain(news), plain(olds)))
+
+    def _install(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
+        app, listener, domain = props["app"], props["listener"], props["domain"]
+        dispatch = props["dispatchRoute"]
+        owned = _owner(app)
+        with self.session(props) as s:
+            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
+            chain, key = self._material(s, props)
+            digest = chain_sha256(chain)
+            name = certificate_name(app, digest)
+            with host_lock(s, holder=f"UnitCertificate {name}"):
+                installed = unit.get("/certificates") or {}
+                if name not in installed:
+                    unit.put_raw(["certificates", name], tls_bundle(chain, key))
+                listeners = unit.get("/config/listeners") or {}
+                before = listeners.get(listener)
+                self._attach(unit, listener, before, dispatch, owned, name)
+                try:
+                    wait_for_leaf(s, listener, domain, leaf_sha256(chain))
+                except HealthCheckError as exc:
+                    if before is not None:
+                        unit.put(["config", "listeners", listener], before)
+                    else:
+                        unit.delete(["config", "listeners", listener])
+                    raise ConfigError(
+                        f"{exc.message}\n  Unit accepted the bundle {name}, but the listener {listener} "
+                        f"serves another certificate for {domain}: another bundle on it names {domain} "
+                        "too, and Unit picks the first match. The listener was put back as it was.",
+                        host=s.target.host) from exc
+                old_listener = (olds or {}).get("listener")
+                if old_listener and old_listener != listener:
+                    self._detach(unit, old_listener, dispatch, owned)
+                self._delete_unused(unit, owned, keep=name)
+                facts = certificate_facts(unit.get(["certificates", name]))
+        return {**{k: v for k, v in props.items() if k not in SECRET_INPUTS}, **facts,
+                "name": name, "sourceSha256": digest, "installedSha256": digest}
+
+    @staticmethod
+    def _material(s: SSHSession, props: dict[str, Any]) -> tuple[str, str]:
+        """The PEM chain and key: from the inputs, or read from DirectAdmin's files."""
+        if props["source"] != "directadmin":
+            return props["chain"], props["key"]
+        texts = []
+        for field in ("certFile", "keyFile"):
+            path = props[field]
+            try:
+                texts.append(s.read_bytes(path).decode("ascii"))
+            except FileNotFoundError:
+                raise ConfigError(
+                    f"{path} does not exist: DirectAdmin has no certificate for {props['domain']} "
+                    "there. Issue one (User level -> SSL Certificates -> Let's Encrypt), or set the "
+                    f"app's tls {field} to where it is.", host=s.target.host) from None
+            except UnicodeDecodeError:
+                raise ConfigError(f"{path} is not a PEM file", host=s.target.host) from None
+        problems = tls_bundle_problems(texts[0], texts[1], props["domain"], where="DirectAdmin's")
+        if problems:
+            files = f"{props['certFile']} and {props['keyFile']}"
+            raise ConfigError(f"the certificate in {files} cannot be served: "
+                              + "; ".join(m for _, m in problems), host=s.target.host)
+        return texts[0], texts[1]
+
+    @staticmethod
+    def _attach(unit: UnitClient, listener: str, current: dict[str, Any] | None, dispatch: str,
+                owned: Owned, name: str) -> None:
+        want = f"routes/{dispatch}"
+        if current is None:
+            unit.put(["config", "listeners", listener], {"pass": want, "tls": {"certificate": [name]}})
+            return
+        if current.get("pass") != want:
+            raise ConfigError(
+                f"listener {listener!r} passes requests to {current.get('pass')!r}, not to {want!r}: "
+                "it is not da-flask's. Choose another tls listener for this app.")
+        if "tls" not in current:
+            raise ConfigError(
+                f"listener {listener!r} serves plain HTTP: give this app a tls listener on another "
+                "port (tls: {listener: '*:443'}).")
+        names = listener_certificates(current)
+        wanted = certificates_with(names, owned, name)
+        if wanted != names:
+            unit.put(["config", "listeners", listener, "tls", "certificate"], wanted)
+
+    @staticmethod
+    def _detach(unit: UnitClient, listener: str, dispatch: str, owned: Owned) -> None:
+        """Take this app's bundle off `listener`; the listener goes with the last one."""
+        current = (unit.get("/config/listeners") or {}).get(listener)
+        if current is None:
+            return
+        names = listener_certificates(current)
+        remaining = certificates_without(names, owned)
+        if remaining == names:
+            return
+        if remaining:
+            unit.put(["config", "listeners", listener, "tls", "certificate"], remaining)
+        elif current.get("pass") == f"routes/{dispatch}":
+            unit.delete(["config", "listeners", listener])
+        else:
+            raise ConfigError(f"listener {listener!r} would be left with no certificate and is not "
+                              "da-flask's: remove it by hand")
+
+    @staticmethod
+    def _delete_unused(unit: UnitClient, owned: Owned, keep: str | None) -> None:
+        """Delete this app's bundles that no listener uses any more (the old one
+        after a switch, and leftovers of an interrupted rotation)."""
+        listeners = unit.get("/config/listeners") or {}
+        used = {n for conf in listeners.values() for n in listener_certificates(conf)}
+        for name in sorted(unit.get("/certificates") or {}):
+            if owned(name) and name != keep and name not in used:
+                try:
+                    unit.delete(["certificates", name])
+                except UnitAPIError as exc:
+                    if exc.status != 404:
+                        raise
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        props = plain(props)
+        name, listener = props.get("name"), props["listener"]
+        with self.session(props) as s:
+            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
+            source = props.get("sourceSha256")
+            if props["source"] == "directadmin":
+                try:
+                    source = chain_sha256(s.read_bytes(props["certFile"]).decode("ascii", "replace"))
+                except FileNotFoundError:
+                    source = None
+            bundles = unit.get("/certificates") or {}
+            current = (unit.get("/config/listeners") or {}).get(listener) or {}
+        attached = bool(name) and name in bundles and name in listener_certificates(current)
+        facts = certificate_facts(bundles[name]) if name in bundles else {}
+        return ReadResult(id_=id_, outs={**props, **facts, "sourceSha256": source,
+                                         "installedSha256": props.get("installedSha256") if attached
+                                         else None})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        props = plain(props)
+        app = props.get("app") or id_
+        owned = _owner(app)
+        with self.session(props) as s:
+            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
+            with host_lock(s, holder=f"UnitCertificate {app} (delete)"):
+                for listener in list(unit.get("/config/listeners") or {}):
+                    self._detach(unit, listener, props["dispatchRoute"], owned)
+                self._delete_unused(unit, owned, keep=None)
+
+
+def _owner(app: str) -> Owned:
+    return lambda name: owns_certificate(app, name)
