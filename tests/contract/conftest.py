@@ -280,10 +280,11 @@ def app_dir() -> Path:
 class Reaper:
     """Stops daemons without making each test wait for it.
 
-    unitd takes about two seconds to stop, and now and then never finishes
-    (1.35.0's main process can stay in epoll_wait when SIGTERM arrives while
-    an application is restarting).  Teardown sends SIGTERM; the end of the
-    session waits, kills what is left with its processes, and says so.
+    unitd takes about two seconds to stop, and now and then never finishes:
+    in 1.35.0 an application prototype may start a replacement worker while
+    shutting down, then hang on a closed port, and the main process waits
+    for it forever.  Teardown sends SIGTERM; the end of the session waits,
+    kills what is left with its processes, and says so.
     """
 
     def __init__(self) -> None:
