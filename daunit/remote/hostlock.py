@@ -7,6 +7,7 @@ channel, the shell exits and the lock is free again. No stale lock files.
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import time
 from collections.abc import Iterator
@@ -18,13 +19,22 @@ from daunit.remote.ssh import SSHSession
 DEFAULT_TIMEOUT_S = 120
 
 
+def default_timeout() -> int:
+    """Seconds to wait for another deployment's lock (DAFLASK_LOCK_TIMEOUT overrides)."""
+    try:
+        return max(1, int(os.environ.get("DAFLASK_LOCK_TIMEOUT", DEFAULT_TIMEOUT_S)))
+    except ValueError:
+        return DEFAULT_TIMEOUT_S
+
+
 class LockTimeout(RemoteError):
     """Another deployment held the host lock for longer than we would wait."""
 
 
 @contextlib.contextmanager
 def host_lock(session: SSHSession, holder: str,
-              timeout_s: int = DEFAULT_TIMEOUT_S) -> Iterator[None]:
+              timeout_s: int | None = None) -> Iterator[None]:
+    timeout_s = default_timeout() if timeout_s is None else timeout_s
     chan = session.transport.open_session()
     chan.settimeout(timeout_s + 10)
     session.channels_opened += 1

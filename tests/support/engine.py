@@ -62,9 +62,12 @@ class Stack:
                               capture_output=True, text=True, timeout=timeout)
         result = PulumiRun(argv, proc.returncode, proc.stdout, proc.stderr)
         if check and proc.returncode != 0:
+            errors = "\n".join(dict.fromkeys(
+                line.strip()[:1500] for line in proc.stdout.splitlines() if "error" in line))
             raise AssertionError(
-                f"pulumi {' '.join(args)} exited {proc.returncode}\n"
-                f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-4000:]}")
+                f"pulumi {' '.join(args)} exited {proc.returncode}\n--- errors ---\n{errors}\n"
+                f"--- stdout (tail) ---\n{proc.stdout[-3000:]}\n"
+                f"--- stderr ---\n{proc.stderr[-3000:]}")
         return result
 
     def init(self) -> None:
