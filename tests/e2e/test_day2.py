@@ -167,3 +167,17 @@ def test_rollback_to_a_kept_release_uploads_nothing(lab: Any, d: Deployment) -> 
     assert resource_outputs(d, "flask_app-release")["bytesSent"] == 0
     assert unit_config(lab)["applications"][APP]["path"] == good_release
     assert "Hello from the new release" not in get(lab, "/").text
+
+
+def test_old_releases_are_pruned_beyond_keep(lab: Any, d: Deployment) -> None:
+    configure(d, lab, greeting="two", keepReleases=2)
+    about = d.app_sources[APP] / "app" / "templates" / "about.html"
+    original = about.read_text()
+    for n in range(3):
+        about.write_text(original + f"\n<!-- release {n} -->\n")
+        d.stack.up()
+    live = Path(unit_config(lab)["applications"][APP]["path"]).name
+    kept = sorted(p.name for p in (app_dir(lab) / "releases").iterdir())
+    assert live in kept and len(kept) == 2, kept
+    venvs = [p.name for p in (app_dir(lab) / "venvs").iterdir()]
+    assert 1 <= len(venvs) <= 2, venvs
