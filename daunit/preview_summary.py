@@ -289,7 +289,7 @@ def _plain(inputs: Mapping[str, Any]) -> dict[str, Any]:
 
 def _stack_name(preview: Mapping[str, Any]) -> str | None:
     for raw in preview.get("steps") or []:
-        urn = raw.get("urn", "")
+        urn = str(raw.get("urn", ""))
         if urn.startswith("urn:pulumi:"):
             return urn.split("::", 1)[0].removeprefix("urn:pulumi:")
     return None
