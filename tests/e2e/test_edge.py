@@ -289,3 +289,45 @@ def test_5_destroy_removes_the_tls_listener_and_bundles(lab: Any, edge: Deployme
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"https://{lab.address}/", verify=False, timeout=5)  # noqa: S501
 
+
+
+# --- two apps on one TLS listener, deployed in parallel -----------------------------------
+
+
+def test_two_apps_share_the_tls_listener(lab_factory: Any, deployment_factory: Any,
+                                         ca: TestCA) -> None:
+    lab = lab_factory("edge-two")
+    d = deployment_factory("edge-two", apps=("shop", "blog"))
+    shop, blog = ca.issue("shop.example.com"), ca.issue("blog.example.com")
+    d.stack.set_config("tlsCertificates.shop.chain", shop.chain_pem, secret=True, path=True)
+    d.stack.set_config("tlsCertificates.shop.key", shop.key_pem, secret=True, path=True)
+    base = f"/usr/local/directadmin/data/users/{lab.da_user}/domains/blog.example.com"
+    lab.run(["install", "-d", "-m", "711", base.rsplit("/", 1)[0]])
+    lab.run(["sh", "-c", 'cat > "$1"', "sh", f"{base}.cert.combined"], input=blog.chain_pem)
+    lab.run(["sh", "-c", 'umask 077; cat > "$1"', "sh", f"{base}.key"], input=blog.key_pem)
+    for app in ("shop", "blog"):
+        d.stack.set_config(f"appSecrets.{app}.SECRET_KEY", f"{d.secret_key}-{app}", secret=True,
+                           path=True)
+    apps = [app_config("shop", "lab", "shop.example.com", d.app_sources["shop"], tls="config",
+                       aliases=[], secretEnvironmentKeys=["SECRET_KEY"]),
+            app_config("blog", "lab", "blog.example.com", d.app_sources["blog"], tls="directadmin",
+                       aliases=[], secretEnvironmentKeys=["SECRET_KEY"])]
+    d.write_config({"lab": host_config(lab)}, apps)
+    d.stack.up("--parallel", "8")
+
+    names = unit_config(lab)["listeners"]["*:443"]["tls"]["certificate"]
+    assert sorted(names) == sorted([certificate_name("shop", chain_sha256(shop.chain_pem)),
+                                    certificate_name("blog", chain_sha256(blog.chain_pem))])
+    for domain, leaf in (("shop.example.com", shop), ("blog.example.com", blog)):
+        assert served_certificate(lab.address, domain) == leaf.cert
+        assert https_get(lab.address, domain, "/", ca).status_code == 200
+    outputs = validate_outputs(d.stack.outputs())
+    assert sorted(c["app"] for c in outputs["certificates"]) == ["blog", "shop"]
+
+    # Removing one app leaves the other's certificate serving on the same listener.
+    d.write_config({"lab": host_config(lab)}, apps[1:])
+    d.stack.up()
+    assert unit_config(lab)["listeners"]["*:443"]["tls"]["certificate"] == [
+        certificate_name("blog", chain_sha256(blog.chain_pem))]
+    assert list(unit_certificates(lab)) == [certificate_name("blog", chain_sha256(blog.chain_pem))]
+    assert https_get(lab.address, "blog.example.com", "/", ca).status_code == 200
