@@ -363,6 +363,9 @@ def _create(name: str, unit: str, user: str, domain: str) -> LabHost:
         "python": SYSTEM_PYTHON, "unitctl": unitctl, "env": layout.LAB_ENV,
         "scratch": str(state / "scratch"),
         "binds": [{"src": str(state / m.source), "dst": m.lab_path, "kind": m.kind} for m in layout.MOUNTS],
+        # The lab's own code and state must stay visible inside it even when they
+        # live under a path the lab overmounts (a checkout under /tmp or /root).
+        "keep_visible": [str(REPO), str(state)],
         "sshd": {"argv": sshd_argv, "port": 22},
         "proxy": {"argv": proxy_argv, "port": layout.PROXY_PORT},
         "unit": {

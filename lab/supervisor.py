@@ -142,8 +142,21 @@ def setup_mounts(plan: dict[str, Any]) -> None:
     overlays = Overlays(scratch)
     for bind in plan["binds"]:
         overlays.ensure(bind["dst"], bind["kind"])
-    for bind in plan["binds"]:
-        mount(bind["src"], bind["dst"], None, MS_BIND)
+    # Every source, and every path that must stay visible, is opened before the
+    # first bind: a bind over /tmp or /root would otherwise hide the ones below it
+    # (the lab's state dir when the checkout lives under /tmp, say).
+    sources = [os.open(bind["src"], os.O_PATH) for bind in plan["binds"]]
+    keep = [(path, os.open(path, os.O_PATH)) for path in plan.get("keep_visible", [])]
+    for bind, fd in zip(plan["binds"], sources):
+        mount(f"/proc/self/fd/{fd}", bind["dst"], None, MS_BIND)
+    for path, fd in keep:
+        seen = os.stat(path) if os.path.exists(path) else None
+        here = os.fstat(fd)
+        if seen is None or (seen.st_dev, seen.st_ino) != (here.st_dev, here.st_ino):
+            os.makedirs(path, exist_ok=True)
+            mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+    for fd in sources + [fd for _, fd in keep]:
+        os.close(fd)
     os.chdir("/")
 
 
