@@ -78,11 +78,13 @@ def incoming_dir(app_dir: str, release_id: str) -> str:
     return f"{app_dir}/releases/.incoming-{release_id}"
 
 
-# $1 release dir. Prints "sha256  ./path" per file (instance/ and logs/ are links).
+# $1 release dir. Prints "sha256  ./path" per file (instance/ and logs/ are links,
+# not followed).
 _HASH_TREE = r'''
 set -eu
 cd "$1"
-find . -type f -print0 | sort -z | xargs -0 -r sha256sum
+# Bytecode the running app writes into its release is not part of it.
+find . -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 -r sha256sum
 '''
 
 

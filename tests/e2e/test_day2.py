@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,42 +16,10 @@ import pytest
 from tests.e2e.conftest import Deployment, app_config, host_config
 from tests.e2e.test_deploy import app_dir, get, unit_config
 from tests.support.engine import PULUMI_WRAPPER
+from tests.support.load import RequestLoop
 
 pytestmark = [pytest.mark.root, pytest.mark.engine, pytest.mark.real_unitd]
 APP = "flask_app"
-
-
-class Load:
-    """A bounded request loop against the app (at most `limit` seconds)."""
-
-    def __init__(self, lab: Any, limit: float = 300.0) -> None:
-        self.lab, self.limit = lab, limit
-        self.results: Counter[str] = Counter()
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.limit
-        with httpx.Client(base_url=f"http://{self.lab.address}", headers={"Host": "example.com"},
-                          timeout=10) as client:
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                try:
-                    r = client.get("/healthz")
-                    self.results[str(r.status_code)] += 1
-                    if r.status_code != 200:
-                        self.failures.append(f"HTTP {r.status_code}: {r.text[:200]}")
-                except httpx.HTTPError as exc:
-                    self.results["error"] += 1
-                    self.failures.append(repr(exc))
-
-    def __enter__(self) -> "Load":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +46,9 @@ def configure(d: Deployment, lab: Any, greeting: str, **extra: Any) -> None:
 
 def test_no_failed_request_across_code_env_and_venv_changes(lab: Any, d: Deployment) -> None:
     src = d.app_sources[APP]
-    with Load(lab) as load:
+    client = httpx.Client(base_url=f"http://{lab.address}", headers={"Host": "example.com"},
+                          timeout=10)
+    with RequestLoop([lambda: client.get("/healthz")], cleanup=client.close) as load:
         template = src / "app" / "templates" / "about.html"
         template.write_text(template.read_text() + "\n<!-- code change -->\n")
         d.stack.up()
