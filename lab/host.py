@@ -340,10 +340,15 @@ def _create(name: str, unit: str, user: str, domain: str) -> LabHost:
     client_key = state / "client" / "id_ed25519"
     host_key = state / "ssh" / "ssh_host_ed25519_key"
     # Keys are made while the network is set up.
-    jobs = [layout.keygen(client_key, f"dalab-{name}-root"), layout.keygen(host_key, f"dalab-{name}-host")]
+    # A second, RSA host key lets tests show that the pinned key's type is the
+    # one negotiated when a host offers several (as real servers do).
+    rsa_host_key = state / "ssh" / "ssh_host_rsa_key"
+    jobs = [layout.keygen(client_key, f"dalab-{name}-root"), layout.keygen(host_key, f"dalab-{name}-host"),
+            layout.keygen(rsa_host_key, f"dalab-{name}-host-rsa", "rsa")]
     net = network.create(name)
     client_pub = layout.wait_keygen(jobs[0], client_key)
     host_pub = layout.wait_keygen(jobs[1], host_key)
+    layout.wait_keygen(jobs[2], rsa_host_key)
     os.chmod(client_key.parent, 0o700)
 
     passwd, group = Path("/etc/passwd").read_text(), Path("/etc/group").read_text()

@@ -88,10 +88,11 @@ def _write(path: Path, text: str, mode: int = 0o644, uid: int = 0, gid: int = 0)
     os.chmod(path, mode)
 
 
-def keygen(path: Path, comment: str) -> subprocess.Popen[str]:
-    """Start ssh-keygen for a fresh ed25519 key (callers run several at once)."""
+def keygen(path: Path, comment: str, kind: str = "ed25519") -> subprocess.Popen[str]:
+    """Start ssh-keygen for a fresh key (callers run several at once)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+    size = ["-b", "2048"] if kind == "rsa" else []
+    return subprocess.Popen(["ssh-keygen", "-q", "-t", kind, *size, "-N", "", "-C", comment, "-f", str(path)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -197,6 +198,7 @@ def write_sshd(state: Path, address: str) -> list[str]:
 # sshd of lab host {state.name}; generated, removed with the lab
 ListenAddress {address}:22
 HostKey {ssh}/ssh_host_ed25519_key
+HostKey {ssh}/ssh_host_rsa_key
 PidFile {ssh}/sshd.pid
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
