@@ -82,5 +82,7 @@ def measure(lab: Any, relay: DelayRelay | None, fn: Callable[[], Any]) -> tuple[
             "turns_per_connection": {
                 "min": min(turns), "median": statistics.median(turns), "max": max(turns),
             } if turns else None,
+            # [client->server bytes, server->client bytes, turns] per connection, when few
+            "per_connection": [[c.up_bytes, c.down_bytes, c.turns] for c in new] if len(new) <= 20 else None,
         }
     return result, figures

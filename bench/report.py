@@ -65,6 +65,7 @@ def render(data: dict[str, Any]) -> list[str]:
     lines = [(f"floor: `pulumi up` of a program with no resources, median {_fmt(floor, '.2f', 0)} s "
               f"(runs: {runs})"),
              BASELINE_LABEL,
+             f"50 ms RTT by: {data.get('delay_method', '?')}",
              ("columns: medians of the repetitions; 'above floor' = seconds minus the floor; "
               "ssh = connections sshd accepted; wire = bytes this machine sent into the lab "
               "(veth tx, headers included); upload = files/KiB the upload step reported for app01"),
@@ -182,7 +183,6 @@ def main(argv: Iterable[str] | None = None) -> int:
     data = json.loads(Path(args[0]).read_text())
     print(f"machine: {data['machine']}")
     print(f"command: {data['command']}")
-    print(f"delay: {data['delay_method']}")
     for line in render(data):
         print(line)
     return 0
