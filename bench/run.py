@@ -3,8 +3,8 @@
 Each "world" is one program (ours, or the pulumi-command stand-in baseline)
 deploying N apps of F files onto a fresh lab host, directly (about 0.1 ms
 round trip) or through the delay relay (50 ms round trip). In each world:
-first deploy, no-op `pulumi up` (repeated), no-op `pulumi up --refresh`
-(one-app worlds), and a one-file change in one app. Printed per run: wall
+first deploy, no-op `pulumi up` (repeated), no-op `pulumi up --refresh`,
+and a one-file change in one app. Printed per run: wall
 and CPU seconds, SSH connections, bytes on the lab's link, files and bytes
 the upload step sent, the resource summary Pulumi printed; then ours vs the
 baseline as ratios, and the floor (`pulumi up` of a program with no
@@ -354,9 +354,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"== {world.key}  ({time.monotonic() - t0:.0f} s so far)")
             try:
                 run_world(world, root, labs, wheels, plan, results, log)
-            except RuntimeError as exc:
-                results.skipped.append(f"{world.key}: {exc}")
-                log(f"  FAILED: {exc}")
+            except Exception as exc:  # noqa: BLE001 - one world failing leaves the others to run
+                results.skipped.append(f"{world.key}: {type(exc).__name__}: {exc}")
+                log(f"  FAILED: {type(exc).__name__}: {exc}")
         run_floor(root, plan.floor_reps, results, "end", log)
     finally:
         labs.close()
