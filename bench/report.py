@@ -172,7 +172,7 @@ def _scaling(data: dict[str, Any]) -> list[str]:
                 f"{_fmt(_med(ops, 'ssh_connections'), '.0f', 4)} {kib(_med(ops, 'tx_bytes') or 0):>12} "
                 f"{kib(_med(ops, 'rx_bytes') or 0):>12} {upload:>17} | "
                 f"{_fmt(first, '.2f', 14)} {_fmt(noop, '.2f', 8)}")
-    return lines
+    return lines if len(lines) > 2 else []
 
 
 def main(argv: Iterable[str] | None = None) -> int:
