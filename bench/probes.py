@@ -36,14 +36,6 @@ class Snapshot:
     at: float
 
 
-def _sshd_accepted(lab: Any) -> int:
-    log = Path(lab.state_dir) / "ssh" / "sshd.log"
-    try:
-        return log.read_text(errors="replace").count("Accepted publickey for")
-    except FileNotFoundError:
-        return 0
-
-
 def _link_bytes(link: str, which: str) -> int:
     return int(Path(f"/sys/class/net/{link}/statistics/{which}_bytes").read_text())
 
@@ -54,7 +46,7 @@ def _children_cpu() -> float:
 
 
 def snapshot(lab: Any, relay: DelayRelay | None) -> Snapshot:
-    return Snapshot(_sshd_accepted(lab), _link_bytes(lab.host_link, "tx"),
+    return Snapshot(lab.ssh_connections_accepted(), _link_bytes(lab.host_link, "tx"),
                     _link_bytes(lab.host_link, "rx"), relay.snapshot() if relay else None,
                     _children_cpu(), time.monotonic())
 

@@ -158,6 +158,18 @@ class LabHost:
         return (processes.is_alive(self.supervisor_pid, self.supervisor_start)
                 and Path("/run/netns", self.netns).exists())
 
+    def ssh_connections_accepted(self) -> int:
+        """Connections the lab's sshd has authenticated so far.
+
+        Its log (LogLevel INFO) has one "Accepted publickey for" line per
+        authenticated connection; nothing but the lab's users talks to it.
+        """
+        log = Path(self.state_dir) / "ssh" / "sshd.log"
+        try:
+            return log.read_text(errors="replace").count("Accepted publickey for")
+        except FileNotFoundError:
+            return 0
+
     def host_path(self, lab_path: str) -> Path:
         """Where a path of the lab (e.g. /home/USER/..., /var/run/unit/control.sock) lives here."""
         return layout.host_path(Path(self.state_dir), lab_path)

@@ -213,7 +213,9 @@ X11Forwarding no
 UseDNS no
 PrintMotd no
 PrintLastLog no
-MaxSessions 50
+# OpenSSH's default, as on a stock DirectAdmin host: deploys share one connection
+# per host and must stay within it.
+MaxSessions 10
 MaxStartups 100
 Subsystem sftp internal-sftp
 """

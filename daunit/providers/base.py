@@ -1,20 +1,28 @@
 """What every dynamic provider here shares: input parsing, a pure diff,
-one SSH session per operation, and errors that name the resource.
+one SSH connection per host per run, and errors that name the resource.
 
 Pulumi pickles each provider object into state, so providers hold no data at
-all: every method gets what it needs from its inputs and opens its own
-connection (see DESIGN.md, "The provider contract").
+all: every method gets what it needs from its inputs and borrows the
+process's connection to that host (daunit.remote.pool; DESIGN.md, "The
+provider contract").
 """
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, ResourceProvider
 
 from daunit.errors import DeployError
-from daunit.remote.ssh import SSHSession, SSHTarget
+
+if TYPE_CHECKING:
+    from daunit.remote.ssh import SSHSession, SSHTarget
+    from daunit.remote.unit import UnitClient
+
+# daunit.remote (paramiko, httpx) is imported where it is used: the Pulumi
+# program imports these classes only to hand them to the engine, and every
+# method runs in the dynamic-provider process (about 0.1 s per program run).
 
 # The sentinel the Python SDK puts where a value is unknown during preview.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -36,6 +44,8 @@ def plain(props: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def target_of(props: Mapping[str, Any]) -> SSHTarget:
+    from daunit.remote.ssh import SSHTarget
+
     c = props["connection"]
     return SSHTarget(
         host=c["host"],
@@ -92,14 +102,35 @@ class Provider(ResourceProvider):
     # -- helpers for the acting parts ------------------------------------
     @contextlib.contextmanager
     def session(self, props: Mapping[str, Any]) -> Iterator[SSHSession]:
+        from daunit.remote.pool import shared_session
+
         target = target_of(props)
         try:
-            with SSHSession(target) as session:
-                yield session
+            yield shared_session(target)
         except DeployError as exc:
             if exc.resource is None:
                 exc.resource = f"{self.kind} {props.get('name') or props.get('appDir', '')}".strip()
             raise
+
+    @staticmethod
+    def host_lock(s: SSHSession, holder: str) -> contextlib.AbstractContextManager[None]:
+        """The host-wide lock around read-modify-write of shared Unit config."""
+        from daunit.remote.hostlock import host_lock
+
+        return host_lock(s, holder=holder)
+
+    @contextlib.contextmanager
+    def unit_api(self, props: Mapping[str, Any]) -> Iterator[tuple[SSHSession, UnitClient]]:
+        """The host's shared session and a Unit control-API client over it.
+
+        The client's socket channel is closed on the way out; the connection
+        stays for the next resource.
+        """
+        from daunit.remote.unit import DEFAULT_LOG, UnitClient
+
+        with self.session(props) as s, UnitClient(s, props["socket"],
+                                                  props.get("log", DEFAULT_LOG)) as unit:
+            yield s, unit
 
 
 def _get_path(data: Mapping[str, Any], dotted: str) -> Any:

@@ -16,9 +16,6 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 from daunit import hostops
 from daunit.errors import HealthCheckError, UnitAPIError
 from daunit.providers.base import Provider, plain
-from daunit.remote.health import check_health
-from daunit.remote.hostlock import host_lock
-from daunit.remote.unit import UnitClient
 
 
 def app_path(name: str) -> list[str]:
@@ -40,17 +37,18 @@ class UnitApplicationProvider(Provider):
 
     def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
         name = props["name"]
-        with self.session(props) as s:
-            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
+        with self.unit_api(props) as (s, unit):
             # Under the host lock: a route provider may rewrite shared config
             # (once, when Unit's `routes` is still an array) at the same time.
-            with host_lock(s, holder=f"UnitApplication {name}"):
-                before = unit.get(app_path(name)) if unit.exists(app_path(name)) else None
+            with self.host_lock(s, f"UnitApplication {name}"):
+                before = unit.get_or(app_path(name))
                 if before != props["config"]:
                     unit.put(app_path(name), props["config"])
             health = props.get("health")
             routed = bool(health) and unit.exists(["config", "routes", name])
             if routed:
+                from daunit.remote.health import check_health
+
                 try:
                     check_health(s, health, log_tail=unit.log_tail)
                 except HealthCheckError:
@@ -66,17 +64,15 @@ class UnitApplicationProvider(Provider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
-        with self.session(props) as s:
-            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
-            if not unit.exists(app_path(id_)):
-                return ReadResult(id_=None, outs={})
-            live = unit.get(app_path(id_))
+        with self.unit_api(props) as (s, unit):
+            live = unit.get_or(app_path(id_))
+        if live is None:
+            return ReadResult(id_=None, outs={})
         return ReadResult(id_=id_, outs={**props, "config": live})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
-        with self.session(props) as s:
-            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
+        with self.unit_api(props) as (s, unit):
             try:
                 unit.delete(app_path(id_))
             except UnitAPIError as exc:

@@ -20,20 +20,20 @@ rotates.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.models import tls_bundle_problems
 from daunit.providers.base import Provider, is_unknown, plain
-from daunit.remote.hostlock import host_lock
-from daunit.remote.ssh import SSHSession
-from daunit.remote.tlsprobe import wait_for_leaf
-from daunit.remote.unit import UnitClient
 from daunit.render import (certificate_facts, certificate_name, chain_sha256, leaf_sha256,
                            owns_certificate, tls_bundle)
 from daunit.routing import certificates_with, certificates_without, listener_certificates
+
+if TYPE_CHECKING:
+    from daunit.remote.ssh import SSHSession
+    from daunit.remote.unit import UnitClient
 
 # Inputs never compared nor returned as outputs.
 SECRET_INPUTS = ("key",)
@@ -93,18 +93,19 @@ class UnitCertificateProvider(Provider):
         app, listener, domain = props["app"], props["listener"], props["domain"]
         dispatch = props["dispatchRoute"]
         owned = _owner(app)
-        with self.session(props) as s:
-            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
+        with self.unit_api(props) as (s, unit):
             chain, key = self._material(s, props)
             digest = chain_sha256(chain)
             name = certificate_name(app, digest)
-            with host_lock(s, holder=f"UnitCertificate {name}"):
+            with self.host_lock(s, f"UnitCertificate {name}"):
                 installed = unit.get("/certificates") or {}
                 if name not in installed:
                     unit.put_raw(["certificates", name], tls_bundle(chain, key))
                 listeners = unit.get("/config/listeners") or {}
                 before = listeners.get(listener)
                 self._attach(unit, listener, before, dispatch, owned, name)
+                from daunit.remote.tlsprobe import wait_for_leaf
+
                 try:
                     wait_for_leaf(s, listener, domain, leaf_sha256(chain))
                 except HealthCheckError as exc:
@@ -204,8 +205,7 @@ class UnitCertificateProvider(Provider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
         name, listener = props.get("name"), props["listener"]
-        with self.session(props) as s:
-            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
+        with self.unit_api(props) as (s, unit):
             source = props.get("sourceSha256")
             if props["source"] == "directadmin":
                 try:
@@ -224,9 +224,8 @@ class UnitCertificateProvider(Provider):
         props = plain(props)
         app = props.get("app") or id_
         owned = _owner(app)
-        with self.session(props) as s:
-            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
-            with host_lock(s, holder=f"UnitCertificate {app} (delete)"):
+        with self.unit_api(props) as (s, unit):
+            with self.host_lock(s, f"UnitCertificate {app} (delete)"):
                 for listener in list(unit.get("/config/listeners") or {}):
                     self._detach(unit, listener, props["dispatchRoute"], owned)
                 self._delete_unused(unit, owned, keep=None)

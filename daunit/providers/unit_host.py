@@ -7,14 +7,15 @@ installed: other sites on the host may be using it.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit.errors import UnitUnavailableError
 from daunit.providers.base import Provider, plain
-from daunit.remote.ssh import SSHSession
-from daunit.remote.unit import ChannelBackend, ChannelTransport, UnitClient
+
+if TYPE_CHECKING:
+    from daunit.remote.ssh import SSHSession
 
 CUSTOMBUILD = "/usr/local/directadmin/custombuild/build"
 
@@ -50,8 +51,10 @@ class UnitHostProvider(Provider):
 
     @staticmethod
     def _facts(s: SSHSession, props: dict[str, Any]) -> dict[str, Any]:
-        unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
-        status = unit.status()
+        from daunit.remote.unit import DEFAULT_LOG, UnitClient
+
+        with UnitClient(s, props["socket"], props.get("log", DEFAULT_LOG)) as unit:
+            status = unit.status()
         modules = status.get("modules") or {}
         pythons = []
         for mod in modules.values() if isinstance(modules, dict) else []:
@@ -72,6 +75,8 @@ class UnitHostProvider(Provider):
 def _server_version(s: SSHSession, socket: str) -> str:
     """Unit names itself in the Server header ("Unit/1.35.0")."""
     import httpx
+
+    from daunit.remote.unit import ChannelBackend, ChannelTransport
 
     transport = ChannelTransport(ChannelBackend(s, socket))
     with httpx.Client(transport=transport, base_url="http://unit") as client:

@@ -6,17 +6,17 @@ a host-wide lock, so parallel resources and concurrent stacks lose nothing.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.providers.base import Provider, plain
-from daunit.remote.health import check_health
-from daunit.remote.hostlock import host_lock
-from daunit.remote.unit import UnitClient
 from daunit.routing import (dispatch_without, dispatch_with, normalized_routes_config,
                             own_dispatch_entry)
+
+if TYPE_CHECKING:
+    from daunit.remote.unit import UnitClient
 
 
 class UnitRouteProvider(Provider):
@@ -35,28 +35,25 @@ class UnitRouteProvider(Provider):
 
     def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
         name, dispatch, listener = props["name"], props["dispatchRoute"], props["listener"]
-        with self.session(props) as s:
-            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
-            with host_lock(s, holder=f"UnitRoute {name}"):
-                config = unit.get("/config")
-                # Named routes need `routes` to be an object; Unit starts with [].
-                fixed = normalized_routes_config(config)
-                if fixed is not None:
-                    if fixed.get("listeners") == config.get("listeners"):
-                        # Only `routes` changes: never write back more than that.
-                        unit.put(["config", "routes"], fixed["routes"])
-                    else:
-                        unit.put("/config", fixed)
-                    config = fixed
-                routes = config.get("routes") or {}
+        with self.unit_api(props) as (s, unit):
+            with self.host_lock(s, f"UnitRoute {name}"):
+                # Only the two parts we touch: the whole /config holds every
+                # app on the host and grows with them.
+                routes = unit.get_or("/config/routes")
+                if isinstance(routes, dict):
+                    listeners = unit.get_or("/config/listeners") or {}
+                else:
+                    routes, listeners = self._named_routes(unit)
                 old_steps = routes.get(name)
                 old_dispatch = routes.get(dispatch)
                 unit.put(["config", "routes", name], props["steps"])
                 unit.put(["config", "routes", dispatch],
                          dispatch_with(old_dispatch or [], name, props["dispatchEntry"]))
-                self._ensure_listener(unit, config, listener, dispatch)
+                self._ensure_listener(unit, listeners, listener, dispatch)
                 health = props.get("health")
                 if health:
+                    from daunit.remote.health import check_health
+
                     try:
                         check_health(s, health, log_tail=unit.log_tail)
                     except HealthCheckError:
@@ -68,10 +65,23 @@ class UnitRouteProvider(Provider):
         return {**props, "healthChecked": bool(props.get("health"))}
 
     @staticmethod
-    def _ensure_listener(unit: UnitClient, config: dict[str, Any], listener: str,
+    def _named_routes(unit: UnitClient) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Turn Unit's initial `routes` array into an object (named routes need
+        one); the routes and listeners as they are afterwards."""
+        config = unit.get("/config")
+        fixed = normalized_routes_config(config) or config
+        if fixed.get("listeners") == config.get("listeners"):
+            # Only `routes` changes: never write back more than that.
+            unit.put(["config", "routes"], fixed["routes"])
+        else:
+            unit.put("/config", fixed)
+        return fixed.get("routes") or {}, fixed.get("listeners") or {}
+
+    @staticmethod
+    def _ensure_listener(unit: UnitClient, listeners: dict[str, Any], listener: str,
                          dispatch: str) -> None:
         want = f"routes/{dispatch}"
-        current = (config.get("listeners") or {}).get(listener)
+        current = listeners.get(listener)
         if current is None:
             unit.put(["config", "listeners", listener], {"pass": want})
         elif current.get("pass") != want:
@@ -83,8 +93,7 @@ class UnitRouteProvider(Provider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
         name, dispatch = id_, props["dispatchRoute"]
-        with self.session(props) as s:
-            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
+        with self.unit_api(props) as (s, unit):
             routes = unit.get("/config/routes")
         if not isinstance(routes, dict) or name not in routes:
             return ReadResult(id_=None, outs={})
@@ -95,9 +104,8 @@ class UnitRouteProvider(Provider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
         name, dispatch = id_, props["dispatchRoute"]
-        with self.session(props) as s:
-            unit = UnitClient(s, props["socket"], props.get("log", "/var/log/unit/unit.log"))
-            with host_lock(s, holder=f"UnitRoute {name} (delete)"):
+        with self.unit_api(props) as (s, unit):
+            with self.host_lock(s, f"UnitRoute {name} (delete)"):
                 routes = unit.get("/config/routes")
                 if not isinstance(routes, dict):
                     return

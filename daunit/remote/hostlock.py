@@ -3,6 +3,10 @@
 An `flock` held by a remote shell for as long as its SSH channel stays open:
 if the deploying process dies or the connection drops, sshd closes the
 channel, the shell exits and the lock is free again. No stale lock files.
+
+Resources of one deployment share one connection per host (daunit.remote.pool):
+they queue on the connection's own guard first, so only one of them at a
+time has a channel waiting on the remote flock.
 """
 from __future__ import annotations
 
@@ -35,6 +39,21 @@ class LockTimeout(RemoteError):
 def host_lock(session: SSHSession, holder: str,
               timeout_s: int | None = None) -> Iterator[None]:
     timeout_s = default_timeout() if timeout_s is None else timeout_s
+    if not session.host_lock_guard.acquire(timeout=timeout_s):
+        raise LockTimeout(
+            f"another resource of this deployment held the host-wide Unit lock "
+            f"({hostops.LOCK_FILE}) for over {timeout_s} s, so {holder} gave up waiting. "
+            "Raise DAFLASK_LOCK_TIMEOUT if a step legitimately takes that long.",
+            host=session.target.host)
+    try:
+        with _remote_lock(session, holder, timeout_s):
+            yield
+    finally:
+        session.host_lock_guard.release()
+
+
+@contextlib.contextmanager
+def _remote_lock(session: SSHSession, holder: str, timeout_s: int) -> Iterator[None]:
     chan = session.transport.open_session()
     chan.settimeout(timeout_s + 10)
     session.channels_opened += 1

@@ -31,6 +31,7 @@ __all__ = ["DEFAULT_LOG", "DEFAULT_SOCKET", "UnitClient", "unit_path"]
 
 DEFAULT_SOCKET = "/var/run/unit/control.sock"
 DEFAULT_LOG = "/var/log/unit/unit.log"
+_MISSING = object()
 
 # Unit answers this when the new configuration could not be applied; the
 # reason (e.g. 'Python failed to import module "x"') is only in unit.log.
@@ -310,14 +311,17 @@ class UnitClient:
     def status(self) -> dict[str, Any]:
         return self._answer("GET", "/status")
 
-    def exists(self, path: str | Sequence[str]) -> bool:
+    def get_or(self, path: str | Sequence[str], default: Any = None) -> Any:
+        """The JSON value at ``path``, or ``default`` where Unit has nothing (404)."""
         try:
-            self.get(path)
+            return self.get(path)
         except UnitAPIError as exc:
             if exc.status == 404:
-                return False
+                return default
             raise
-        return True
+
+    def exists(self, path: str | Sequence[str]) -> bool:
+        return self.get_or(path, _MISSING) is not _MISSING
 
     def log_tail(self, lines: int = 20) -> str:
         """The last ``lines`` lines of unit.log (or why they could not be read)."""

@@ -116,10 +116,21 @@ def test_1_fresh_up_deploys_and_serves(lab: Any, deployed: Deployment) -> None:
 def test_2_noop_up_changes_nothing(lab: Any, deployed: Deployment) -> None:
     before = worker_pids(lab)
     assert before
+    connections = lab.ssh_connections_accepted()
     result = deployed.stack.up()
     assert re.search(r"\b9 unchanged\b", result.stdout), result.stdout[-2000:]
     assert " updated" not in result.stdout and " created" not in result.stdout
     assert worker_pids(lab) == before
+    # Every diff is pure: a no-op up does not touch the host at all.
+    assert lab.ssh_connections_accepted() == connections
+
+
+def test_2_noop_refresh_is_one_connection_per_host(lab: Any, deployed: Deployment) -> None:
+    connections = lab.ssh_connections_accepted()
+    result = deployed.stack.up("--refresh")
+    assert re.search(r"\b9 unchanged\b", result.stdout), result.stdout[-2000:]
+    # Six resources read the host (UnitHost and five per app), over one connection.
+    assert lab.ssh_connections_accepted() - connections == 1
 
 
 def test_3_template_edit_moves_one_file(lab: Any, deployed: Deployment) -> None:

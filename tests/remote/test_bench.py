@@ -130,5 +130,4 @@ def test_upload_tar_vs_sftp(session: SSHSession, fast_scratch: str, count: int, 
     session.upload_files(f"{scratch}/verify", files)
     rel = next(iter(files))
     assert session.read_bytes(f"{scratch}/verify/{rel}") == files[rel]
-    if count >= 20:
-        assert tar_ms < sftp_ms
+    # The times are printed, not asserted: a busy machine must not fail a test.

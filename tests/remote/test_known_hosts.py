@@ -31,7 +31,10 @@ def test_host_patterns() -> None:
     at22 = SSHTarget("10.77.1.2", known_hosts=text).pinned_keys()
     at2222 = SSHTarget("10.77.1.2", port=2222, known_hosts=text).pinned_keys()
     assert [k.get_base64() for k in at22] == [a.split()[1]]
-    assert [k.get_base64() for k in at2222] == [a.split()[1], b.split()[1], c.split()[1]]
+    # As OpenSSH reads it: a bare address names port 22 only.
+    assert [k.get_base64() for k in at2222] == [b.split()[1], c.split()[1]]
+    bare = SSHTarget("10.77.1.2", port=2222, known_hosts=a)  # no host field: this host, any port
+    assert [k.get_base64() for k in bare.pinned_keys()] == [a.split()[1]]
 
 
 @pytest.mark.parametrize("bad", [

@@ -1,0 +1,111 @@
+"""One shared SSH connection per host for a whole run (daunit.remote.pool).
+
+Against the lab's real sshd, whose MaxSessions is OpenSSH's default of 10.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from daunit.remote import pool
+from daunit.remote.hostlock import LockTimeout, host_lock
+from daunit.remote.ssh import MAX_EXEC_CHANNELS, SSHSession, SSHTarget
+
+
+@pytest.fixture
+def shared(target: SSHTarget) -> Iterator[SSHSession]:
+    yield pool.shared_session(target)
+    pool.close_all()
+
+
+def test_one_session_per_target(target: SSHTarget, shared: SSHSession) -> None:
+    assert pool.shared_session(target) is shared
+    assert pool.shared_session(dataclasses.replace(target)) is shared  # equal, not identical
+    other = pool.shared_session(dataclasses.replace(target, connect_timeout=5))
+    assert other is not shared
+
+
+def test_many_threads_one_connection_within_max_sessions(shared: SSHSession,
+                                                         lab_host: Any) -> None:
+    before = lab_host.ssh_connections_accepted()
+    n = 3 * MAX_EXEC_CHANNELS
+    script = 'sleep 0.3; echo "$1"'
+    with ThreadPoolExecutor(n) as workers:
+        answers = list(workers.map(
+            lambda i: shared.run(["sh", "-c", script, "sh", str(i)]).text.strip(), range(n)))
+    assert answers == [str(i) for i in range(n)]
+    assert lab_host.ssh_connections_accepted() - before == 1
+
+
+def test_sftp_from_many_threads(shared: SSHSession, scratch: str) -> None:
+    def write_and_read(i: int) -> bytes:
+        path = f"{scratch}/f{i}"
+        shared.put_bytes(path, b"x" * i * 1000, mode=0o600)
+        return shared.read_bytes(path)
+
+    with ThreadPoolExecutor(12) as workers:
+        contents = list(workers.map(write_and_read, range(12)))
+    assert contents == [b"x" * i * 1000 for i in range(12)]
+
+
+def test_reconnects_after_the_host_drops_it(shared: SSHSession, lab_host: Any) -> None:
+    assert shared.run(["true"]).exit_status == 0
+    shared.transport.close()  # as if the host had dropped the connection
+    before = lab_host.ssh_connections_accepted()
+    assert shared.run(["echo", "again"]).text == "again\n"
+    assert lab_host.ssh_connections_accepted() - before == 1
+
+
+def test_threads_sharing_a_connection_take_the_host_lock_in_turn(shared: SSHSession) -> None:
+    inside = 0
+    most = 0
+    guard = threading.Lock()
+
+    def locked(i: int) -> None:
+        nonlocal inside, most
+        with host_lock(shared, holder=f"test {i}", timeout_s=30):
+            with guard:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.1)
+            shared.run(["true"])  # commands still run while the lock is held
+            with guard:
+                inside -= 1
+
+    channels_before = shared.channels_opened
+    with ThreadPoolExecutor(6) as workers:
+        list(workers.map(locked, range(6)))
+    assert most == 1
+    # One lock channel and one command channel per holder: no thread parked a
+    # channel on the remote flock while another held it.
+    assert shared.channels_opened - channels_before == 12
+
+
+def test_waiting_for_this_deployments_own_lock_times_out_with_a_message(
+        shared: SSHSession) -> None:
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with host_lock(shared, holder="UnitRoute first", timeout_s=30):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(LockTimeout, match="another resource of this deployment") as caught:
+            with host_lock(shared, holder="UnitRoute second", timeout_s=1):
+                pass
+        assert "UnitRoute second gave up waiting" in str(caught.value)
+        assert "DAFLASK_LOCK_TIMEOUT" in str(caught.value)
+    finally:
+        release.set()
+        thread.join()
