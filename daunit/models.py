@@ -14,17 +14,12 @@ into the wrong field is not echoed back.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import difflib
-import hashlib
-import hmac
 import ipaddress
 import keyword
 import os
 import re
-import struct
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -37,6 +32,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from daunit.known_hosts import KnownHostKey, known_hosts_name, parse_known_hosts
 
 __all__ = [
     "DEFAULT_SECURITY_HEADERS",
@@ -66,16 +63,6 @@ PYTHON_VERSION_RE = re.compile(r"^3\.\d{1,2}$")
 DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 URL_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
 SHELL_METACHARACTERS = set(" \t\n;&|$`\\\"'<>(){}[]*?!#~=%")
-
-# Host key types OpenSSH servers offer. ssh-dss is gone from OpenSSH; sk-* are
-# user keys, never host keys.
-HOST_KEY_TYPES = frozenset({
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "ssh-rsa",
-})
 
 # Environment names da-flask sets itself; a value from the stack would be overwritten.
 RESERVED_ENV_NAMES = frozenset({"PYTHONPATH"})
@@ -196,99 +183,6 @@ def _check_local_path(field: str, value: str, *, example: str) -> str:
     return value
 
 
-# --- known_hosts --------------------------------------------------------------------------
-
-
-class KnownHostKey(NamedTuple):
-    """One pinned host key: `patterns` is the known_hosts host field ('' when absent)."""
-
-    patterns: str
-    key_type: str
-    key_base64: str
-
-
-def _known_hosts_name(address: str, port: int) -> str:
-    # How OpenSSH names a host in known_hosts: bare for port 22, [host]:port otherwise.
-    return address if port == 22 else f"[{address}]:{port}"
-
-
-def _pattern_matches(pattern: str, name: str) -> bool:
-    if pattern.startswith("|1|"):
-        try:
-            salt_b64, digest_b64 = pattern[3:].split("|", 1)
-            salt = base64.b64decode(salt_b64, validate=True)
-            digest = base64.b64decode(digest_b64, validate=True)
-        except (ValueError, binascii.Error):
-            return False
-        return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), digest)
-    # OpenSSH patterns know only * and ?; brackets are literal ("[addr]:port").
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower())
-    return re.fullmatch(regex, name.lower()) is not None
-
-
-def _line_applies(patterns: str, name: str) -> bool:
-    matched = False
-    for pattern in patterns.split(","):
-        negated = pattern.startswith("!")
-        if _pattern_matches(pattern[1:] if negated else pattern, name):
-            if negated:
-                return False
-            matched = True
-    return matched
-
-
-def _key_blob_problem(key_type: str, key_base64: str) -> str | None:
-    try:
-        blob = base64.b64decode(key_base64, validate=True)
-    except (ValueError, binascii.Error):
-        return "its key is not valid base64: copy the whole key from ssh-keyscan"
-    # The key blob starts with its own type as an SSH string (uint32 length + bytes).
-    if len(blob) < 4:
-        return "its key is too short: copy the whole key from ssh-keyscan"
-    (length,) = struct.unpack(">I", blob[:4])
-    if blob[4 : 4 + length] != key_type.encode():
-        return f"its key data is not a {key_type} key: copy the line from ssh-keyscan unchanged"
-    if len(blob) <= 4 + length:
-        return "its key is truncated: copy the whole key from ssh-keyscan"
-    return None
-
-
-def parse_known_hosts(text: str) -> tuple[KnownHostKey, ...]:
-    """Parse known_hosts lines ("TYPE BASE64 [comment]" or "HOSTS TYPE BASE64 [comment]").
-
-    Raises ValueError naming the line and how to fix it. Blank lines and
-    comments are skipped.
-    """
-    keys: list[KnownHostKey] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        fields = line.split()
-        if fields[0].startswith("@"):
-            raise ValueError(f"line {number} starts with {fields[0]}: markers are not supported, "
-                             "pin the host's own key (ssh-keyscan prints it)")
-        if fields[0] in HOST_KEY_TYPES or fields[0] == "ssh-dss":
-            patterns, rest = "", fields
-        else:
-            patterns, rest = fields[0], fields[1:]
-        if len(rest) < 2:
-            raise ValueError(f"line {number} is not a known_hosts line: expected "
-                             "'ssh-ed25519 AAAA...' or 'ADDRESS ssh-ed25519 AAAA...'")
-        key_type, key_base64 = rest[0], rest[1]
-        if key_type not in HOST_KEY_TYPES:
-            raise ValueError(f"line {number} has key type {_show(key_type)}, which is not a host key "
-                             f"type da-flask accepts ({', '.join(sorted(HOST_KEY_TYPES))}): "
-                             "pin the host's ed25519 key")
-        problem = _key_blob_problem(key_type, key_base64)
-        if problem:
-            raise ValueError(f"line {number}: {problem}")
-        keys.append(KnownHostKey(patterns, key_type, key_base64))
-    if not keys:
-        raise ValueError("it holds no key: paste the output of `ssh-keyscan -t ed25519 ADDRESS`")
-    return tuple(keys)
-
-
 # --- listeners ----------------------------------------------------------------------------
 
 
@@ -397,12 +291,15 @@ class HostSpec(_Spec):
             keys = parse_known_hosts(value)
         except ValueError as exc:
             raise _invalid(f"hostKey is not a usable known_hosts entry: {exc}") from None
+        if not keys:
+            raise _invalid("hostKey is not a usable known_hosts entry: it holds no key: "
+                           "paste the output of `ssh-keyscan -t ed25519 ADDRESS`")
         address, port = info.data.get("address"), info.data.get("port")
         if address is None or port is None:
             return value  # the address or port error is reported on its own field
-        name = _known_hosts_name(address, port)
+        name = known_hosts_name(address, port)
         for key in keys:
-            if key.patterns and not _line_applies(key.patterns, name):
+            if not key.applies_to(name):
                 raise _invalid(f"hostKey has a line for {_show(key.patterns)}, not for {name}: "
                                f"keep only this host's lines (ssh-keyscan -p {port} {address} prints them)")
         return value
@@ -490,7 +387,7 @@ class HostSpec(_Spec):
     @property
     def known_hosts_name(self) -> str:
         """This host as OpenSSH names it in known_hosts ("addr" or "[addr]:port")."""
-        return _known_hosts_name(self.address, self.port)
+        return known_hosts_name(self.address, self.port)
 
     @property
     def dns_address(self) -> str | None:
@@ -1038,7 +935,7 @@ class StackSpec(_Spec):
                 problems.append((("hosts", key, "name"), (
                     f"host name {host.name!r} differs from its key {key!r} under hosts: "
                     "drop name or make them equal")))
-        seen_names: dict[tuple[str, str], int] = {}
+        seen_names: dict[str, int] = {}
         seen_host_names: dict[tuple[str, str], int] = {}
         seen_dirs: dict[tuple[str, str], int] = {}
         listeners: dict[tuple[str, int], tuple[str, int, bool]] = {}
@@ -1050,11 +947,13 @@ class StackSpec(_Spec):
                     f"host {app.host!r} is not defined under hosts (defined: {defined}): "
                     "add it there or fix the name")))
                 continue
-            other = seen_names.setdefault((app.host, app.name), index)
+            other = seen_names.setdefault(app.name, index)
             if other != index:
+                # Also on another host: the name keys the app's resources
+                # (their URNs), its appSecrets and its stack outputs.
                 problems.append((("apps", index, "name"), (
-                    f"app name {app.name!r} is already used on host {app.host!r} by apps[{other}]: "
-                    "Unit application names are per host, rename one")))
+                    f"app name {app.name!r} is already used by apps[{other}]: app names are unique "
+                    "in a stack (they name its resources, appSecrets and outputs), rename one")))
             for field, names in (("domain", (app.domain,)), ("aliases", app.aliases)):
                 for name in names:
                     other = seen_host_names.setdefault((app.host, name), index)

@@ -398,13 +398,19 @@ def test_app_host_must_exist() -> None:
 
 def test_app_names_unique_per_host() -> None:
     errors = stack_errors({"web1": host_raw()}, [app_raw(), app_raw(domain="other.example")])
-    assert errors["apps[1].name"].startswith("app name 'flask_app' is already used on host 'web1' by apps[0]")
+    assert errors["apps[1].name"].startswith("app name 'flask_app' is already used by apps[0]")
 
 
-def test_same_app_name_on_two_hosts_is_fine() -> None:
+def test_app_names_unique_across_hosts() -> None:
+    # The name keys the app's Pulumi resources, appSecrets.NAME and outputs.apps.NAME.
     hosts = {"web1": host_raw(), "web2": host_raw(name="web2", address="203.0.113.11",
                                                   hostKey=f"ssh-ed25519 {ed25519_key_b64(2)}")}
-    stack = parse_stack(hosts, [app_raw(), app_raw(host="web2")], check_source=False)
+    errors = stack_errors(hosts, [app_raw(), app_raw(host="web2")])
+    assert errors == {"apps[1].name": "app name 'flask_app' is already used by apps[0]: app names "
+                                      "are unique in a stack (they name its resources, appSecrets "
+                                      "and outputs), rename one"}
+    stack = parse_stack(hosts, [app_raw(), app_raw(name="flask_app2", host="web2")],
+                        check_source=False)
     assert len(stack.apps) == 2
 
 
