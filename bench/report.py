@@ -11,8 +11,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-BASELINE_LABEL = ("baseline = STAND-IN for pulumi-command's CopyToRemote + remote Command "
-                  "(bench/baseline: the same steps over SSH; the real provider cannot be built here)")
+BASELINE_LABELS = {
+    "pulumi-command": ("baseline = pulumi-command v1.2.1's CopyToRemote + remote Command, the real "
+                       "provider (bench/baseline, `bench:provider: pulumi-command`)"),
+    "stand-in": ("baseline = STAND-IN for pulumi-command's CopyToRemote + remote Command "
+                 "(bench/baseline/standin.py: the same steps over SSH; no pulumi-resource-command "
+                 "binary on this machine)"),
+}
+
+
+def baseline_label(data: dict[str, Any]) -> str:
+    return BASELINE_LABELS[data.get("machine", {}).get("baseline_provider", "stand-in")]
 OPS = ("first deploy", "no-op up", "no-op up --refresh", "one-file change")
 
 Key = tuple[int, int, int, str]  # rtt, apps, files, op
@@ -64,7 +73,7 @@ def render(data: dict[str, Any]) -> list[str]:
     runs = ", ".join(f"{f['wall_s']:.2f}" for f in data.get("floor", []))
     lines = [(f"floor: `pulumi up` of a program with no resources, median {_fmt(floor, '.2f', 0)} s "
               f"(runs: {runs})"),
-             BASELINE_LABEL,
+             baseline_label(data),
              f"50 ms RTT by: {data.get('delay_method', '?')}",
              ("columns: medians of the repetitions; 'above floor' = seconds minus the floor; "
               "ssh = connections sshd accepted; wire = bytes this machine sent into the lab "

@@ -44,7 +44,6 @@ from tests.support.engine import REPO, engine_available
 
 PREFIX = f"bn{os.getpid()}"
 OUT = REPO / "bench" / "out"
-BASELINE_LABEL = report.BASELINE_LABEL
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,9 @@ def machine() -> dict[str, Any]:
     unit_version = (unit.stdout + unit.stderr).splitlines()[0] if unit.returncode == 0 else "?"
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kib / 2**20, 1),
             "kernel": platform.release(), "python": platform.python_version(),
-            "pulumi": engine, "unit": unit_version, "loadavg_start": os.getloadavg()}
+            "pulumi": engine, "unit": unit_version, "loadavg_start": os.getloadavg(),
+            "baseline_provider": workload.baseline_provider(),
+            "command_provider_binary": str(workload.command_provider() or "")}
 
 
 def remove_dead_runs() -> None:
@@ -180,8 +181,8 @@ def upload_figures(project: workload.Project) -> dict[str, int] | None:
     """filesSent/bytesSent of app01's upload step, as the resource reported them."""
     suffix = "app01-release" if project.kind == "ours" else "app01-copy"
     outs = workload.resource_outputs(project.stack, suffix)
-    if not outs:
-        return None
+    if not outs or "filesSent" not in outs[0]:
+        return None  # the real CopyToRemote reports nothing of the kind
     return {"files": int(outs[0].get("filesSent") or 0), "bytes": int(outs[0].get("bytesSent") or 0)}
 
 
@@ -341,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"machine: {results.machine}")
     log(f"delay: {results.delay_method}")
-    log(BASELINE_LABEL)
+    log(report.baseline_label(asdict(results)))
     remove_dead_runs()
     labs = Labs()
     root = Path(tempfile.mkdtemp(prefix="da-flask-bench-"))

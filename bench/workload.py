@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -79,6 +80,21 @@ class Project:
         path.write_text(yaml.safe_dump({**(existing or {}), "config": config}, sort_keys=True))
 
 
+def command_provider() -> Path | None:
+    """pulumi-command's provider binary, where this machine has one (as scripts/pulumi looks)."""
+    for candidate in (os.environ.get("PULUMI_COMMAND_PROVIDER"),
+                      REPO / ".tools" / "bin" / "pulumi-resource-command",
+                      "/opt/pulumi-command/bin/pulumi-resource-command"):
+        if candidate and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    return None
+
+
+def baseline_provider() -> str:
+    """What the baseline program runs on: "pulumi-command" (real) or "stand-in"."""
+    return "pulumi-command" if command_provider() else "stand-in"
+
+
 def make_project(root: Path, kind: str, stack_name: str) -> Project:
     project = root / f"{kind}-project"
     (project / "stacks").mkdir(parents=True)
@@ -126,6 +142,7 @@ def configure(project: Project, lab: Any, address: str, port: int, sources: list
     elif project.kind == "baseline":
         project.stack.set_config("bench:secretKey", SECRET_PLAINTEXT, secret=True)
         project.write_config({
+            "bench:provider": baseline_provider(),
             "bench:host": {"address": address, "port": port, "hostKey": host_key,
                            "keyFile": lab.client_key_path, "daUser": lab.da_user},
             "bench:apps": [{"name": n, "domain": f"{n}.example.com", "source": str(s)}

@@ -1,8 +1,10 @@
 """Baseline for the benchmarks: the same Flask app(s) deployed the way Pulumi's
 own docs suggest, with pulumi-command's CopyToRemote and remote Command.
 
-Runs on a STAND-IN of pulumi-command (standin.py says why and what it
-mirrors). Per app, as a docs reader would write it: a Command making the app
+`bench:provider` says on what: "pulumi-command" (the real provider, v1.2.1,
+through its Python SDK; the bench picks it when the engine has the plugin) or
+"stand-in" (standin.py: the same steps in a dynamic provider, for machines
+where the provider cannot be had). Per app, as a docs reader would write it: a Command making the app
 directory, CopyToRemote of the source directory, a Command building the venv
 and writing .env (`python3 -m venv`, `pip install -r`), a Command PUTting the
 Unit application with curl and restarting it, and after the host's route
@@ -27,7 +29,10 @@ from standin import CommandProvider, CopyToRemoteProvider  # type: ignore[import
 SOCKET = "/var/run/unit/control.sock"
 
 
-class Command(Resource):
+REAL = pulumi.Config("bench").get("provider") == "pulumi-command"
+
+
+class StandInCommand(Resource):
     def __init__(self, name: str, props: dict[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(CommandProvider(), name,
@@ -35,13 +40,49 @@ class Command(Resource):
                           **props, "stdout": None, "stderr": None}, opts)
 
 
-class CopyToRemote(Resource):
+class StandInCopyToRemote(Resource):
     files_sent: pulumi.Output[int]
 
     def __init__(self, name: str, props: dict[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(CopyToRemoteProvider(), name,
                          {"triggers": None, **props, "filesSent": None, "bytesSent": None}, opts)
+
+
+def _connection(conn: dict[str, Any]) -> Any:
+    from pulumi_command import remote
+
+    with open(conn["keyFile"]) as f:
+        key = f.read()
+    # The provider reads the pin as an authorized_keys line: "TYPE BASE64".
+    fields = conn["hostKey"].split()
+    at = next(i for i, f in enumerate(fields) if f.startswith(("ssh-", "ecdsa-")))
+    return remote.ConnectionArgs(host=conn["host"], port=conn["port"], user=conn["user"],
+                                 private_key=pulumi.Output.secret(key),
+                                 host_key=" ".join(fields[at:at + 2]))
+
+
+def Command(name: str, props: dict[str, Any],  # noqa: N802 - stands for a resource class
+            opts: pulumi.ResourceOptions | None = None) -> Any:
+    if not REAL:
+        return StandInCommand(name, props, opts)
+    from pulumi_command import remote
+
+    return remote.Command(name, connection=_connection(props["connection"]),
+                          create=props["create"], stdin=props.get("stdin"),
+                          triggers=props.get("triggers"), opts=opts)
+
+
+def CopyToRemote(name: str, props: dict[str, Any],  # noqa: N802
+                 opts: pulumi.ResourceOptions | None = None) -> Any:
+    if not REAL:
+        return StandInCopyToRemote(name, props, opts)
+    from pulumi_command import remote
+
+    return remote.CopyToRemote(name, connection=_connection(props["connection"]),
+                               source=pulumi.FileArchive(props["source"]),
+                               remote_path=props["remotePath"],
+                               triggers=props.get("triggers"), opts=opts)
 
 
 def dir_hash(path: str) -> str:
