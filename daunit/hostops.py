@@ -213,12 +213,15 @@ def stat_env(app_dir: str) -> Argv:
 # -- Removal -------------------------------------------------------------
 
 # $1 app dir, $2.. subpaths. Removes them, then the app dir if nothing else is left.
+# The app's resources are deleted in parallel, each ending here: the dir may be
+# gone by the time this one's rmdir runs, which is what it wanted anyway.
 _REMOVE = r'''
 set -eu
 app=$1; shift
 [ -d "$app" ] || exit 0
 for p in "$@"; do rm -rf -- "$app/$p"; done
-rmdir --ignore-fail-on-non-empty "$app"
+rmdir --ignore-fail-on-non-empty -- "$app" 2>/dev/null || [ ! -e "$app" ] ||
+  rmdir --ignore-fail-on-non-empty -- "$app"  # again, for its message
 '''
 
 

@@ -50,19 +50,33 @@ class UnitRouteProvider(Provider):
                 unit.put(["config", "routes", dispatch],
                          dispatch_with(old_dispatch or [], name, props["dispatchEntry"]))
                 self._ensure_listener(unit, listeners, listener, dispatch)
-                health = props.get("health")
-                if health:
-                    from daunit.remote.health import check_health
+            # The check waits for the app to start: outside the lock, or every
+            # other app on the host would wait for this one's start-up too.
+            health = props.get("health")
+            if health:
+                from daunit.remote.health import check_health
 
-                    try:
-                        check_health(s, health, log_tail=unit.log_tail)
-                    except HealthCheckError:
-                        if old_steps is not None:
-                            unit.put(["config", "routes", name], old_steps)
-                        if old_dispatch is not None:
-                            unit.put(["config", "routes", dispatch], old_dispatch)
-                        raise
+                try:
+                    check_health(s, health, log_tail=unit.log_tail)
+                except HealthCheckError:
+                    with self.host_lock(s, f"UnitRoute {name} (revert)"):
+                        self._restore(unit, name, dispatch, old_steps, old_dispatch)
+                    raise
         return {**props, "healthChecked": bool(props.get("health"))}
+
+    @staticmethod
+    def _restore(unit: UnitClient, name: str, dispatch: str, old_steps: Any,
+                 old_dispatch: list[dict[str, Any]] | None) -> None:
+        """Put this app's route and dispatch entry back as they were; entries of
+        other apps, which may have changed since, are left as they are now."""
+        if old_steps is not None:
+            unit.put(["config", "routes", name], old_steps)
+        if old_dispatch is not None:
+            current = unit.get_or(["config", "routes", dispatch]) or []
+            old_entry = own_dispatch_entry(old_dispatch, name)
+            unit.put(["config", "routes", dispatch],
+                     dispatch_with(current, name, old_entry) if old_entry is not None
+                     else dispatch_without(current, name))
 
     @staticmethod
     def _named_routes(unit: UnitClient) -> tuple[dict[str, Any], dict[str, Any]]:
