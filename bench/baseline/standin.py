@@ -1,8 +1,9 @@
 """A STAND-IN for pulumi-command's `remote.CopyToRemote` and `remote.Command`.
 
-pulumi-command's provider cannot run here: its Go module
+Used where no pulumi-resource-command binary is at hand: its Go module
 (github.com/pulumi/pulumi-command/provider) is not served by the Go module
-proxy these machines reach (403), so the real binary cannot be built. These
+proxy these machines reach (403), so `make setup` cannot build it; the bench
+runs the real provider when one was built by hand (docs/benchmarks.md). These
 two dynamic resources do, over SSH, what that provider's code does
 (provider/pkg/provider/remote/copyController.go, commandController.go,
 commandOutputs.go, v1.x), step for step where it costs time:
