@@ -55,12 +55,14 @@ class UnitHostProvider(Provider):
 
         with UnitClient(s, props["socket"], props.get("log", DEFAULT_LOG)) as unit:
             status = unit.status()
+        server = unit.server
         modules = status.get("modules") or {}
         pythons = []
         for mod in modules.values() if isinstance(modules, dict) else []:
             entries = mod if isinstance(mod, list) else [mod]
             pythons += [e.get("version", "") for e in entries if "python" in e.get("lib", "")]
-        return {"unitVersion": _server_version(s, props["socket"]), "pythonModules": sorted(pythons)}
+        version = server.split("/", 1)[1] if server.startswith("Unit/") else server
+        return {"unitVersion": version, "pythonModules": sorted(pythons)}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
@@ -71,14 +73,3 @@ class UnitHostProvider(Provider):
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None
 
-
-def _server_version(s: SSHSession, socket: str) -> str:
-    """Unit names itself in the Server header ("Unit/1.35.0")."""
-    import httpx
-
-    from daunit.remote.unit import ChannelBackend, ChannelTransport
-
-    transport = ChannelTransport(ChannelBackend(s, socket))
-    with httpx.Client(transport=transport, base_url="http://unit") as client:
-        server = client.get("/status").headers.get("server", "")
-    return server.split("/", 1)[1] if server.startswith("Unit/") else server

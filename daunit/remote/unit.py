@@ -256,6 +256,8 @@ class UnitClient:
         self.socket_path = socket_path
         self.log_path = log_path
         self.timeout = timeout
+        # Unit names itself ("Unit/1.35.0") in the Server header of every answer.
+        self.server = ""
         self._backend = ChannelBackend(session, socket_path)
         self._client = httpx.Client(
             transport=ChannelTransport(self._backend),
@@ -366,6 +368,7 @@ class UnitClient:
             raise UnitUnavailableError(
                 self.socket_path, f"{method} {target} failed: {exc or type(exc).__name__}", host=host
             ) from exc
+        self.server = response.headers.get("server", self.server)
         text = response.text
         try:
             body = json.loads(text) if text.strip() else None

@@ -107,6 +107,8 @@ def test_1_fresh_up_deploys_and_serves(lab: Any, deployed: Deployment) -> None:
 
     outputs = deployed.stack.outputs()
     assert outputs["urls"][0] == "http://example.com/"
+    # From the Server header of Unit's own answer ("Unit/1.35.0").
+    assert re.fullmatch(r"\d+\.\d+\.\d+", outputs["hosts"]["lab"]["unitVersion"])
     assert {"name": "example.com", "type": "A", "value": lab.address, "ttl": 3600} \
         in outputs["dnsRecords"]
     # The secret is in the state file only encrypted.

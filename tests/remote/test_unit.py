@@ -172,3 +172,9 @@ def test_kept_alive_server_uses_one_channel(session: SSHSession, keepalive_socke
 
 def test_lab_socket_default(lab_host: Any) -> None:
     assert lab_socket(lab_host).endswith(".sock")
+
+
+def test_client_keeps_units_server_header(unit: UnitClient) -> None:
+    assert unit.server == ""
+    unit.status()
+    assert unit.server.startswith("Unit/") and unit.server.split("/", 1)[1][0].isdigit()
