@@ -70,13 +70,16 @@ def find_unitd() -> Path | None:
 
 
 def find_unit_modules(unitd: Path) -> Path | None:
-    """Unit's modules dir: $UNIT_MODULES, else <prefix>/modules beside sbin, else the built-in one."""
+    """Unit's modules dir: $UNIT_MODULES, else one beside sbin, else the built-in one."""
     explicit = os.environ.get("UNIT_MODULES")
     if explicit:
         return Path(explicit) if Path(explicit).is_dir() else None
-    beside = unitd.resolve().parent.parent / "modules"
-    if beside.is_dir():
-        return beside
+    prefix = unitd.resolve().parent.parent
+    # <prefix>/modules where --modulesdir was given, <prefix>/lib/unit/modules by
+    # default for a --prefix build.
+    for beside in (prefix / "modules", prefix / "lib" / "unit" / "modules"):
+        if beside.is_dir():
+            return beside
     try:
         out = subprocess.run([str(unitd), "--version"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
