@@ -32,6 +32,14 @@ def known_hosts_text(host: HostSpec) -> str:
     return host.host_key or ""
 
 
+def portable_key_path(path: str) -> str:
+    """`~/...` stays as written, so each machine finds its own key; a relative
+    path is made absolute against the project directory."""
+    if path.startswith("~"):
+        return path
+    return str(Path(path).resolve())
+
+
 def main() -> None:
     spec = load_stack()
     app_secrets = pulumi.Config().get_secret_object("appSecrets") or pulumi.Output.secret({})
@@ -42,7 +50,7 @@ def main() -> None:
 
     hosts: dict[str, DirectAdminHost] = {}
     for name, h in spec.hosts.items():
-        key_file = str(Path(h.key_file).expanduser().resolve()) if h.key_file else None
+        key_file = portable_key_path(h.key_file) if h.key_file else None
         hosts[name] = DirectAdminHost(
             name, address=h.address, port=h.port, ssh_user=h.ssh_user,
             known_hosts=known_hosts_text(h), key_file=key_file, da_user=h.da_user,

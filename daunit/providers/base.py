@@ -9,6 +9,7 @@ provider contract").
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,16 +44,38 @@ def plain(props: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in props.items() if not k.startswith("__")}
 
 
+# Overrides the stack's `keyFile` on this machine (CI, a teammate whose key
+# lives elsewhere); "agent" means ssh-agent only.
+KEY_FILE_ENV = "DAFLASK_SSH_KEY_FILE"
+
+
+def local_key_file(configured: str | None) -> tuple[str | None, bool | None]:
+    """(key file, use_agent) for this machine: the override, else the stack's
+    key file where it exists here, else ssh-agent."""
+    override = os.environ.get(KEY_FILE_ENV, "").strip()
+    if override == "agent":
+        return None, True
+    if override:
+        return override, None
+    if configured and not os.path.exists(os.path.expanduser(configured)) \
+            and os.environ.get("SSH_AUTH_SOCK"):
+        # State written on another machine names its key path: use the agent here.
+        return None, True
+    return configured, None
+
+
 def target_of(props: Mapping[str, Any]) -> SSHTarget:
     from daunit.remote.ssh import SSHTarget
 
     c = props["connection"]
+    key_file, use_agent = local_key_file(c.get("keyFile") or None)
     return SSHTarget(
         host=c["host"],
         port=int(c.get("port", 22)),
         user=c.get("user", "root"),
         known_hosts=c["knownHosts"],
-        key_file=c.get("keyFile") or None,
+        key_file=key_file,
+        use_agent=use_agent,
     )
 
 
@@ -78,6 +101,10 @@ class Provider(ResourceProvider):
     # outputs) and as None placeholders in `news`; they never drive a diff.
     outputs: Sequence[str] = ()
     replace_on: Sequence[str] = ("connection.host", "connection.port")
+    # Inputs that say where things are on the deploying machine, not what is
+    # deployed: the same stack run from another checkout, laptop or CI has
+    # other values here, and that alone must not be a change (nor restart the app).
+    machine_local: Sequence[str] = ("connection.keyFile",)
 
     # -- pure parts -----------------------------------------------------
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
@@ -86,8 +113,8 @@ class Provider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        old = {k: v for k, v in plain(olds).items() if k not in self.outputs}
-        new = {k: v for k, v in plain(news).items() if k not in self.outputs}
+        old = _without_local(plain(olds), self.outputs, self.machine_local)
+        new = _without_local(plain(news), self.outputs, self.machine_local)
         changed = sorted(k for k in set(old) | set(new)
                          if old.get(k) != new.get(k) or is_unknown(new.get(k)))
         # The engine takes top-level property names: a change at a dotted
@@ -131,6 +158,20 @@ class Provider(ResourceProvider):
         with self.session(props) as s, UnitClient(s, props["socket"],
                                                   props.get("log", DEFAULT_LOG)) as unit:
             yield s, unit
+
+
+def _without_local(props: Mapping[str, Any], outputs: Sequence[str],
+                   machine_local: Sequence[str]) -> dict[str, Any]:
+    """The inputs that describe the deployment: no computed outputs, no
+    paths on the deploying machine."""
+    out = {k: v for k, v in props.items() if k not in outputs}
+    for dotted in machine_local:
+        head, _, tail = dotted.partition(".")
+        if not tail:
+            out.pop(head, None)
+        elif isinstance(out.get(head), Mapping):
+            out[head] = {k: v for k, v in out[head].items() if k != tail}
+    return out
 
 
 def _get_path(data: Mapping[str, Any], dotted: str) -> Any:

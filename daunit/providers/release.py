@@ -22,6 +22,8 @@ class ReleaseProvider(Provider):
     required = ("connection", "appDir", "user", "releaseId", "files", "source", "entryPoint")
     replace_on = ("connection.host", "connection.port", "appDir")
     outputs = ("releaseDir", "filesSent", "bytesSent")
+    # `files` (path -> sha256) is what is deployed; `source` only where it is read from.
+    machine_local = ("connection.keyFile", "source")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(id_=props["appDir"], outs=self._deploy(plain(props), None))

@@ -765,7 +765,9 @@ def _load_key(path: str, host: str) -> paramiko.PKey:
     try:
         return paramiko.PKey.from_path(os.path.expanduser(path))
     except FileNotFoundError as exc:
-        raise ConfigError(f"SSH key file {path} does not exist on this machine", host=host) from exc
+        raise ConfigError(
+            f"SSH key file {path} does not exist on this machine; point DAFLASK_SSH_KEY_FILE at "
+            "this machine's key, or set it to 'agent' to use ssh-agent", host=host) from exc
     except paramiko.PasswordRequiredException as exc:
         raise ConfigError(
             f"SSH key file {path} is encrypted; add it to ssh-agent and leave key_file unset", host=host
