@@ -16,12 +16,12 @@
 # scripts/pulumi's variables (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE, ...)
 # and the lab's (UNITD, UNIT_MODULES) pass through.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd -P)
 cd "$root"
 py="$root/.venv/bin/python"
 lab_name=${DEMO_LAB:-dev}
 stack=${DEMO_STACK:-dev}
-project=$(cd "${DEMO_PROJECT:-$root}" && pwd)
+project=$(cd "${DEMO_PROJECT:-$root}" && pwd -P)
 config_file="$project/stacks/Pulumi.$stack.yaml"
 app=flask_app  # apps[0] of stacks/Pulumi.dev.yaml
 
@@ -66,7 +66,7 @@ if [ "$unit_kind" = real ]; then
     pulumi config rm --path 'apps[0].healthCheck'
   fi
 else
-  echo "== Deploying with healthCheck: false for $app ($(config_path "$config_file")): no real unitd on this machine"
+  echo "== Deploying with healthCheck: false for $app ($(config_path "$config_file")): the lab's Unit runs no Python (see the end)"
   keep_config 'apps[0].healthCheck' false
 fi
 
@@ -94,7 +94,7 @@ if [ "$unit_kind" = real ]; then
   curl -sS --max-time 10 -o /dev/null -D - -H 'Host: example.com' "http://$address/static/style.css" \
     | grep -iE '^(HTTP|server|content-type|etag)'
 else
-  echo "== The lab's Unit is the control-API double (no real unitd on this machine), so the page cannot be fetched: it keeps Unit's config but runs no Python."
+  echo "== The lab's Unit is the control-API double (the lab found no real unitd when it was made), so the page cannot be fetched: it keeps Unit's config but runs no Python."
   echo "   For the page: build NGINX Unit 1.35 with its Python module and point UNITD at its unitd"
   echo "   (or put it at /opt/unit/sbin/unitd), then: make lab-down$lab_arg && make demo$lab_arg"
 fi

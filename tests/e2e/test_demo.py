@@ -35,8 +35,8 @@ pytestmark = [pytest.mark.root, pytest.mark.engine]
 
 APP = "flask_app"
 APP_DIR = f"/home/username/domains/example.com/public_html/{APP}"
-DOUBLE_LINE = ("== The lab's Unit is the control-API double (no real unitd on this machine), "
-               "so the page cannot be fetched")
+DOUBLE_LINE = ("== The lab's Unit is the control-API double (the lab found no real unitd when "
+               "it was made), so the page cannot be fetched")
 # What paramiko prints when its log reaches stderr (transport.py's messages).
 PARAMIKO_LINES = re.compile(r"Secsh channel|paramiko|Socket exception|Traceback")
 
