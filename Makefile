@@ -7,9 +7,10 @@ LAB ?= dev
 setup:
 	bash scripts/setup.sh
 
-# Set everything up, make the lab host, deploy the example app, show it answering.
+# Set everything up, make the lab host, deploy the example app, show what was
+# applied and (with a real unitd) the app answering. `make demo [LAB=dev]`.
 demo: setup
-	bash scripts/demo.sh
+	DEMO_LAB=$(LAB) bash scripts/demo.sh
 
 # Set everything up, then run every test (engine, lab, contract, remote, e2e).
 test: setup

@@ -3,11 +3,14 @@
     python -m lab up [--name lab1] [--unit auto|real|double|absent] [--user username] [--domain example.com]
     python -m lab down [--name lab1] | --all
     python -m lab list
+    python -m lab get [--name lab1] FIELD          one fact of lab.json (address, unit_kind, ...)
+    python -m lab ssh [--name lab1] [--user root] -- COMMAND...   OpenSSH to the lab, host key pinned
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -34,6 +37,14 @@ def summary(lab: LabHost, seconds: float | None) -> str:
     ])
 
 
+def running(name: str) -> LabHost:
+    """The lab ``name`` as recorded, refusing one whose processes are gone."""
+    lab = LabHost.load(name)
+    if not lab.is_running():
+        raise LabError(f"lab {name} is not running (python -m lab up --name {name})")
+    return lab
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description="DirectAdmin-like lab hosts on this machine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--name", default="lab1")
     group.add_argument("--all", action="store_true", help="every lab of .lab/ and every dalab-* netns")
     sub.add_parser("list", help="labs recorded in .lab/")
+    p_get = sub.add_parser("get", help="print one fact of a running lab (a field of its lab.json)")
+    p_get.add_argument("--name", default="lab1")
+    p_get.add_argument("field", choices=sorted(f.name for f in dataclasses.fields(LabHost)))
+    p_ssh = sub.add_parser("ssh", help="run a command on a lab over OpenSSH (the command line `up` prints)")
+    p_ssh.add_argument("--name", default="lab1")
+    p_ssh.add_argument("--user", default="root")
+    p_ssh.add_argument("remote", nargs=argparse.REMAINDER, help="-- COMMAND... (run by the lab user's shell)")
     args = parser.parse_args(argv)
 
     try:
@@ -64,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
                 gone = down(args.name)
                 print(f"lab {args.name} {'removed' if gone else 'was not there'}"
                       f" in {time.monotonic() - started:.2f} s")
+        elif args.command == "get":
+            print(getattr(running(args.name), args.field))
+        elif args.command == "ssh":
+            remote = args.remote[1:] if args.remote[:1] == ["--"] else args.remote
+            argv_ssh = running(args.name).ssh_argv(*remote, user=args.user)
+            sys.stdout.flush()
+            os.execvp(argv_ssh[0], argv_ssh)
         else:
             for lab in list_labs():
                 state = "running" if lab.is_running() else "stale"

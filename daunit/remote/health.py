@@ -35,6 +35,11 @@ class TcpChannelBackend(httpcore.NetworkBackend):
             chan = self.session.transport.open_channel(
                 "direct-tcpip", (self.address, self.port), ("127.0.0.1", 0),
                 timeout=timeout)
+        except paramiko.ChannelException as exc:
+            # sshd opened no connection: nothing listens there (yet).
+            raise httpcore.ConnectError(
+                f"nothing accepts connections on {self.address}:{self.port} on the host "
+                f"(channel open: {exc.text}): is Unit's listener there?") from exc
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise httpcore.ConnectError(
                 f"cannot reach {self.address}:{self.port} on the host: {exc}") from exc

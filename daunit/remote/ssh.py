@@ -53,6 +53,19 @@ __all__ = ["CommandResult", "SSHSession", "SSHTarget", "PinnedKey", "parse_known
 
 log = logging.getLogger(__name__)
 
+# paramiko logs at ERROR what it also raises to us: a refused channel open
+# ("Secsh channel 3 open FAILED: Connection refused: Connect failed"), and the
+# traceback of its transport thread when a connection drops. The Pulumi
+# provider process sets up no logging, so Python's last-resort handler writes
+# those lines to stderr, and the engine shows the provider's stderr to the
+# user: a health check retrying against a closed port printed about 60 of
+# them. Our errors (daunit.errors) already say what happened, once; paramiko's
+# own log stays out of the user's terminal. To see it while debugging, give the
+# "paramiko" logger a handler and set its `propagate` back to True.
+_paramiko_log = logging.getLogger("paramiko")
+_paramiko_log.addHandler(logging.NullHandler())
+_paramiko_log.propagate = False
+
 _READ_SIZE = 65536
 # Above this, stdin is written from a helper thread so a command that answers
 # while still reading cannot deadlock against us (both sides' windows full).
