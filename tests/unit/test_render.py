@@ -284,3 +284,10 @@ def test_health_probe_and_urls() -> None:
     assert health_probe(app) == {"host": "example.com", "path": "/healthz", "port": 8080, "status": 200}
     assert app_urls(app) == ["http://example.com:8080/", "http://www.example.com:8080/"]
     assert app_urls(specs()[0]) == ["http://example.com/", "http://www.example.com/"]
+
+
+def test_whole_numbers_reach_unit_as_integers() -> None:
+    """Pulumi hands providers 2.0 for 2: Unit must still get (and store) 2."""
+    body = canonical_json({"processes": {"max": 2.0, "spare": 1.0}, "threads": 1.0,
+                           "limits": [0.5, 3.0], "name": "x"})
+    assert body == b'{"limits":[0.5,3],"name":"x","processes":{"max":2,"spare":1},"threads":1}'
