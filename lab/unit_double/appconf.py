@@ -23,18 +23,22 @@ def spare_within_max(processes: dict[str, Any]) -> None:
         raise Invalid('The "spare" number must be less than or equal to "max".')
 
 
-def url_prefix(prefix: Any, name: str, ctx: Context) -> None:
-    if not (isinstance(prefix, str) and prefix.startswith("/")):
+def url_prefix(prefix: str, name: str, ctx: Context) -> None:
+    if not prefix.startswith("/"):
         raise Invalid('The "prefix" must be a string beginning with "/".')
 
 
-def module_or_targets(app: dict[str, Any]) -> None:
+def module_not_with_targets(app: dict[str, Any]) -> None:
     if "targets" in app and "module" in app:
         raise Invalid('The "module" option is mutually exclusive with the "targets" object.')
+
+
+def module_or_targets(app: dict[str, Any]) -> None:
     if "targets" not in app and "module" not in app:
         raise Invalid('Required parameter "module" is missing.')
 
 
+PREFIX = value(string=url_prefix)
 ISOLATION = obj({
     "namespaces": obj({ns: BOOLEAN for ns in NAMESPACES}),
     "uidmap": value(array=None), "gidmap": value(array=None),
@@ -51,11 +55,11 @@ COMMON: dict[str, Check] = {
     "environment": obj({}, other=environment_value),
     "isolation": ISOLATION, "stdout": STRING, "stderr": STRING,
 }
-TARGET = obj({"module": STRING, "callable": STRING, "prefix": url_prefix}, required=("module",))
+TARGET = obj({"module": STRING, "callable": STRING, "prefix": PREFIX}, required=("module",))
 PYTHON = members({
     **COMMON,
     "home": STRING, "path": value(string=None, array=items("string")),
-    "module": STRING, "callable": STRING, "prefix": url_prefix,
+    "module": STRING, "callable": STRING, "prefix": PREFIX,
     "protocol": value(string=one_of("wsgi", "asgi")),
     "threads": value(integer=at_least(1)),
     "thread_stack_size": value(integer=at_least(16384)),
@@ -84,6 +88,7 @@ def application(app: Any, name: str, ctx: Context) -> None:
     if app["type"] == "external":
         EXTERNAL(app, name, ctx)
     elif python_type(app["type"], ctx.python_version):
+        module_not_with_targets(app)  # before any member, as Unit does
         PYTHON(app, name, ctx)
     else:
         raise Invalid(f'The module to run "{app["type"]}" is not found among the '

@@ -100,14 +100,16 @@ def obj(known: Mapping[str, Check], **options: Any) -> Check:
     return value(object=members(known, **options))
 
 
-def items(kind: str, each: Check | None = None, *, nonempty: bool = False) -> Check:
-    """The inside of an array whose elements are all of one kind."""
+def items(kind: str, each: Check | None = None, *, nonempty: bool = False,
+          label: str | None = None) -> Check:
+    """The inside of an array whose elements are all of one kind; label, if
+    given, is the name Unit's sentence uses instead of the member's."""
     def check(array: list[Any], name: str, ctx: Context) -> None:
         if nonempty and not array:
             raise Invalid(f'The "{name}" array must contain at least one element.')
         for element in array:
             if kind_of(element) != kind:
-                raise Invalid(f'The "{name}" array must contain only {kind} values.')
+                raise Invalid(f'The "{label or name}" array must contain only {kind} values.')
             if each is not None:
                 each(element, name, ctx)
     return check

@@ -16,7 +16,8 @@ import re
 from typing import Any
 
 _VALUE_FORMS = ("It must be either a literal (null, true, or false), a number, a string "
-                '(in double quotes ""), an array (with brackets []), or an object (with braces {}).')
+                '(in double quotes ""), an array (with brackets []), or an object '
+                "(with braces {}).")
 EMPTY = "An empty JSON payload isn't allowed.  " + _VALUE_FORMS
 NO_VALUE = "A valid JSON value is expected here.  " + _VALUE_FORMS
 _END = "Unexpected end of JSON payload.  There's "

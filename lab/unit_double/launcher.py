@@ -56,8 +56,8 @@ class Interpreter:
 
     @classmethod
     def detect(cls) -> Interpreter:
-        executable = os.environ.get("UNIT_DOUBLE_PYTHON") or getattr(
-            sys, "_base_executable", sys.executable)
+        executable: str = os.environ.get("UNIT_DOUBLE_PYTHON") or getattr(
+            sys, "_base_executable", None) or sys.executable
         version = subprocess.run(
             [executable, "-c", "import platform; print(platform.python_version())"],
             check=True, capture_output=True, text=True, timeout=PROBE_TIMEOUT).stdout.strip()
@@ -133,7 +133,8 @@ class Launcher:
         if rootfs is None or not namespaces.get("credential"):
             return
         automount = isolation.get("automount") or {}
-        wanted = [("tmpfs", "tmpfs", "/tmp", ("mount",)), ("none", "proc", "/proc", ("mount", "pid"))]
+        wanted = [("tmpfs", "tmpfs", "/tmp", ("mount",)),
+                  ("none", "proc", "/proc", ("mount", "pid"))]
         for source, fstype, target, needs in wanted:
             if automount.get("procfs" if fstype == "proc" else "tmpfs", True) is False:
                 continue

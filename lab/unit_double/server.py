@@ -54,7 +54,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return f"Unit/{VERSION}"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # Unit logs no access lines to unit.log
 
     def answer(self) -> None:

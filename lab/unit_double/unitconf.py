@@ -221,7 +221,7 @@ def action(item: dict[str, Any], name: str, ctx: Context) -> None:
 
 
 ACTION = value(object=action)
-STEPS = items("object", obj({"match": MATCH, "action": ACTION}))
+STEPS = items("object", obj({"match": MATCH, "action": ACTION}), label="routes")
 ROUTES = value(array=STEPS, object=members({}, other=value(array=STEPS)))
 
 # --- the rest, and the whole -------------------------------------------------------
