@@ -3,23 +3,20 @@
     python -m lab.unit_double --control /path/control.sock --log /path/unit.log \
         --state /path/statedir [--pid FILE]
 
-It runs in the foreground, serves the control API on a 0600 Unix socket,
-keeps conf.json and certs/ in the state directory across restarts, writes the
-unit.log lines the provider reads (start-up, application start failures with
-Python's traceback), and removes its socket on SIGTERM.  It cannot serve
-applications: listeners are validated and stored but never bound.
+Written from the behaviour observed on a real daemon
+(shared/reference/unit-control-api-observed.md) and held to it by
+tests/contract, which runs every assertion against both.  It serves the
+control API on a 0600 Unix socket in the foreground, keeps conf.json and
+certs/ across restarts, logs to unit.log what the provider reads there, and
+removes its socket on SIGTERM.  It serves no application traffic: listeners
+are checked and stored, never bound; applications are checked by importing
+them (launcher.py), never run.
 
-Its answers (status codes, JSON bodies, error sentences) follow a real
-1.35.0 daemon; tests/contract runs the same assertions against both.
-
-Applications are checked the way Unit's prototype starts them: the module is
-imported by the interpreter Unit's Python module is linked against (the
-base interpreter of the one running the double, or $UNIT_DOUBLE_PYTHON), as
-the application's user when the double runs as root.
+    jsonreader  Unit's JSON dialect and its error positions
+    checks      building blocks for declaring configuration objects
+    unitconf    listeners, routes, settings;  appconf  applications
+    tree        path-addressed GET/PUT/POST/DELETE on the configuration
+    launcher    whether an application would start, and the log lines
+    certstore   certificate bundles
+    api         requests to answers;  server  socket, HTTP, signals
 """
-from __future__ import annotations
-
-from .controller import VERSION, Controller, Log, Reply
-from .server import serve
-
-__all__ = ["VERSION", "Controller", "Log", "Reply", "serve"]

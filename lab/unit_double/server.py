@@ -1,143 +1,114 @@
-"""The control socket: the standard library's HTTP server on a Unix socket.
-
-Unit's controller speaks HTTP/1.1 with Content-Length, pretty-prints its JSON
-with tabs and CRLF, and closes the connection after every response
-("Connection: close", even when the client asks for keep-alive).  The double
-does the same, so a client that only works over one kept-alive connection
-fails here as it would against the real daemon.
-"""
+"""The daemon around the API: unit.log, the 0600 control socket, HTTP/1.1
+with one request per connection, the pid file, and SIGTERM."""
 from __future__ import annotations
 
+import http.server
+import json
 import os
+import re
 import signal
-import socket
 import socketserver
 import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
+import time
+import urllib.parse
 from pathlib import Path
-from types import FrameType
-from typing import Any
+from typing import IO, Any
 
-from . import confjson
-from .controller import VERSION, Controller, Drop
-
-MAX_BODY = 64 * 1024 * 1024
+from .api import VERSION, Unit
 
 
-class _Handler(BaseHTTPRequestHandler):
+class Log:
+    """unit.log lines: "2026/01/05 03:04:05 [info] 123#123 message"."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def line(level: str, message: str) -> str:
+        pid = os.getpid()
+        return f"{time.strftime('%Y/%m/%d %H:%M:%S')} [{level}] {pid}#{pid} {message}\n"
+
+    def __call__(self, level: str, message: str) -> None:
+        with self.lock:
+            self.stream.write(self.line(level, message))
+            self.stream.flush()
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def path_segments(target: str) -> list[str] | None:
+    """The request target as decoded segments: query dropped, empty segments
+    ignored, each segment percent-decoded once.  None for a broken escape."""
+    path = target.split("?", 1)[0]
+    if _BAD_ESCAPE.search(path):
+        return None
+    return [urllib.parse.unquote(s) for s in path.split("/") if s]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = f"Unit/{VERSION}"
-    sys_version = ""
     server: _Server
 
     def version_string(self) -> str:
-        return self.server_version
-
-    def address_string(self) -> str:
-        return "unix"
+        return f"Unit/{VERSION}"
 
     def log_message(self, format: str, *args: Any) -> None:
-        """Unit logs no access lines for the control socket."""
+        pass  # Unit logs no access lines to unit.log
 
-    def send_error(self, code: int, message: str | None = None,
-                   explain: str | None = None) -> None:
-        # A request Unit cannot parse is dropped, not answered with a page.
-        self.server.controller.log.line(
-            "error", self.server.controller.controller_pid, "parsing error")
-        self.close_connection = True
-
-    def __getattr__(self, name: str) -> Callable[[], None]:
-        # Any method reaches the controller: Unit answers PATCH, HEAD or
-        # FOO itself (405), where http.server would answer 501.
-        if name.startswith("do_"):
-            return self._dispatch
-        raise AttributeError(name)
-
-    def _dispatch(self) -> None:
-        length = self.headers.get("Content-Length")
-        try:
-            size = int(length) if length is not None else 0
-        except ValueError:
-            size = -1
-        if size < 0 or size > MAX_BODY:
-            self.send_error(400)
+    def answer(self) -> None:
+        self.close_connection = True  # Unit's controller closes after every answer
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        segments = path_segments(self.path)
+        reply = None if segments is None else self.server.unit.handle(self.command, segments, body)
+        if reply is None:
             return
-        body = self.rfile.read(size) if size else b""
-        try:
-            reply = self.server.controller.handle(self.command, self.path, body)
-        except Drop:
-            self.close_connection = True
-            return
-        payload = confjson.dumps(reply.body, pretty=True) + b"\r\n"
-        self.send_response(reply.status)
+        status, payload = reply
+        data = (json.dumps(payload, indent="\t", ensure_ascii=False) + "\n").encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-        self.close_connection = True
+        self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = answer
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: Path, controller: Controller) -> None:
-        self.controller = controller
-        self.path = path
-        super().__init__(str(path), _Handler, bind_and_activate=False)
+    def __init__(self, path: Path, unit: Unit) -> None:
+        self.unit = unit
+        super().__init__(str(path), _Handler)
 
     def server_bind(self) -> None:
-        # Created 0600 from the start: the socket is root's control plane.
+        # Created 0600 from the start: never a moment where others may connect.
         old = os.umask(0o177)
         try:
             super().server_bind()
         finally:
             os.umask(old)
-        os.chmod(self.path, 0o600)
 
 
-def _claim_socket(path: Path) -> None:
-    """Remove a stale socket; refuse to steal one somebody still serves."""
-    if not path.exists() and not path.is_symlink():
-        return
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(str(path))
-    except OSError:
-        path.unlink()
-        return
-    finally:
-        probe.close()
-    raise SystemExit(f"unit_double: {path} is in use by a running daemon")
-
-
-def serve(control: Path, controller: Controller, pid_file: Path | None) -> None:
-    """Serve until SIGTERM or SIGINT, then remove the socket and pid file."""
-    _claim_socket(control)
-    server = _Server(control, controller)
-    try:
-        server.server_bind()
-        server.server_activate()
-    except BaseException:
-        server.server_close()
-        raise
+def serve(control: Path, unit: Unit, pid_file: Path | None) -> None:
+    """Serve until SIGTERM or SIGINT, then remove the socket and the pid file."""
+    if control.is_socket():
+        control.unlink()  # stale, from a double that was killed
+    server = _Server(control, unit)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     if pid_file is not None:
         pid_file.write_text(f"{os.getpid()}\n")
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        # shutdown() waits for serve_forever, which runs in this thread.
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    worker = threading.Thread(target=server.serve_forever, name="control-api", daemon=True)
+    worker.start()
     try:
-        server.serve_forever(poll_interval=0.2)
+        stop.wait()
     finally:
+        server.shutdown()
         server.server_close()
         control.unlink(missing_ok=True)
         if pid_file is not None:
             pid_file.unlink(missing_ok=True)
-        controller.log.line("notice", controller.main_pid,
-                            f"process {controller.router_pid} exited with code 0")
