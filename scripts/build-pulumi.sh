@@ -7,24 +7,24 @@
 # only the SDK, and no prebuilt binary can be downloaded on these machines.
 set -euo pipefail
 
-PULUMI_VERSION=v3.259.0
+# Usage: build-pulumi.sh [VERSION [BIN_DIR]]. Without arguments: the engine the
+# project pins, into .tools/bin. With them: another engine version (the tests
+# run the core scenario under a newer one too), into BIN_DIR.
+PULUMI_VERSION=${1:-v3.259.0}
 COMMAND_VERSION=v1.2.1
 COMMAND_COMMIT=7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25  # pulumi-command 1.2.1
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.tools"
-bin="$tools/bin"
+bin="${2:-$tools/bin}"
+mkdir -p "$bin"; bin=$(cd "$bin" && pwd)
 work="$tools/build"
+[ "$bin" = "$tools/bin" ] || work="$tools/build-$PULUMI_VERSION"
 mkdir -p "$bin" "$work"
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
 have_version() { [ -x "$bin/pulumi" ] && [ "$("$bin/pulumi" version 2>/dev/null)" = "$PULUMI_VERSION" ]; }
 
-# A pulumi of the right version already on PATH is reused.
-if ! have_version && command -v pulumi >/dev/null 2>&1 \
-   && [ "$(pulumi version 2>/dev/null)" = "$PULUMI_VERSION" ]; then
-  ln -sf "$(readlink -f "$(command -v pulumi)")" "$bin/pulumi"
-fi
 
 # The engine's own module: a small wrapper module, because pkg/v3's go.mod has
 # replace directives that `go install pkg@version` refuses.
@@ -80,7 +80,7 @@ chmod 0755 "$bin/pulumi-language-python"
 # pulumi-command's provider (github.com/pulumi/pulumi-command/provider) is not
 # served by the module proxy here either (403 for every version). Nothing the
 # project deploys needs it; it is built whenever the module can be had.
-if [ ! -x "$bin/pulumi-resource-command" ] && [ ! -e "$work/command-unavailable" ]; then
+if [ "$bin" = "$tools/bin" ] && [ ! -x "$bin/pulumi-resource-command" ] && [ ! -e "$work/command-unavailable" ]; then
   if ! GOBIN="$bin" go install -trimpath \
       -ldflags "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=$COMMAND_VERSION" \
       "github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command@$COMMAND_COMMIT" 2>/dev/null; then

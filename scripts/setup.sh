@@ -33,4 +33,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-scripts/build-pulumi.sh
+# Your own Pulumi CLI when it is usable (scripts/which-pulumi says why not);
+# otherwise build the engine from Go modules.
+if engine=$(scripts/which-pulumi) && [ "$engine" != "$root/.tools/bin/pulumi" ]; then
+  echo "setup: using your Pulumi CLI $engine ($("$engine" version))" >&2
+else
+  scripts/build-pulumi.sh
+fi

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.engine import ENGINE_BIN, REPO, Stack, engine_available
+from tests.support.engine import ENGINE_BIN, REPO, Stack, built_engine_available
 
 pytestmark = [
     pytest.mark.engine,
-    pytest.mark.skipif(not engine_available(),
+    pytest.mark.skipif(not built_engine_available(),
                        reason="Pulumi engine not built: run scripts/build-pulumi.sh"),
 ]
 

@@ -14,11 +14,23 @@ from typing import Any, Mapping
 
 REPO = Path(__file__).resolve().parents[2]
 PULUMI_WRAPPER = REPO / "scripts" / "pulumi"
-ENGINE_BIN = REPO / ".tools" / "bin" / "pulumi"
+WHICH_PULUMI = REPO / "scripts" / "which-pulumi"
+ENGINE_BIN = REPO / ".tools" / "bin" / "pulumi"  # the engine built from Go modules
+
+
+def built_engine_available() -> bool:
+    return ENGINE_BIN.exists() and os.access(ENGINE_BIN, os.X_OK)
+
+
+def engine_path(env: Mapping[str, str] | None = None) -> str | None:
+    """The CLI scripts/pulumi runs (the user's own, or the built one), if any."""
+    proc = subprocess.run([str(WHICH_PULUMI)], capture_output=True, text=True,
+                          env=dict(env) if env is not None else None, check=False)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 def engine_available() -> bool:
-    return ENGINE_BIN.exists() and os.access(ENGINE_BIN, os.X_OK)
+    return engine_path() is not None
 
 
 @dataclass
