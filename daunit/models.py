@@ -675,6 +675,7 @@ class TlsSpec(_Spec):
 
 def _check_listener(field: str, value: str, *, example: str) -> str:
     _refuse_control(field, value)
+    _refuse_non_ascii(field, value)
     if "%" in value:
         raise _invalid(f"{field} {_show(value)} has an IPv6 zone (%...): Unit takes an address without "
                        f"one, like {example}")
