@@ -103,6 +103,13 @@ REFUSED: list[tuple[str, Config, str, str]] = [
      lambda lab, d, t: ({"lab": host_config(lab)}, [good_app(d, source=copy_source(
          d, t, lambda src: (src / "app" / "passwd.txt").symlink_to("/etc/passwd")))]),
      "apps[0].source", "is a symlink"),
+    ("missing-host-key-file",
+     lambda lab, d, t: ({"lab": {**{k: v for k, v in host_config(lab).items() if k != "hostKey"},
+                                 "hostKeyFile": str(t / "no_such_known_hosts")}}, [good_app(d)]),
+     "hosts.lab.hostKeyFile", "cannot be read on this machine"),
+    ("newline-in-python-version",
+     lambda lab, d, t: ({"lab": host_config(lab)}, [good_app(d, pythonVersion="3.11\n")]),
+     "apps[0].pythonVersion", "like 3.11"),
     ("undeclared-secret",
      lambda lab, d, t: ({"lab": host_config(lab)}, [good_app(d, secretEnvironmentKeys=[])]),
      "appSecrets.flask_app.SECRET_KEY", "not listed in apps[0].secretEnvironmentKeys"),
@@ -129,3 +136,19 @@ def test_2_refused_at_preview_with_no_ssh_connection(lab: Any, d: Deployment, tm
     # The deployed app is untouched and still serves.
     assert env_file(lab).read_bytes() == env_before
     assert page(lab).status_code == 200
+
+
+def test_3_a_secret_stored_as_a_number_is_named_not_a_traceback(lab: Any, d: Deployment) -> None:
+    d.write_config({"lab": host_config(lab)}, [good_app(d)])
+    # Without --secret, `config set --path` stores "5" as the number 5.
+    d.stack.set_config(f"appSecrets.{APP}.SECRET_KEY", "5", path=True)
+    try:
+        connections = lab.ssh_connections_accepted()
+        result = d.stack.preview(check=False)
+        out = result.stdout + result.stderr
+        assert result.returncode != 0 and "Traceback" not in out, out[-3000:]
+        assert f"appSecrets.{APP}.SECRET_KEY: appSecrets.{APP}.SECRET_KEY is a number, not text" in out
+        assert lab.ssh_connections_accepted() == connections
+    finally:
+        d.stack.set_config(f"appSecrets.{APP}.SECRET_KEY", "1", secret=True, path=True)
+    assert d.stack.preview().returncode == 0
