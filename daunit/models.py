@@ -1280,10 +1280,10 @@ def app_secrets_problems(spec: StackSpec, raw: Any) -> list[tuple[str, str]]:
     if not isinstance(raw, dict):
         return [("appSecrets", "appSecrets must be a map of app name to {NAME: value}: set each value with "
                                "`pulumi config set --secret --path appSecrets.APP.NAME`")]
-    names = {app.name for app in spec.apps}
-    problems = [(path, f"{path} is for no app in apps: fix the app name or remove it "
-                       f"(`pulumi config rm --path {path}`)")
-                for path in (_format_path(("appSecrets", str(key))) for key in raw if key not in names)]
+    # Entries for apps not in `apps` are left alone: an app removed from the
+    # config keeps its secrets until the user drops them, and a misspelt app
+    # name shows up as the real app's missing value.
+    problems: list[tuple[str, str]] = []
     for index, app in enumerate(spec.apps):
         problems += _one_app_secrets(index, app, raw.get(app.name))
     return problems
