@@ -404,9 +404,10 @@ class SSHSession:
         then closed (EOF is always sent, so nothing waits for input). Secrets
         belong on stdin: a value of ``secrets`` (a list, or a mapping of name to
         value so errors can name it) found in a data argument is refused (see
-        MIN_GUARDED_SECRET), and every one is masked as ``***`` in errors and logs. ``check`` raises CommandError on
-        a non-zero status; ``timeout`` bounds the whole command (the channel is
-        then closed and CommandError raised).
+        MIN_GUARDED_SECRET), and every one is masked as ``***`` in errors and
+        logs. ``check`` raises CommandError on a non-zero status; ``timeout``
+        bounds the whole command (the channel is then closed and CommandError
+        raised).
         """
         feed: Callable[[paramiko.Channel], None] | None = None
         data = bytes(stdin) if stdin else b""
