@@ -1175,22 +1175,7 @@ class StackSpec(_Spec):
                 problems.append((("apps", index, "appDir"), (
                     f"appDir {app_dir!r} is already used on host {app.host!r} by apps[{other}]: "
                     "give each app its own directory")))
-            uses: list[tuple[tuple[str | int, ...], str, bool]] = [
-                (("apps", index, "listener"), app.listener, False)]
-            if app.tls is not None:
-                uses.append((("apps", index, "tls", "listener"), app.tls.listener, True))
-            for loc, listener, tls in uses:
-                address, port = _parse_listener(listener)
-                first = listeners.setdefault((app.host, port), (address, index, tls))
-                if first[0] != address:
-                    problems.append((loc, (
-                        f"listener {listener!r} overlaps {first[0]}:{port} of apps[{first[1]}] on host "
-                        f"{app.host!r}: Unit binds a port once, use the same listener string for both")))
-                elif first[2] != tls:
-                    problems.append((loc, (
-                        f"listener {listener!r} is {'TLS' if tls else 'plain HTTP'} here but "
-                        f"{'TLS' if first[2] else 'plain HTTP'} for apps[{first[1]}] on host {app.host!r}: "
-                        "a port serves either TLS or plain HTTP, use another port")))
+            problems += _listener_problems(index, app, listeners)
         if problems:
             raise _errors_at("StackSpec", problems)
         return self
@@ -1211,6 +1196,29 @@ class StackSpec(_Spec):
 
     def host_of(self, app: AppSpec) -> HostSpec:
         return self.hosts[app.host]
+
+
+def _listener_problems(index: int, app: AppSpec, listeners: dict[tuple[str, int], tuple[str, int, bool]]
+                       ) -> list[tuple[tuple[str | int, ...], str]]:
+    """Clashes of apps[index]'s listeners with those seen so far (recorded in `listeners`,
+    keyed by (host, port) -> (address, first app index, TLS))."""
+    uses: list[tuple[tuple[str | int, ...], str, bool]] = [(("apps", index, "listener"), app.listener, False)]
+    if app.tls is not None:
+        uses.append((("apps", index, "tls", "listener"), app.tls.listener, True))
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for loc, listener, tls in uses:
+        address, port = _parse_listener(listener)
+        first = listeners.setdefault((app.host, port), (address, index, tls))
+        if first[0] != address:
+            problems.append((loc, (
+                f"listener {listener!r} overlaps {first[0]}:{port} of apps[{first[1]}] on host "
+                f"{app.host!r}: Unit binds a port once, use the same listener string for both")))
+        elif first[2] != tls:
+            problems.append((loc, (
+                f"listener {listener!r} is {'TLS' if tls else 'plain HTTP'} here but "
+                f"{'TLS' if first[2] else 'plain HTTP'} for apps[{first[1]}] on host {app.host!r}: "
+                "a port serves either TLS or plain HTTP, use another port")))
+    return problems
 
 
 # Directories DirectAdmin makes and manages in each domain's directory: never an app's own.
