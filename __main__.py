@@ -9,27 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pulumi
-from pydantic import ValidationError
 
 from components.flask_app import FlaskApp
 from components.host import DirectAdminHost
-from daunit.models import HostSpec, StackSpec, format_errors, parse_stack
+from daunit.errors import StackConfigError
+from daunit.models import StackSpec, validate_stack
 from daunit.outputs import OUTPUTS_VERSION
 
 
 def load_stack() -> StackSpec:
     config = pulumi.Config()
     try:
-        return parse_stack(config.require_object("hosts"), config.require_object("apps"))
-    except ValidationError as exc:
-        lines = [f"  {field}: {message}" for field, message in format_errors(exc)]
-        raise pulumi.RunError("the stack config is not valid:\n" + "\n".join(lines)) from None
-
-
-def known_hosts_text(host: HostSpec) -> str:
-    if host.host_key_file:
-        return Path(host.host_key_file).expanduser().read_text()
-    return host.host_key or ""
+        # appSecrets is read here in plain only to check its names and kinds:
+        # no message names a value, and the resources get it as a secret below.
+        return validate_stack(config.require_object("hosts"), config.require_object("apps"),
+                              config.get_object("appSecrets"))
+    except StackConfigError as exc:
+        raise pulumi.RunError(str(exc)) from None
 
 
 def portable_key_path(path: str) -> str:
@@ -53,7 +49,7 @@ def main() -> None:
         key_file = portable_key_path(h.key_file) if h.key_file else None
         hosts[name] = DirectAdminHost(
             name, address=h.address, port=h.port, ssh_user=h.ssh_user,
-            known_hosts=known_hosts_text(h), key_file=key_file, da_user=h.da_user,
+            known_hosts=h.known_hosts_text(), key_file=key_file, da_user=h.da_user,
             unit_socket=h.unit_socket, unit_log=h.unit_log, python=h.python,
             enable_unit=h.enable_unit)
 

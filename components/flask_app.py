@@ -53,7 +53,8 @@ class FlaskApp(pulumi.ComponentResource):
         environment = pulumi.Output.secret(pulumi.Output.from_input(secret_env).apply(
             lambda values: instance_environment(app, values or {})))
         self.instance = InstanceConfig(f"{name}-instance", {
-            **common, "environment": environment}, child)
+            **common, "environment": environment,
+            "secretKeys": list(app.secret_environment_keys)}, child)
 
         health = ({"listener": app.listener, "host": app.domain, "path": app.health_path,
                    "status": app.health_status, "timeout": 30} if app.health_check else None)

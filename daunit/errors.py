@@ -7,6 +7,7 @@ and what to check, because it is what a user reads in ``pulumi up`` output.
 
     DeployError                 base: optional host and resource names
     ├── ConfigError             bad or missing configuration on our side
+    │   └── StackConfigError    the stack config, one (field path, message) per problem
     └── RemoteError             something went wrong on (or on the way to) a host
         ├── HostKeyError        unknown or mismatched SSH host key
         ├── ConnectError        unreachable, refused, handshake or auth failure
@@ -32,6 +33,7 @@ __all__ = [
     "HealthCheckError",
     "HostKeyError",
     "RemoteError",
+    "StackConfigError",
     "UnitAPIError",
     "UnitUnavailableError",
     "mask_secrets",
@@ -95,6 +97,15 @@ def _rebuild(cls: type[DeployError], state: dict[str, object]) -> DeployError:
 
 class ConfigError(DeployError):
     """Configuration on the deploying side is wrong or incomplete."""
+
+
+class StackConfigError(ConfigError):
+    """The stack config is not valid: one (field path, message) per problem."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  {path}: {message}" for path, message in self.problems)
+        super().__init__(f"the stack config is not valid:\n{lines}")
 
 
 class RemoteError(DeployError):

@@ -14,11 +14,20 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import re
 import struct
 from typing import NamedTuple
 
-__all__ = ["HOST_KEY_TYPES", "KnownHostKey", "known_hosts_name", "parse_known_hosts"]
+__all__ = [
+    "HOST_KEY_TYPES",
+    "MIN_RSA_BITS",
+    "KnownHostKey",
+    "known_hosts_name",
+    "lines_for_host",
+    "parse_known_hosts",
+    "read_known_hosts_file",
+]
 
 # Host key types da-flask accepts (OpenSSH's current ones; no DSA, no certificates).
 HOST_KEY_TYPES = frozenset({
@@ -28,6 +37,13 @@ HOST_KEY_TYPES = frozenset({
     "ecdsa-sha2-nistp521",
     "ssh-rsa",
 })
+# OpenSSH refuses RSA keys under 2048 bits (RequiredRSASize, 8.9+): too weak to pin.
+MIN_RSA_BITS = 2048
+# A known_hosts file bigger than this is not one; never read a large file into state.
+MAX_KNOWN_HOSTS_BYTES = 1 << 20
+# Algorithm names as SSH writes them; only text of this shape is ever echoed in an
+# error, so a line of a private key pasted by mistake is never shown.
+_KEY_TYPE_SHAPE = re.compile(r"[a-z0-9][a-z0-9@.-]{0,63}")
 
 
 class KnownHostKey(NamedTuple):
@@ -86,7 +102,28 @@ def _key_blob_problem(key_type: str, key_base64: str) -> str | None:
         return f"its key data is not a {key_type} key: copy the line from ssh-keyscan unchanged"
     if len(blob) <= 4 + length:
         return "its key is truncated: copy the whole key from ssh-keyscan"
+    if key_type == "ssh-rsa":
+        bits = _rsa_bits(blob[4 + length:])
+        if bits is None:
+            return "its RSA key is truncated: copy the whole key from ssh-keyscan"
+        if bits < MIN_RSA_BITS:
+            return (f"its RSA key has only {bits} bits, under the {MIN_RSA_BITS} OpenSSH accepts: "
+                    "pin the host's ed25519 key (ssh-keyscan -t ed25519), or give the host a new key")
     return None
+
+
+def _rsa_bits(rest: bytes) -> int | None:
+    """Size of the modulus of an ssh-rsa blob's "e, n" (two SSH mpints), or None."""
+    values: list[int] = []
+    for _ in range(2):
+        if len(rest) < 4:
+            return None
+        (size,) = struct.unpack(">I", rest[:4])
+        if len(rest) < 4 + size:
+            return None
+        values.append(int.from_bytes(rest[4 : 4 + size], "big"))
+        rest = rest[4 + size :]
+    return values[1].bit_length()
 
 
 def parse_known_hosts(text: str) -> tuple[KnownHostKey, ...]:
@@ -113,8 +150,8 @@ def parse_known_hosts(text: str) -> tuple[KnownHostKey, ...]:
                              "'ssh-ed25519 AAAA...' or 'ADDRESS ssh-ed25519 AAAA...'")
         key_type, key_base64 = rest[0], rest[1]
         if key_type not in HOST_KEY_TYPES:
-            shown = repr(key_type) if len(key_type) <= 40 else repr(key_type[:36]) + "..."
-            raise ValueError(f"line {number} has key type {shown}, which is not a host key "
+            shown = f"key type {key_type!r}" if _KEY_TYPE_SHAPE.fullmatch(key_type) else "an unknown key type"
+            raise ValueError(f"line {number} has {shown}, which is not a host key "
                              f"type da-flask accepts ({', '.join(sorted(HOST_KEY_TYPES))}): "
                              "pin the host's ed25519 key")
         problem = _key_blob_problem(key_type, key_base64)
@@ -122,3 +159,71 @@ def parse_known_hosts(text: str) -> tuple[KnownHostKey, ...]:
             raise ValueError(f"line {number}: {problem}")
         keys.append(KnownHostKey(patterns, key_type, key_base64, number))
     return tuple(keys)
+
+
+def _line_patterns(line: str) -> str:
+    """The host field of a known_hosts line ('' for a bare "TYPE BASE64" line)."""
+    first = line.split()[0]
+    return "" if first in HOST_KEY_TYPES or first == "ssh-dss" else first
+
+
+def _numbered_lines_for_host(text: str, name: str) -> list[tuple[int, str]]:
+    kept = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        # A marker line (@revoked HOSTS ...) is kept when it names the host, so
+        # that parse_known_hosts refuses it rather than it being silently dropped.
+        patterns = fields[1] if line.startswith("@") and len(fields) > 1 else _line_patterns(line)
+        if not patterns or _line_applies(patterns, name):
+            kept.append((number, line))
+    return kept
+
+
+def lines_for_host(text: str, name: str) -> str:
+    """The lines of a known_hosts text that pin keys for `name` (known_hosts_name form).
+
+    Comments and other hosts' lines are dropped, so a whole known_hosts file
+    can be named without its other entries landing in the stack's state.
+    """
+    return "".join(f"{line}\n" for _, line in _numbered_lines_for_host(text, name))
+
+
+def _looks_like_private_key(text: str) -> bool:
+    return ("PRIVATE KEY" in text or "-----BEGIN" in text or "PuTTY-User-Key-File" in text
+            or "openssh-key-v1" in text)
+
+
+def read_known_hosts_file(path: str, name: str) -> str:
+    """This host's lines of the known_hosts file at `path` (~ expanded), checked.
+
+    Raises ValueError saying what to fix. No message ever includes the file's
+    content: a private key named here by mistake is never shown.
+    """
+    full = os.path.expanduser(path)
+    try:
+        with open(full, "rb") as handle:
+            data = handle.read(MAX_KNOWN_HOSTS_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot be read on this machine ({exc.strerror or type(exc).__name__}): "
+                         "give the path of a known_hosts file holding the host's key") from None
+    if len(data) > MAX_KNOWN_HOSTS_BYTES:
+        raise ValueError("is larger than 1 MiB, so it is not a known_hosts file: give one holding the "
+                         "host's key (ssh-keyscan ADDRESS > host.known_hosts)")
+    text = data.decode("utf-8", "replace")
+    if _looks_like_private_key(text):
+        raise ValueError("is a private key, not a known_hosts file: its content would be stored in plain "
+                         "text in the stack's state; point it at a file holding the server's public host "
+                         "key (ssh-keyscan ADDRESS > host.known_hosts). Nothing of it is shown here")
+    kept = _numbered_lines_for_host(text, name)
+    for number, line in kept:
+        try:
+            parse_known_hosts(line)
+        except ValueError as exc:  # "line 1 ...": give the file's own line number
+            raise ValueError(f"line {number}{str(exc).removeprefix('line 1')}") from None
+    if not kept:
+        raise ValueError(f"has no line for {name}: add the one `ssh-keyscan -t ed25519 -p PORT ADDRESS` "
+                         "prints for it")
+    return "".join(f"{line}\n" for _, line in kept)

@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -33,11 +34,13 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from daunit.known_hosts import KnownHostKey, known_hosts_name, parse_known_hosts
+from daunit.errors import StackConfigError
+from daunit.known_hosts import KnownHostKey, known_hosts_name, parse_known_hosts, read_known_hosts_file
 
 __all__ = [
     "DEFAULT_SECURITY_HEADERS",
     "AppSpec",
+    "StackConfigError",
     "HostSpec",
     "KnownHostKey",
     "ProcessesSpec",
@@ -48,24 +51,56 @@ __all__ = [
     "format_errors",
     "listener_port",
     "parse_known_hosts",
+    "app_secrets_problems",
+    "env_value_problem",
     "parse_stack",
+    "requirements_problems",
     "tls_bundle_problems",
+    "validate_stack",
 ]
 
 ERROR_TYPE = "da_flask_invalid"
 
-HOST_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
-APP_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-DA_USER_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
-POSIX_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PYTHON_VERSION_RE = re.compile(r"^3\.\d{1,2}$")
-DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-URL_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
+# Every pattern ends in \Z, never $: `$` also matches before a trailing newline,
+# so "shop\n" would pass. Callers use fullmatch; \Z keeps .match() safe too
+# for modules that import these (render.py). Character classes are ASCII
+# ranges ([0-9], not \d, which matches other scripts' digits).
+HOST_NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,31}\Z")
+APP_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
+DA_USER_RE = re.compile(r"[a-z][a-z0-9]{0,15}\Z")
+POSIX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+PYTHON_VERSION_RE = re.compile(r"3\.[0-9]{1,2}\Z")
+DNS_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+URL_SEGMENT_RE = re.compile(r"[A-Za-z0-9._~-]+\Z")
 SHELL_METACHARACTERS = set(" \t\n;&|$`\\\"'<>(){}[]*?!#~=%")
 
+# Accounts of the system and its services (Debian, EL, DirectAdmin, Unit): never a
+# site user. DirectAdmin's own admin account is refused too, as da-flask's
+# threat model treats the panel's accounts as the host's, not a site's.
+SYSTEM_ACCOUNTS = frozenset({
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
+    "proxy", "www-data", "backup", "list", "irc", "gnats", "nobody", "nogroup", "nfsnobody",
+    "systemd-network", "systemd-resolve", "systemd-timesync", "messagebus", "sshd", "_apt",
+    "adm", "halt", "shutdown", "operator", "ftp", "ntp", "chrony", "dbus", "polkitd", "tss",
+    "rpc", "rpcuser", "avahi", "postfix", "dovecot", "dovenull", "exim", "named", "bind",
+    "mysql", "mariadb", "postgres", "redis", "memcached", "apache", "httpd", "nginx", "litespeed",
+    "lsadm", "admin", "diradmin", "majordomo", "clamav", "spamd", "unit", "nginx_unit", "git",
+})
+# Where unitLog may point: Unit's log, under the root-owned log tree.
+UNIT_LOG_DIR = "/var/log/"
+
+# App names that would collide with objects Unit or da-flask name themselves:
+# "default" is the name routing.py gives Unit's pre-existing unnamed routes;
+# the prefixes are kept for da-flask's own objects.
+RESERVED_APP_NAMES = frozenset({"default"})
+RESERVED_APP_PREFIXES = ("da_flask", "daflask")
+
 # Environment names da-flask sets itself; a value from the stack would be overwritten.
-RESERVED_ENV_NAMES = frozenset({"PYTHONPATH"})
+RESERVED_ENV_NAMES: dict[str, str] = {
+    "PYTHONPATH": "to the release directory",
+    "DAFLASK_ENV_REVISION": "to restart the app when instance/.env changes",
+}
 
 # The seed's after_request headers, set at the edge by the app's Unit route
 # (`response_headers` on each action) so static files carry them too. The
@@ -76,7 +111,7 @@ DEFAULT_SECURITY_HEADERS: dict[str, str] = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "SAMEORIGIN",
 }
-HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}\Z")
 # Headers that frame the message: Unit refuses Content-Length, and the others
 # would break the response; none is a security header.
 FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
@@ -105,6 +140,24 @@ def _show(value: object, limit: int = 80) -> str:
 # --- small validators shared by several fields -------------------------------------------
 
 
+def _has_control(value: str, *, allowed: str = "") -> bool:
+    """C0/C1 control characters, DEL and Unicode line separators, except those in `allowed`."""
+    return any((ord(c) < 32 or 127 <= ord(c) < 160 or c in "\u2028\u2029") and c not in allowed
+               for c in value)
+
+
+def _refuse_control(field: str, value: str) -> None:
+    # Shown with repr(), so the message spells the character out (\n, \x00).
+    if _has_control(value):
+        raise _invalid(f"{field} {_show(value)} contains a line break or control character: remove it")
+
+
+def _refuse_non_ascii(field: str, value: str) -> None:
+    if not value.isascii():
+        raise _invalid(f"{field} {_show(value)} has non-ASCII characters (a look-alike letter or digit?): "
+                       "type it again in plain ASCII; write an international domain in punycode, xn--...")
+
+
 def _dns_name_problem(value: str, *, need_dot: bool) -> str | None:
     """Why `value` (already lower-cased) is not a DNS host name, or None."""
     if not value:
@@ -117,7 +170,7 @@ def _dns_name_problem(value: str, *, need_dot: bool) -> str | None:
     if need_dot and len(labels) < 2:
         return "it has no dot"
     for label in labels:
-        if not DNS_LABEL_RE.match(label):
+        if not DNS_LABEL_RE.fullmatch(label):
             return f"label {label!r} is not 1-63 letters, digits or inner hyphens"
     if len(labels) > 1 and labels[-1].isdigit():
         return "its last label is all digits, so it reads as an IP address"
@@ -129,8 +182,12 @@ def _normalize_dns_name(value: str) -> str:
 
 
 def _check_dns_name(field: str, value: str, *, need_dot: bool = True) -> str:
+    _refuse_control(field, value)
     name = _normalize_dns_name(value)
-    problem = _dns_name_problem(name, need_dot=need_dot)
+    # Checked before lower-casing too: "\u212a" (Kelvin sign) lower-cases to an ASCII "k".
+    problem = (_dns_name_problem(name, need_dot=need_dot) if value.isascii()
+               else "it has non-ASCII characters (a look-alike letter? write an international "
+                    "domain in punycode, xn--...)")
     if problem:
         raise _invalid(f"{field} {_show(value)} is not a valid host name: {problem}; "
                        "use letters, digits, hyphens and dots, like example.com")
@@ -141,14 +198,72 @@ def _check_remote_path(field: str, value: str, *, example: str) -> str:
     """An absolute POSIX path on the host, written out in full."""
     if not value.startswith("/"):
         raise _invalid(f"{field} {_show(value)} must be an absolute path on the host, like {example}")
-    if any(ord(c) < 32 or c == "\x7f" for c in value):
-        raise _invalid(f"{field} {_show(value)} contains control characters: remove them")
+    _refuse_control(field, value)
     parts = [p for p in value.split("/") if p]
     if any(p in (".", "..") for p in parts):
         raise _invalid(f"{field} {_show(value)} must not contain '.' or '..': write the path out in full")
     if not parts:
         raise _invalid(f"{field} must not be the root directory: use a directory like {example}")
+    if len(value) > 1024 or any(len(p.encode()) > 255 for p in parts):
+        raise _invalid(f"{field} is too long: a path on the host has at most 1024 characters and 255 "
+                       f"bytes per directory name, like {example}")
     return "/" + "/".join(parts)
+
+
+def _refuse_dollar(field: str, value: str) -> None:
+    # Unit expands $name and ${name} in `share` (and other options) on every
+    # request, and there is no escape for it.
+    if "$" in value:
+        raise _invalid(f"{field} {_show(value)} contains '$': NGINX Unit reads it as a variable in the "
+                       "paths it serves; rename the directory without '$'")
+
+
+def env_value_problem(what: str, value: str, *, allowed_controls: str) -> str | None:
+    """Why `value` cannot be an environment value (in Unit's config and instance/.env), or None.
+
+    The message names `what` (like "environment DEBUG") and never the value,
+    so it serves secrets too.
+    """
+    if "\x00" in value:
+        return f"{what} contains a NUL character: remove it"
+    if _has_control(value, allowed=allowed_controls):
+        return f"{what} contains a line break or other control character: remove it"
+    if "${" in value:
+        # python-dotenv expands ${NAME} in instance/.env and has no escape for it.
+        return f"{what} contains '${{', which python-dotenv would expand as a variable: change the value"
+    return None
+
+
+_URL_USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^\s/@]*)@")
+_INCLUDE_OPTION_RE = re.compile(r"(?:-r|--requirement|-c|--constraint)(?:=|\s|\Z)")
+
+
+def _is_credential(scheme: str, userinfo: str) -> bool:
+    # ssh://git@host names an account, the key is elsewhere; over http(s) a
+    # user name alone is often a token (https://TOKEN@host/...).
+    if not userinfo:
+        return False
+    return ":" in userinfo or not scheme.lower().endswith("ssh")
+
+
+def requirements_problems(text: str, name: str) -> list[str]:
+    """What in a requirements file cannot be deployed: credentials in a URL (the
+    content is stored in the stack's state), includes of other files. Messages
+    give line numbers, never the line."""
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        # Comments too: the whole file lands in the state.
+        if any(_is_credential(*found) for found in _URL_USERINFO_RE.findall(line)):
+            problems.append(
+                f"requirements {name!r} line {number} has credentials in a URL (USER:TOKEN@ or TOKEN@): the "
+                "file is stored in plain text in the stack's state and shown in previews. Remove them and "
+                "give them to pip on the host instead, in the DirectAdmin user's ~/.netrc (`machine HOST "
+                "login USER password TOKEN`, mode 600), which pip and git read for index and git+https "
+                "URLs; revoke the token if this file was shared")
+        elif not line.lstrip().startswith("#") and _INCLUDE_OPTION_RE.match(line.strip()):
+            problems.append(f"requirements {name!r} line {number} includes another file (-r/-c): only this "
+                            "file's content reaches the host, so copy the included lines into it")
+    return problems
 
 
 def _check_relative_path(field: str, value: str, *, example: str) -> str:
@@ -157,8 +272,7 @@ def _check_relative_path(field: str, value: str, *, example: str) -> str:
         raise _invalid(f"{field} {_show(value)} uses backslashes: use / between directories, like {example}")
     if value.startswith("/") or value.startswith("~"):
         raise _invalid(f"{field} {_show(value)} must be relative to the app's source directory, like {example}")
-    if any(ord(c) < 32 or c == "\x7f" for c in value):
-        raise _invalid(f"{field} {_show(value)} contains control characters: remove them")
+    _refuse_control(field, value)
     parts = [p for p in value.split("/") if p and p != "."]
     if ".." in parts:
         raise _invalid(f"{field} {_show(value)} must stay inside the source directory: remove '..'")
@@ -178,8 +292,9 @@ def _check_local_path(field: str, value: str, *, example: str) -> str:
     """A path on the deploying machine; not opened here."""
     if not value.strip():
         raise _invalid(f"{field} is empty: give a path on the deploying machine, like {example}")
-    if "\x00" in value or "\n" in value:
-        raise _invalid(f"{field} must be a single path on the deploying machine, like {example}")
+    if _has_control(value):
+        raise _invalid(f"{field} contains a line break or control character: it must be a single path "
+                       f"on the deploying machine, like {example}")
     return value
 
 
@@ -230,7 +345,7 @@ class HostSpec(_Spec):
 
     name: str
     address: str
-    port: int = 22
+    port: StrictInt = 22
     ssh_user: str = "root"
     host_key: str | None = None
     host_key_file: str | None = None
@@ -245,7 +360,7 @@ class HostSpec(_Spec):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not HOST_NAME_RE.match(value):
+        if not HOST_NAME_RE.fullmatch(value):
             raise _invalid(f"host name {_show(value)} is not valid: use 1-32 lower-case letters, "
                            "digits and hyphens, starting with a letter, like web1")
         return value
@@ -253,7 +368,12 @@ class HostSpec(_Spec):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
+        _refuse_control("address", value)
+        _refuse_non_ascii("address", value)
         text = value.strip()
+        if "%" in text:
+            raise _invalid(f"address {_show(value)} has an IPv6 zone (%...): give a global or "
+                           "unique-local address da-flask can reach without one")
         if text.startswith("[") and text.endswith("]"):
             raise _invalid(f"address {_show(value)}: write an IPv6 address without brackets, like ::1")
         try:
@@ -277,7 +397,7 @@ class HostSpec(_Spec):
     @field_validator("ssh_user")
     @classmethod
     def _ssh_user(cls, value: str) -> str:
-        if not POSIX_USER_RE.match(value):
+        if not POSIX_USER_RE.fullmatch(value):
             raise _invalid(f"sshUser {_show(value)} is not a safe user name: use lower-case letters, "
                            "digits, '_' and '-', starting with a letter or '_', like root")
         return value
@@ -287,6 +407,10 @@ class HostSpec(_Spec):
     def _host_key(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
+        if value == _KEY_MATERIAL_MARKER or _looks_like_key_material(value):
+            raise _invalid("hostKey holds a private key: pin the server's public host key instead (the "
+                           "output of `ssh-keyscan -t ed25519 ADDRESS`); nothing of it is shown here, "
+                           "and rotate that key if this config was shared")
         try:
             keys = parse_known_hosts(value)
         except ValueError as exc:
@@ -309,6 +433,9 @@ class HostSpec(_Spec):
     def _host_key_file(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        if value == _KEY_MATERIAL_MARKER:
+            raise _invalid("hostKeyFile holds key material: give the path of a known_hosts file on the "
+                           "deploying machine (like ~/.ssh/known_hosts), never a key itself")
         return _check_local_path("hostKeyFile", value, example="~/.ssh/known_hosts")
 
     @model_validator(mode="before")
@@ -318,7 +445,7 @@ class HostSpec(_Spec):
         # recorded input (ValidationError.errors() carries it): swap it for a
         # marker before the field is validated.
         if isinstance(data, dict):
-            for field in ("keyFile", "key_file"):
+            for field in ("keyFile", "key_file", "hostKey", "host_key", "hostKeyFile", "host_key_file"):
                 if _looks_like_key_material(data.get(field)):
                     data = {**data, field: _KEY_MATERIAL_MARKER}
         return data
@@ -337,7 +464,11 @@ class HostSpec(_Spec):
     @field_validator("da_user")
     @classmethod
     def _da_user(cls, value: str) -> str:
-        if not DA_USER_RE.match(value):
+        if value in SYSTEM_ACCOUNTS:
+            raise _invalid(f"daUser {value!r} is a system account, not a DirectAdmin site user: Unit would run "
+                           "the app as it and the app's files would be handed to it; give the DirectAdmin "
+                           "user that owns the domain, like username")
+        if not DA_USER_RE.fullmatch(value):
             raise _invalid(f"daUser {_show(value)} is not a DirectAdmin user name: use 1-16 lower-case "
                            "letters and digits, starting with a letter, like username")
         return value
@@ -348,6 +479,8 @@ class HostSpec(_Spec):
         if value is None:
             return None
         try:
+            if "%" in value or _has_control(value):
+                raise ValueError("zone or control character")
             return str(ipaddress.ip_address(value.strip()))
         except ValueError:
             raise _invalid(f"publicAddress {_show(value)} is not an IP address: give the address "
@@ -361,7 +494,13 @@ class HostSpec(_Spec):
     @field_validator("unit_log")
     @classmethod
     def _unit_log(cls, value: str) -> str:
-        return _check_remote_path("unitLog", value, example="/var/log/unit/unit.log")
+        path = _check_remote_path("unitLog", value, example="/var/log/unit/unit.log")
+        # root reads its last lines into error messages: only a log file may be named.
+        if not (path.startswith(UNIT_LOG_DIR) and path.endswith(".log")) or "$" in path:
+            raise _invalid(f"unitLog {_show(value)} is not a log file under {UNIT_LOG_DIR}: root shows its last "
+                           "lines in error messages, so name Unit's own log, a *.log file under "
+                           f"{UNIT_LOG_DIR} like /var/log/unit/unit.log (unitd's --log option)")
+        return path
 
     @field_validator("python")
     @classmethod
@@ -378,6 +517,23 @@ class HostSpec(_Spec):
             raise _errors_at("HostSpec", [(("hostKeyFile",), (
                 "set either hostKey or hostKeyFile, not both: keep the one you maintain"))])
         return self
+
+    @model_validator(mode="after")
+    def _host_key_file_readable(self, info: ValidationInfo) -> HostSpec:
+        # Only when local files may be read (the stack program; see parse_stack).
+        if self.host_key_file is None or not (info.context or {}).get("check_source"):
+            return self
+        try:
+            read_known_hosts_file(self.host_key_file, self.known_hosts_name)
+        except ValueError as exc:
+            raise _errors_at("HostSpec", [(("hostKeyFile",), f"hostKeyFile {self.host_key_file!r} {exc}")])
+        return self
+
+    def known_hosts_text(self) -> str:
+        """The known_hosts lines that pin this host's key (reads hostKeyFile, if that is the source)."""
+        if self.host_key_file is not None:
+            return read_known_hosts_file(self.host_key_file, self.known_hosts_name)
+        return self.host_key or ""
 
     @property
     def pinned_keys(self) -> tuple[KnownHostKey, ...]:
@@ -403,14 +559,17 @@ class HostSpec(_Spec):
 class ProcessesSpec(_Spec):
     """Unit's dynamic process pool; an integer N in config means N static processes."""
 
-    max: int = 2
-    spare: int = 1
-    idle_timeout: int | None = None
+    max: StrictInt = 2
+    spare: StrictInt = 1
+    idle_timeout: StrictInt | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _from_int(cls, data: Any) -> Any:
-        if isinstance(data, int) and not isinstance(data, bool):
+        if isinstance(data, bool) or not isinstance(data, (int, dict, ProcessesSpec)):
+            raise _invalid(f"processes {_show(data)} is not a number of processes: use a whole number "
+                           "from 1 to 64 (a static pool) or an object like {max: 4, spare: 1}")
+        if isinstance(data, int):
             if not 1 <= data <= 64:
                 raise _invalid(f"processes {data} is out of range: use 1 to 64 static processes, "
                                "or an object like {max: 4, spare: 1}")
@@ -515,6 +674,11 @@ class TlsSpec(_Spec):
 
 
 def _check_listener(field: str, value: str, *, example: str) -> str:
+    _refuse_control(field, value)
+    _refuse_non_ascii(field, value)
+    if "%" in value:
+        raise _invalid(f"{field} {_show(value)} has an IPv6 zone (%...): Unit takes an address without "
+                       f"one, like {example}")
     try:
         address, port = _parse_listener(value.strip())
     except ValueError as exc:
@@ -537,7 +701,7 @@ def _normalize_security_headers(value: Any) -> dict[str, str]:
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for name, item in value.items():
         loc: tuple[str | int, ...] = (str(name),)
-        if not isinstance(name, str) or not HEADER_NAME_RE.match(name):
+        if not isinstance(name, str) or not HEADER_NAME_RE.fullmatch(name):
             problems.append((loc, f"securityHeaders name {_show(name)} is not an HTTP header name: use "
                                   "letters, digits and hyphens, like Strict-Transport-Security"))
             continue
@@ -563,6 +727,29 @@ def _normalize_security_headers(value: Any) -> dict[str, str]:
     if problems:
         raise _errors_at("securityHeaders", problems)
     return dict(sorted(out.items()))
+
+
+def _static_pair_problem(url: str | None, path: str, *, dir_given: bool
+                         ) -> tuple[tuple[str | int, ...], str] | None:
+    """Why staticUrl and staticDir do not fit together, as (loc, message), or None.
+
+    Unit serves `share: BASE$uri` and $uri already starts with the URL prefix,
+    so the directory must end with that prefix for BASE to exist.
+    """
+    if not url:
+        return None
+    tail = url.strip("/")
+    if path == tail or path.endswith("/" + tail):
+        return None
+    if not dir_given:
+        return (("staticUrl",), (
+            f"staticUrl {url!r} does not fit the default staticDir {path!r}: Unit serves a request for "
+            f"{url}x.css from <base>{url}x.css, so also set staticDir to a directory ending in {tail!r} "
+            f"(like app/{tail}), or use staticUrl '/{path.rsplit('/', 1)[-1]}/'"))
+    return (("staticDir",), (
+        f"staticDir {_show(path)} does not end with {tail!r} from staticUrl {url!r}: Unit "
+        f"serves a request for {url}x.css from <base>{url}x.css, so name the directory "
+        f".../{tail} (like app/{tail}) or set staticUrl to '/{path.rsplit('/', 1)[-1]}/'"))
 
 
 def default_app_dir(da_user: str, domain: str, name: str) -> str:
@@ -602,14 +789,14 @@ class AppSpec(_Spec):
     static_url: str | None = "/static/"
     static_dir: str = "app/static"
     processes: ProcessesSpec = Field(default_factory=_default_processes)
-    threads: int = 1
+    threads: StrictInt = 1
     listener: str = "*:80"
     isolation: bool = False
     app_dir: str | None = None
     health_check: bool = True  # off: no request through Unit after a switch (e.g. no listener reachable)
     health_path: str = "/"
-    health_status: int = 200
-    keep_releases: int = 5
+    health_status: StrictInt = 200
+    keep_releases: StrictInt = 5
     # Normalized by _security_headers: the exact headers every response gets.
     security_headers: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SECURITY_HEADERS))
     tls: TlsSpec | None = None
@@ -624,7 +811,11 @@ class AppSpec(_Spec):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if APP_NAME_RE.match(value):
+        if value in RESERVED_APP_NAMES or value.startswith(RESERVED_APP_PREFIXES):
+            raise _invalid(f"app name {value!r} is reserved: Unit or da-flask already uses it for objects of "
+                           "their own (\"default\" is the route Unit's unnamed routes are kept as); "
+                           "choose another name, like flask_app")
+        if APP_NAME_RE.fullmatch(value):
             return value
         why = ""
         if "/" in value or "\\" in value or ".." in value:
@@ -637,7 +828,7 @@ class AppSpec(_Spec):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        if not HOST_NAME_RE.match(value):
+        if not HOST_NAME_RE.fullmatch(value):
             raise _invalid(f"host {_show(value)} is not a host name from hosts: use the key you gave "
                            "the host under hosts, like web1")
         return value
@@ -688,7 +879,7 @@ class AppSpec(_Spec):
     @field_validator("python_version")
     @classmethod
     def _python_version(cls, value: str) -> str:
-        if not PYTHON_VERSION_RE.match(value):
+        if not PYTHON_VERSION_RE.fullmatch(value):
             raise _invalid(f"pythonVersion {_show(value)} is not valid: give MAJOR.MINOR of a Python "
                            "module Unit has loaded, like 3.11")
         return value
@@ -722,14 +913,16 @@ class AppSpec(_Spec):
     def _environment(cls, value: dict[str, str]) -> dict[str, str]:
         problems: list[tuple[tuple[str | int, ...], str]] = []
         for key, item in value.items():
-            if not ENV_NAME_RE.match(key):
+            if not ENV_NAME_RE.fullmatch(key):
                 problems.append(((key,), f"environment name {_show(key)} is not valid: use letters, digits "
                                          "and underscores, not starting with a digit, like FLASK_CONFIG"))
             elif key in RESERVED_ENV_NAMES:
-                problems.append(((key,), f"environment {key} is set by da-flask (to the release directory): "
-                                         "remove it"))
-            elif "\x00" in item:
-                problems.append(((key,), f"environment {key} contains a NUL character: remove it"))
+                problems.append(((key,), f"environment {key} is set by da-flask "
+                                         f"({RESERVED_ENV_NAMES[key]}): remove it"))
+            else:
+                problem = env_value_problem(f"environment {key}", item, allowed_controls="\t")
+                if problem:
+                    problems.append(((key,), problem))
         if problems:
             raise _errors_at("environment", problems)
         return value
@@ -738,7 +931,7 @@ class AppSpec(_Spec):
     @classmethod
     def _secret_keys(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         for key in value:
-            if not ENV_NAME_RE.match(key):
+            if not ENV_NAME_RE.fullmatch(key):
                 raise _invalid(f"secretEnvironmentKeys name {_show(key)} is not valid: use letters, digits "
                                "and underscores, not starting with a digit, like SECRET_KEY")
             if key in RESERVED_ENV_NAMES:
@@ -756,7 +949,7 @@ class AppSpec(_Spec):
             return None
         segments = value.split("/")
         ok = (len(value) > 1 and value.startswith("/") and value.endswith("/")
-              and all(URL_SEGMENT_RE.match(s) for s in segments[1:-1]))
+              and all(URL_SEGMENT_RE.fullmatch(s) for s in segments[1:-1]))
         if not ok:
             raise _invalid(f"staticUrl {_show(value)} is not a URL prefix: it must start and end with '/' "
                            "and name at least one path segment, like /static/ (null serves no static files)")
@@ -764,18 +957,9 @@ class AppSpec(_Spec):
 
     @field_validator("static_dir")
     @classmethod
-    def _static_dir(cls, value: str, info: ValidationInfo) -> str:
+    def _static_dir(cls, value: str) -> str:
         path = _check_relative_path("staticDir", value, example="app/static")
-        url = info.data.get("static_url")
-        if url:
-            # Unit serves `share: BASE$uri` and $uri already starts with the URL
-            # prefix, so the directory must end with that prefix for BASE to exist.
-            tail = url.strip("/")
-            if path != tail and not path.endswith("/" + tail):
-                raise _invalid(
-                    f"staticDir {_show(value)} does not end with {tail!r} from staticUrl {url!r}: Unit "
-                    f"serves a request for {url}x.css from <base>{url}x.css, so name the directory "
-                    f".../{tail} (like app/{tail}) or set staticUrl to '/{path.rsplit('/', 1)[-1]}/'")
+        _refuse_dollar("staticDir", value)
         return path
 
     @field_validator("threads")
@@ -819,8 +1003,10 @@ class AppSpec(_Spec):
     def _app_dir(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        return _check_remote_path("appDir", value,
+        path = _check_remote_path("appDir", value,
                                   example="/home/username/domains/example.com/public_html/flask_app")
+        _refuse_dollar("appDir", value)
+        return path
 
     @field_validator("health_path")
     @classmethod
@@ -843,6 +1029,15 @@ class AppSpec(_Spec):
         if not 1 <= value <= 100:
             raise _invalid(f"keepReleases {value} is out of range: keep 1 to 100 releases (5 is usual)")
         return value
+
+    @model_validator(mode="after")
+    def _static_pair(self) -> AppSpec:
+        # After the fields, so a default staticDir is checked against staticUrl too.
+        problem = _static_pair_problem(self.static_url, self.static_dir,
+                                       dir_given="static_dir" in self.model_fields_set)
+        if problem:
+            raise _errors_at("AppSpec", [problem])
+        return self
 
     @model_validator(mode="after")
     def _source_tree(self, info: ValidationInfo) -> AppSpec:
@@ -892,7 +1087,20 @@ class AppSpec(_Spec):
         if self.static_url and not os.path.isdir(os.path.join(root, self.static_dir)):
             problems.append((("staticDir",), f"staticDir {self.static_dir!r} is not a directory in "
                                              f"{self.source}: create it, or set staticUrl to null"))
-        return problems
+        return problems or self._shipping_problems(root)
+
+    def _shipping_problems(self, root: str) -> list[tuple[tuple[str | int, ...], str]]:
+        """What stops the tree from being shipped as it is: a file the manifest refuses
+        (symlink, odd name, a top-level instance/logs file) or credentials in requirements."""
+        from daunit.manifest import ManifestError, build_app_manifest  # manifest imports this module
+
+        try:
+            build_app_manifest(self)
+        except ManifestError as exc:
+            return [(("source",), f"source {self.source}: {exc}")]
+        with open(os.path.join(root, self.requirements), "rb") as handle:
+            text = handle.read().decode("utf-8", "replace")
+        return [(("requirements",), message) for message in requirements_problems(text, self.requirements)]
 
 
 class StackSpec(_Spec):
@@ -967,28 +1175,140 @@ class StackSpec(_Spec):
                 problems.append((("apps", index, "appDir"), (
                     f"appDir {app_dir!r} is already used on host {app.host!r} by apps[{other}]: "
                     "give each app its own directory")))
-            uses: list[tuple[tuple[str | int, ...], str, bool]] = [
-                (("apps", index, "listener"), app.listener, False)]
-            if app.tls is not None:
-                uses.append((("apps", index, "tls", "listener"), app.tls.listener, True))
-            for loc, listener, tls in uses:
-                address, port = _parse_listener(listener)
-                first = listeners.setdefault((app.host, port), (address, index, tls))
-                if first[0] != address:
-                    problems.append((loc, (
-                        f"listener {listener!r} overlaps {first[0]}:{port} of apps[{first[1]}] on host "
-                        f"{app.host!r}: Unit binds a port once, use the same listener string for both")))
-                elif first[2] != tls:
-                    problems.append((loc, (
-                        f"listener {listener!r} is {'TLS' if tls else 'plain HTTP'} here but "
-                        f"{'TLS' if first[2] else 'plain HTTP'} for apps[{first[1]}] on host {app.host!r}: "
-                        "a port serves either TLS or plain HTTP, use another port")))
+            problems += _listener_problems(index, app, listeners)
+        if problems:
+            raise _errors_at("StackSpec", problems)
+        return self
+
+    @model_validator(mode="after")
+    def _app_dirs_in_site_tree(self) -> StackSpec:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for index, app in enumerate(self.apps):
+            host = self.hosts.get(app.host)
+            if app.app_dir is None or host is None:
+                continue  # the default is in the tree; a missing host is reported on its own
+            problem = _site_tree_problem(app.app_dir, host.da_user)
+            if problem:
+                problems.append((("apps", index, "appDir"), problem))
         if problems:
             raise _errors_at("StackSpec", problems)
         return self
 
     def host_of(self, app: AppSpec) -> HostSpec:
         return self.hosts[app.host]
+
+
+def _listener_problems(index: int, app: AppSpec, listeners: dict[tuple[str, int], tuple[str, int, bool]]
+                       ) -> list[tuple[tuple[str | int, ...], str]]:
+    """Clashes of apps[index]'s listeners with those seen so far (recorded in `listeners`,
+    keyed by (host, port) -> (address, first app index, TLS))."""
+    uses: list[tuple[tuple[str | int, ...], str, bool]] = [(("apps", index, "listener"), app.listener, False)]
+    if app.tls is not None:
+        uses.append((("apps", index, "tls", "listener"), app.tls.listener, True))
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for loc, listener, tls in uses:
+        address, port = _parse_listener(listener)
+        first = listeners.setdefault((app.host, port), (address, index, tls))
+        if first[0] != address:
+            problems.append((loc, (
+                f"listener {listener!r} overlaps {first[0]}:{port} of apps[{first[1]}] on host "
+                f"{app.host!r}: Unit binds a port once, use the same listener string for both")))
+        elif first[2] != tls:
+            problems.append((loc, (
+                f"listener {listener!r} is {'TLS' if tls else 'plain HTTP'} here but "
+                f"{'TLS' if first[2] else 'plain HTTP'} for apps[{first[1]}] on host {app.host!r}: "
+                "a port serves either TLS or plain HTTP, use another port")))
+    return problems
+
+
+# Directories DirectAdmin makes and manages in each domain's directory: never an app's own.
+DA_DOMAIN_DIRS = frozenset({"public_html", "private_html", "public_ftp", "logs", "stats", "awstats"})
+
+
+def _site_tree_problem(app_dir: str, da_user: str) -> str | None:
+    """Why `app_dir` (already a clean absolute path) is not a directory of its own in
+    daUser's site tree /home/USER/domains/DOMAIN/..., or None."""
+    parts = app_dir.split("/")[1:]
+    example = f"/home/{da_user}/domains/example.com/public_html/flask_app"
+    domain_ok = len(parts) >= 4 and _dns_name_problem(parts[3], need_dot=True) is None
+    if parts[:3] != ["home", da_user, "domains"] or not domain_ok or len(parts) < 5:
+        return (f"appDir {app_dir!r} is outside daUser {da_user!r}'s site tree: the deploy gives the app "
+                f"directory to that user, so it must lie under /home/{da_user}/domains/DOMAIN/, like {example}")
+    if "private_html" in parts[4:5]:
+        return (f"appDir {app_dir!r} goes through private_html, which DirectAdmin makes a link to "
+                f"public_html: write the public_html path, like {example}")
+    if len(parts) == 5 and parts[4] in DA_DOMAIN_DIRS:
+        return (f"appDir {app_dir!r} is a directory DirectAdmin manages: give the app a directory of its "
+                f"own inside it, like {example}")
+    return None
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "null" if value is None else "a list" if isinstance(value, list) else "a map"
+
+
+def _one_app_secrets(index: int, app: AppSpec, values: Any) -> list[tuple[str, str]]:
+    where = _format_path(("appSecrets", app.name))
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        return [(where, f"{where} must be a map of NAME: value, set with `pulumi config set --secret "
+                        f"--path {where}.NAME` (the value on stdin)")]
+    problems = []
+    for key in app.secret_environment_keys:
+        if key not in values:
+            path = f"{where}.{key}"
+            problems.append((path, f"{path} has no value but apps[{index}].secretEnvironmentKeys lists {key}: "
+                                   f"set it with `pulumi config set --secret --path {path}` (the value on stdin)"))
+    for key, value in values.items():
+        path = _format_path(("appSecrets", app.name, str(key)))
+        if key not in app.secret_environment_keys:
+            problems.append((path, f"{path} is not listed in apps[{index}].secretEnvironmentKeys: add it "
+                                   f"there, or remove it (`pulumi config rm --path {path}`)"))
+        elif not isinstance(value, str):
+            problems.append((path, f"{path} is {_kind_of(value)}, not text: set it again with "
+                                   f"`pulumi config set --secret --path {path}` (the value on stdin), "
+                                   "which stores text"))
+        else:
+            problem = env_value_problem(path, value, allowed_controls="\t\n\r")
+            if problem:
+                problems.append((path, problem))
+    return problems
+
+
+def app_secrets_problems(spec: StackSpec, raw: Any) -> list[tuple[str, str]]:
+    """What is wrong with the stack's `appSecrets` (APP -> NAME -> value) for `spec`'s apps,
+    as (path, message). Messages name keys, never values."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return [("appSecrets", "appSecrets must be a map of app name to {NAME: value}: set each value with "
+                               "`pulumi config set --secret --path appSecrets.APP.NAME`")]
+    # Entries for apps not in `apps` are left alone: an app removed from the
+    # config keeps its secrets until the user drops them, and a misspelt app
+    # name shows up as the real app's missing value.
+    problems: list[tuple[str, str]] = []
+    for index, app in enumerate(spec.apps):
+        problems += _one_app_secrets(index, app, raw.get(app.name))
+    return problems
+
+
+def validate_stack(hosts_raw: Any, apps_raw: Any, app_secrets_raw: Any = None, *,
+                   check_source: bool = True) -> StackSpec:
+    """parse_stack, then the appSecrets against it; raises StackConfigError with one
+    (field path, message) per problem, before anything reaches a host."""
+    try:
+        spec = parse_stack(hosts_raw, apps_raw, check_source=check_source)
+    except ValidationError as exc:
+        raise StackConfigError(format_errors(exc)) from None
+    problems = app_secrets_problems(spec, app_secrets_raw)
+    if problems:
+        raise StackConfigError(problems)
+    return spec
 
 
 def parse_stack(hosts_raw: Any, apps_raw: Any, *, check_source: bool = True) -> StackSpec:
@@ -1089,11 +1409,24 @@ def _format_path(loc: tuple[str | int, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", part):
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
             out += f".{part}" if out else part
         else:
             out += f"[{part!r}]"
     return out
+
+
+# pydantic's error types for a value of the wrong kind, and what to write instead.
+_TYPE_HINTS = {
+    "int_type": "must be a whole number written without quotes (not true/false, text or a fraction)",
+    "int_parsing": "must be a whole number written without quotes",
+    "string_type": "must be text: quote it in the stack YAML",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "dict_type": "must be a map of names to values",
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+}
 
 
 def format_errors(exc: ValidationError) -> list[tuple[str, str]]:
@@ -1111,6 +1444,8 @@ def format_errors(exc: ValidationError) -> list[tuple[str, str]]:
             message = error["msg"]
         elif kind == "missing":
             message = f"{field} is required: add it"
+        elif kind in _TYPE_HINTS:
+            message = f"{field} {_TYPE_HINTS[kind]}"
         elif kind == "extra_forbidden":
             close = difflib.get_close_matches(field, _known_field_names(), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -22,7 +22,7 @@ from daunit.render import dotenv_bytes
 
 class InstanceConfigProvider(Provider):
     kind = "InstanceConfig"
-    required = ("connection", "appDir", "user", "environment")
+    required = ("connection", "appDir", "user", "environment", "secretKeys")
     replace_on = ("connection.host", "connection.port", "appDir")
     outputs = ("envFile", "keys", "revision")
 
@@ -34,9 +34,13 @@ class InstanceConfigProvider(Provider):
 
     def _write(self, props: dict[str, Any]) -> dict[str, Any]:
         env = props["environment"]
+        # Only the secret values are secrets: the plain ones ("1", a domain) are
+        # in Unit's config and the preview anyway, and matching them against
+        # argv would refuse ordinary deploys (remote/ssh.py, MIN_GUARDED_SECRET).
+        secret_values = {key: env[key] for key in props["secretKeys"] if key in env}
         with self.session(props) as s:
             s.run(hostops.write_env(props["appDir"], props["user"]),
-                  stdin=dotenv_bytes(env), secrets=list(env.values()))
+                  stdin=dotenv_bytes(env), secrets=secret_values)
         return {**props, "envFile": f"{props['appDir']}/instance/.env",
                 "keys": sorted(env), "revision": secrets.token_hex(8)}
 

@@ -407,7 +407,7 @@ class SSHSession:
         stdin: bytes | None = None,
         check: bool = True,
         timeout: float | None = None,
-        secrets: Sequence[str] = (),
+        secrets: Sequence[str] | Mapping[str, str] = (),
     ) -> CommandResult:
         """Run ``argv`` on the host (one exec channel), return its exit status and output.
 
@@ -415,10 +415,12 @@ class SSHSession:
         ``-c`` (no login profile). A pipeline is ``["sh", "-c", script, "sh",
         arg1, ...]`` with its data as positional parameters. ``stdin`` is sent
         then closed (EOF is always sent, so nothing waits for input). Secrets
-        belong on stdin: any value of ``secrets`` found in argv is refused, and
-        masked as ``***`` in errors and logs. ``check`` raises CommandError on
-        a non-zero status; ``timeout`` bounds the whole command (the channel is
-        then closed and CommandError raised).
+        belong on stdin: a value of ``secrets`` (a list, or a mapping of name to
+        value so errors can name it) found in a data argument is refused (see
+        MIN_GUARDED_SECRET), and every one is masked as ``***`` in errors and
+        logs. ``check`` raises CommandError on a non-zero status; ``timeout``
+        bounds the whole command (the channel is then closed and CommandError
+        raised).
         """
         feed: Callable[[paramiko.Channel], None] | None = None
         data = bytes(stdin) if stdin else b""
@@ -435,9 +437,11 @@ class SSHSession:
         large: bool,
         check: bool,
         timeout: float | None,
-        secrets: Sequence[str],
+        secrets: Sequence[str] | Mapping[str, str],
     ) -> CommandResult:
         args = _checked_argv(argv, secrets)
+        if isinstance(secrets, Mapping):
+            secrets = list(secrets.values())
         command = shlex.join(args)
         host = self.target.host
         started = time.monotonic()
@@ -635,7 +639,38 @@ def _tuned(sock: socket.socket) -> socket.socket:
 
 
 
-def _checked_argv(argv: Sequence[str], secrets: Sequence[str]) -> list[str]:
+# Why secrets cannot reach argv, and what the guard below checks.
+#
+# By construction: every argv is built by daunit.hostops (or a provider) from a
+# constant script and validated config fields (paths, user names, release ids),
+# and a secret value exists only in InstanceConfig's `environment` input, which
+# is rendered to .env bytes and sent on stdin. No argv builder is given a secret.
+#
+# The runtime guard catches a future mistake in that chain. It looks only at the
+# data arguments: the script of `sh -c SCRIPT` is a constant of the code, and a
+# secret that happens to be a word of it ("1", "set", "user") is no leak. It looks
+# only for secrets of at least MIN_GUARDED_SECRET characters: a shorter value is
+# found by chance in ordinary paths and names ("1" in "shop1.example.org"), so
+# checking it would refuse correct deploys while telling nothing; such values
+# are kept out of argv by the construction above alone. Masking in errors and
+# logs (errors.mask_secrets) still covers every secret, whatever its length.
+MIN_GUARDED_SECRET = 8
+
+
+def _data_arguments(args: Sequence[str]) -> list[tuple[int, str]]:
+    """(index, arg) for the arguments that carry data: all but the script of `sh -c SCRIPT`."""
+    constant_script = len(args) > 2 and args[0] in ("sh", "/bin/sh") and args[1] == "-c"
+    return [(i, arg) for i, arg in enumerate(args) if not (constant_script and i == 2)]
+
+
+def _secret_items(secrets: Sequence[str] | Mapping[str, str]) -> list[tuple[str, str]]:
+    """(name for messages, value) of each secret long enough to be looked for."""
+    items = (list(secrets.items()) if isinstance(secrets, Mapping)
+             else [(f"#{i}", value) for i, value in enumerate(secrets)])
+    return [(name, value) for name, value in items if len(value) >= MIN_GUARDED_SECRET]
+
+
+def _checked_argv(argv: Sequence[str], secrets: Sequence[str] | Mapping[str, str]) -> list[str]:
     if isinstance(argv, (str, bytes)):
         raise TypeError("argv must be a sequence of arguments, not a string: no shell strings")
     args = list(argv)
@@ -646,10 +681,14 @@ def _checked_argv(argv: Sequence[str], secrets: Sequence[str]) -> list[str]:
             raise TypeError(f"argv[{i}] is {type(arg).__name__}, not str")
         if "\0" in arg:
             raise ValueError(f"argv[{i}] contains a NUL byte")
-        for secret in secrets:
-            if secret and secret in arg:
+    guarded = _secret_items(secrets)
+    for i, arg in _data_arguments(args):
+        for name, value in guarded:
+            if value in arg:
                 # Process arguments are world-readable on the host (ps, /proc).
-                raise ValueError(f"argv[{i}] contains a secret; send secrets on stdin")
+                raise ValueError(f"argv[{i}] contains the value of secret {name}: send secrets on stdin; "
+                                 "if that value is also a path or name in the stack config, it is not "
+                                 "secret there: make it a plain environment value")
     return args
 
 

@@ -475,3 +475,27 @@ def test_missing_source_dir(tmp_path: Any) -> None:
 def test_source_not_read_unless_asked(tmp_path: Any) -> None:
     AppSpec.model_validate(app_raw(source=str(tmp_path / "nope")))
     StackSpec.model_validate({"hosts": {"web1": host_raw()}, "apps": [app_raw(source=str(tmp_path / "nope"))]})
+
+
+# --- hostKeyFile and requirements, read from disk --------------------------------------------
+
+
+def test_host_key_file_error_gives_the_files_own_line_number(tmp_path: Any) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_text(f"# comment\n198.51.100.7 ssh-ed25519 {ed25519_key_b64(2)}\n"
+                    f"203.0.113.10 ssh-ed25519 AAAA-not-base64\n")
+    raw = {k: v for k, v in host_raw(hostKeyFile=str(path)).items() if k != "hostKey"}
+    with pytest.raises(ValidationError) as caught:
+        parse_stack({"web1": raw}, [], check_source=True)
+    message = dict(format_errors(caught.value))["hosts.web1.hostKeyFile"]
+    assert "line 3: its key is not valid base64" in message
+
+
+def test_requirements_problems_name_lines_never_their_content() -> None:
+    from daunit.models import requirements_problems
+
+    text = "Flask==3.1.3\n--extra-index-url https://u:tok3n-XYZ@pypi.example.org/simple\n-r base.txt\n"
+    problems = requirements_problems(text, "requirements.txt")
+    assert [p.split(" has ")[0].split(" includes ")[0] for p in problems] == [
+        "requirements 'requirements.txt' line 2", "requirements 'requirements.txt' line 3"]
+    assert not any("tok3n" in p for p in problems)
