@@ -12,7 +12,9 @@ import pulumi
 
 from components.flask_app import FlaskApp
 from components.host import DirectAdminHost
+from daunit.audit import cached_audit, summary_lines
 from daunit.errors import StackConfigError
+from daunit.manifest import read_requirements
 from daunit.models import StackSpec, validate_stack
 from daunit.outputs import OUTPUTS_VERSION
 
@@ -28,6 +30,28 @@ def load_stack() -> StackSpec:
         raise pulumi.RunError(str(exc)) from None
 
 
+def audit_requirements(spec: StackSpec) -> None:
+    """Vulnerable pins, said before anything is declared (daunit.audit).
+
+    With `audit: block` anything found, or any pin that could not be
+    audited, stops the run here: nothing on any host changes.
+    """
+    refusals = []
+    for app in spec.apps:
+        if app.audit == "off":
+            continue
+        report = cached_audit(read_requirements(app).decode("utf-8", "replace"))
+        lines = list(summary_lines(app.name, report))
+        for line in lines:
+            pulumi.log.warn(line)
+        if app.audit == "block" and lines:
+            refusals += lines
+    if refusals:
+        raise pulumi.RunError(
+            "audit: block refuses this deploy:\n  " + "\n  ".join(refusals)
+            + "\nUpgrade those pins (or pin what is not pinned), or set the app's `audit: warn`.")
+
+
 def portable_key_path(path: str) -> str:
     """`~/...` stays as written, so each machine finds its own key; a relative
     path is made absolute against the project directory."""
@@ -38,6 +62,7 @@ def portable_key_path(path: str) -> str:
 
 def main() -> None:
     spec = load_stack()
+    audit_requirements(spec)
     app_secrets = pulumi.Config().get_secret_object("appSecrets") or pulumi.Output.secret({})
     # PEM chain and key per app with `tls: {source: config}`:
     # `pulumi config set --secret --path tlsCertificates.APP.chain < fullchain.pem` (and .key).

@@ -797,6 +797,9 @@ class AppSpec(_Spec):
     health_path: str = "/"
     health_status: StrictInt = 200
     keep_releases: StrictInt = 5
+    # Vulnerable pins in requirements (daunit.audit): listed at preview (warn),
+    # or the preview fails naming them (block); off asks nothing.
+    audit: Literal["warn", "block", "off"] = "warn"
     # Normalized by _security_headers: the exact headers every response gets.
     security_headers: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SECURITY_HEADERS))
     tls: TlsSpec | None = None

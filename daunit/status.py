@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from daunit.models import AppSpec, HostSpec, StackSpec, format_errors, parse_stack
+from daunit.models import AppSpec, StackSpec, format_errors, parse_stack
 
 PROJECT = "da-flask"
 
@@ -233,13 +233,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 break
             time.sleep(args.watch)
     return 1 if any(h.error for h in hosts) else 0
-
-
-def host_pin_text(host: HostSpec) -> str:
-    """The known_hosts lines pinning `host` (from hostKey or hostKeyFile)."""
-    if host.host_key_file:
-        return Path(host.host_key_file).expanduser().read_text()
-    return host.host_key or ""
 
 
 if __name__ == "__main__":

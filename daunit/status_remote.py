@@ -14,7 +14,7 @@ from daunit.providers.base import local_key_file
 from daunit.remote.health import probe
 from daunit.remote.ssh import SSHSession, SSHTarget
 from daunit.remote.unit import UnitClient
-from daunit.status import AppStatus, HostStatus, app_status, host_pin_text, parse_ages
+from daunit.status import AppStatus, HostStatus, app_status, parse_ages
 
 # $@: release dirs. Prints the host's clock, then "MTIME PATH" per dir that
 # exists: ages come from the host's clock, not this machine's.
@@ -27,7 +27,7 @@ for d; do stat -c '%Y %n' -- "$d" 2>/dev/null || true; done
 def target_for(host: HostSpec) -> SSHTarget:
     key_file, use_agent = local_key_file(host.key_file)
     return SSHTarget(host=host.address, port=host.port, user=host.ssh_user,
-                     known_hosts=host_pin_text(host), key_file=key_file, use_agent=use_agent)
+                     known_hosts=host.known_hosts_text(), key_file=key_file, use_agent=use_agent)
 
 
 class Observer:
