@@ -129,7 +129,10 @@ class DirectAdmin:
             current.pop(location, None)
         else:
             current[location] = steps
-        write_file(path, json.dumps(current, indent=4, sort_keys=True) + "\n", 0o600)
+        if current:
+            write_file(path, json.dumps(current, indent=4, sort_keys=True) + "\n", 0o600)
+        else:
+            path.unlink(missing_ok=True)  # a host without routes has no file
 
 
 # --- Unit's config from DirectAdmin's storage -------------------------------------------
@@ -368,7 +371,7 @@ def main(argv: list[str]) -> int:
     try:
         if command == "da":
             return _da_binary(plan, da, argv[3:])
-        actions = {"refill": lambda: refill(plan, da), "rewrite-vhosts": lambda: rewrite_vhosts(plan, da),
+        actions = {"refill": lambda: taskq(plan, da, "action=rewrite&value=nginx_unit"), "rewrite-vhosts": lambda: rewrite_vhosts(plan, da),
                    "rewrite-confs": lambda: rewrite_confs(plan, da), "unit-checks": lambda: unit_checks(plan, da)}
         if command not in actions:
             print(f"dactl: unknown command {command!r}", file=sys.stderr)

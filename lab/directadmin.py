@@ -17,12 +17,14 @@ import datetime as dt
 import hashlib
 import ipaddress
 import json
+import os
 import secrets
 import shlex
 from pathlib import Path
 from typing import Any
 
 from lab import dactl
+from lab.errors import LabError
 from lab.layout import _mkdir, _write
 
 FRONTS = ("none", "nginx", "apache")
@@ -30,6 +32,17 @@ UNIT_PORT = 8899  # DirectAdmin's `unit_port` in the lab (inferred: no documente
 API_PORT = 2222
 ADMIN = "admin"
 KEYS_FILE = "conf/lab_login_keys.json"  # sha256 of each account's login key (lab-only format)
+
+
+FRONT_BINARIES = {"nginx": ("/usr/sbin/nginx", "nginx"), "apache": ("/usr/sbin/apache2", "apache2")}
+
+
+def check_front_installed(front: str) -> None:
+    """Refuse, before anything is made, a front server whose Debian package is missing."""
+    binary, package = FRONT_BINARIES.get(front, ("", ""))
+    if binary and not os.access(binary, os.X_OK):
+        raise LabError(f"front={front}: {binary} is missing; install Debian's {package} "
+                       f"(apt-get install {package}, or scripts/setup.sh)")
 
 
 def da_dir(state: Path) -> Path:

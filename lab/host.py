@@ -338,6 +338,7 @@ def up(name: str = "lab1", *, unit: UnitChoice = "auto", user: str = "username",
     if os.geteuid() != 0:
         raise LabError("the lab host needs root (network and mount namespaces)")
     ensure_dependencies()
+    directadmin.check_front_installed(front)
     with _lock():
         state = labs_dir() / name
         existing = _read_lab(state)
