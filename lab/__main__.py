@@ -50,7 +50,7 @@ def running(name: str) -> LabHost:
     return lab
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lab", description="DirectAdmin-like lab hosts on this machine")
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="make a lab host (or show the running one)")
@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     p_ssh.add_argument("--name", default="lab1")
     p_ssh.add_argument("--user", default="root")
     p_ssh.add_argument("remote", nargs=argparse.REMAINDER, help="-- COMMAND... (run by the lab user's shell)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     try:
         if args.command == "up":

@@ -4,24 +4,13 @@
 
 TLS with DirectAdmin's own certificate files (conf/cacert.pem, conf/cakey.pem; made by the
 lab's CA), HTTP Basic auth with a login key; `admin|USER` with the admin's key acts as USER.
-Standard library only. What each request does, and which parts are documented or inferred:
+Standard library only.
 
-| request (each with domain=D)                          | effect                                  | source     |
-|-------------------------------------------------------|-----------------------------------------|------------|
-| GET  CMD_UNIT?domain=D&json=yes                       | {"applications": {N: APP.json, numbers  | documented |
-|                                                       | as strings}, "routes": {HOST: {LOC: [...]}}} | documented (routes' shape inferred) |
-| POST action=create name=N json={...}                  | store domains/D.unit/N.json, app `D_N` in Unit | documented |
-| GET  action=modify name=N                             | {"name": N, "application": APP.json}    | inferred   |
-| POST action=modify name=N json={...}                  | replace stored app and `D_N` in Unit    | inferred (panel UI) |
-| POST delete=yes select0=N [select1=...]               | app out of Unit and out of storage      | inferred (select form) |
-| POST action=set_route location=/P routes=[steps]      | store D.routes/D {"/P": steps}; Unit routes and listener | inferred (panel UI) |
-|                                                       | re-made from storage; vhosts rewritten (UNIT_PROXY) | inferred |
-| POST action=set_route location=/P (no routes)         | that location's routes removed          | inferred   |
-| POST action=select_routes delete=yes select0=/P       | those locations' routes removed         | inferred (select form) |
-
-Answers: 200 {"success": ..., "result": ...}; a refused request 400 {"error": ..., "result": ...}
-(DirectAdmin's legacy API reports errors in the body; the status code is the lab's choice);
-a wrong or missing login key 401. The path may be /CMD_UNIT or /CMD_API_UNIT.
+The requests it answers (list, create, modify, delete, set_route, select_routes) and which
+of them DirectAdmin documents and which are our reading of its panel are in ONE table:
+docs/directadmin.md, "CMD_UNIT". Answers: 200 {"success": ..., "result": ...}; a refused
+request 400 {"error": ..., "result": ...}; a wrong or missing login key 401. The path may
+be /CMD_UNIT or /CMD_API_UNIT.
 """
 
 from __future__ import annotations
@@ -36,7 +25,7 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from lab import dactl
 from lab.dactl import DAError, DirectAdmin
@@ -129,7 +118,8 @@ class UnitCommands:
             unit_name = dactl.unit_app_name(domain, name)
             status, answer = dactl.unit_request(self.sock, "DELETE", f"/config/applications/{_q(unit_name)}")
             if status not in (200, 404):
-                raise DAError(f"Unit refused to delete {unit_name} (a route still uses it?): {_unit_error(answer)}")
+                raise DAError(f"Unit refused to delete {unit_name} (a route still uses it?): "
+                              f"{_unit_error(answer)}")
             self.da.save_app(self.user, domain, name, None)
         return f"Deleted {', '.join(names)}"
 
@@ -179,7 +169,9 @@ def _json_field(fields: dict[str, str], key: str, kind: type) -> Any:
 
 
 def _selected(fields: dict[str, str]) -> list[str]:
-    return [v for k, v in sorted(fields.items(), key=lambda kv: kv[0]) if k.startswith("select") and k[6:].isdigit()]
+    # select0, select1, ... in their numeric order
+    picked = [(int(k[6:]), v) for k, v in fields.items() if k.startswith("select") and k[6:].isdigit()]
+    return [v for _, v in sorted(picked)]
 
 
 def handle_post(cmd: UnitCommands, fields: dict[str, str]) -> str:
@@ -191,17 +183,19 @@ def handle_post(cmd: UnitCommands, fields: dict[str, str]) -> str:
         steps = _json_field(fields, "routes", list) if fields.get("routes", "").strip() else None
         return cmd.set_routes(domain, {fields.get("location", ""): steps or None})
     if action == "select_routes" and fields.get("delete"):
-        return cmd.set_routes(domain, {loc: None for loc in _selected(fields)})
+        return cmd.set_routes(domain, dict.fromkeys(_selected(fields)))
     if fields.get("delete") and not action:
         return cmd.delete_apps(domain, _selected(fields))
-    raise DAError(f"action {action!r}: use create, modify, set_route, select_routes, or delete=yes with select0=NAME")
+    raise DAError(f"action {action!r}: use create, modify, set_route, select_routes, "
+                  "or delete=yes with select0=NAME")
 
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "DirectAdmin-lab"
-    plan: dict[str, Any] = {}
-    keys: dict[str, str] = {}
-    da = DirectAdmin()
+    # Set once by serve(), before the first request.
+    plan: ClassVar[dict[str, Any]] = {}
+    keys: ClassVar[dict[str, str]] = {}
+    da: ClassVar[DirectAdmin] = DirectAdmin()
 
     def do_GET(self) -> None:
         self._serve(dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query)), post=False)
@@ -247,7 +241,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:  # the base class names it `format`
         # No query strings in the log: json= may carry an app's environment.
         sys.stderr.write(f"{self.address_string()} {self.command} {urllib.parse.urlsplit(self.path).path} "
                          f"{args[1] if len(args) > 1 else ''}\n")

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,7 +222,8 @@ def _custom(da: DirectAdmin, kind: str, user: str, domain: str) -> dict[str, str
         tokens["CUSTOM"] = own.read_text()
     for token in vhosts.CUSTOM_TOKENS[1:]:
         number = token[len("CUSTOM"):]
-        parts = [da.root / "data" / "templates" / "custom" / f"{ext}.CUSTOM.{number}.{when}" for when in ("pre", "post")]
+        folder = da.root / "data" / "templates" / "custom"
+        parts = [folder / f"{ext}.CUSTOM.{number}.{when}" for when in ("pre", "post")]
         text = "".join(p.read_text() for p in parts if p.is_file())
         if text:
             tokens[token] = text
@@ -255,7 +257,8 @@ def rewrite_vhosts(plan: dict[str, Any], da: DirectAdmin) -> list[Path]:
         if kind == "nginx":
             path, text = da.user_dir(user) / "nginx.conf", vhosts.nginx_user_conf(user, sites(plan, da, user))
         else:
-            path, text = da.user_dir(user) / "httpd.conf", vhosts.apache_user_conf(user, sites(plan, da, user))
+            path = da.user_dir(user) / "httpd.conf"
+            text = vhosts.apache_user_conf(user, sites(plan, da, user))
         write_file(path, text)
         written.append(path)
     check_front(plan)
@@ -268,7 +271,8 @@ def check_front(plan: dict[str, Any]) -> None:
     front = plan["directadmin"]
     result = subprocess.run(front["check_argv"], capture_output=True, text=True, check=False, timeout=60)
     if result.returncode != 0:
-        raise DAError(f"{front['front']} rejects the rewritten config: {(result.stderr or result.stdout).strip()}")
+        said = (result.stderr or result.stdout).strip()
+        raise DAError(f"{front['front']} rejects the rewritten config: {said}")
 
 
 def _children(pid: int) -> set[int]:
@@ -361,6 +365,17 @@ def _da_binary(plan: dict[str, Any], da: DirectAdmin, args: list[str]) -> int:
     return 2
 
 
+def refill_task(plan: dict[str, Any], da: DirectAdmin) -> None:
+    """The re-fill as DirectAdmin runs it: through its task queue (and so logged)."""
+    taskq(plan, da, "action=rewrite&value=nginx_unit")
+
+
+COMMANDS: dict[str, Callable[[dict[str, Any], DirectAdmin], object]] = {
+    "refill": refill_task, "rewrite-vhosts": rewrite_vhosts, "rewrite-confs": rewrite_confs,
+    "unit-checks": unit_checks,
+}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 3:
         print("usage: python3 -m lab.dactl STATE_DIR refill|rewrite-vhosts|rewrite-confs|unit-checks|da ...",
@@ -371,12 +386,10 @@ def main(argv: list[str]) -> int:
     try:
         if command == "da":
             return _da_binary(plan, da, argv[3:])
-        actions = {"refill": lambda: taskq(plan, da, "action=rewrite&value=nginx_unit"), "rewrite-vhosts": lambda: rewrite_vhosts(plan, da),
-                   "rewrite-confs": lambda: rewrite_confs(plan, da), "unit-checks": lambda: unit_checks(plan, da)}
-        if command not in actions:
+        if command not in COMMANDS:
             print(f"dactl: unknown command {command!r}", file=sys.stderr)
             return 2
-        actions[command]()
+        COMMANDS[command](plan, da)
     except (DAError, OSError, ValueError) as exc:
         print(f"dactl {command}: {exc}", file=sys.stderr)
         return 1

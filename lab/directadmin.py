@@ -62,7 +62,8 @@ def write_data_tree(state: Path, user: str, domain: str, address: str, front: st
         if not listing.exists():  # lab.layout may have written it already: same content
             _write(listing, "".join(f"{d}\n" for d in domains), 0o600)
     _write(users / user / "domains" / f"{domain}.conf",
-           f"domain={domain}\nusername={user}\nip={address}\ndefaultdomain=yes\nssl=ON\nphp=OFF\ncgi=OFF\n", 0o600)
+           f"domain={domain}\nusername={user}\nip={address}\ndefaultdomain=yes\n"
+           "ssl=ON\nphp=OFF\ncgi=OFF\n", 0o600)
     _mkdir(da / "data" / "templates" / "custom", 0o755)
     _write(da / "data" / "task.queue.log", "", 0o600)
     _write(da / "conf" / "directadmin.conf",
@@ -103,7 +104,7 @@ def _key_pem(key: Any) -> str:
 def _sign(subject: str, key: Any, issuer: Any, issuer_key: Any, sans: list[Any] | None) -> Any:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=90)))
@@ -112,7 +113,8 @@ def _sign(subject: str, key: Any, issuer: Any, issuer_key: Any, sans: list[Any] 
     else:
         builder = (builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
                    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                   .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
+                   .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                                  critical=False))
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -126,7 +128,8 @@ def write_certificates(state: Path, user: str, domain: str, address: str) -> Pat
     _write(state / "ca" / "ca.pem", _pem(ca_cert))
     _write(state / "ca" / "ca.key", _key_pem(ca_key), 0o600)
     leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf = _sign(domain, leaf_key, ca_cert.subject, ca_key, [x509.DNSName(domain), x509.DNSName(f"www.{domain}")])
+    leaf = _sign(domain, leaf_key, ca_cert.subject, ca_key,
+                 [x509.DNSName(domain), x509.DNSName(f"www.{domain}")])
     base = da_dir(state) / "data" / "users" / user / "domains" / domain
     _write(Path(f"{base}.cert"), _pem(leaf), 0o600)
     _write(Path(f"{base}.key"), _key_pem(leaf_key), 0o600)
@@ -181,7 +184,8 @@ def write_front(state: Path, front: str, address: str) -> dict[str, Any]:
             "check_argv": check, "pidfile": str(pidfile), "unit_checks": True}
 
 
-def plan_entries(state: Path, front: str, address: str, python: str, repo: Path) -> tuple[dict[str, Any], list[Any]]:
+def plan_entries(state: Path, front: str, address: str, python: str,
+                 repo: Path) -> tuple[dict[str, Any], list[Any]]:
     """(plan["directadmin"], plan["services"]) for a lab with a front server; empty for none."""
     if front == "none":
         return {"front": "none", "unit_checks": False}, []

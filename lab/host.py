@@ -386,10 +386,14 @@ def _resolve_unit(unit: str) -> tuple[str, str, str | None, str | None]:
     return kind, impl, str(unitd) if have_real else None, str(modules) if have_real else None
 
 
-def _prepare_directadmin(state: Path, user: str, domain: str, address: str,
-                         front: str) -> tuple[dict[str, Any], list[Any], str]:
-    """DirectAdmin's files (and with a front server its certificates, login keys and
-    processes): (plan["directadmin"], plan["services"], the lab CA's path or "")."""
+def _prepare_directadmin(state: Path, user: str, domain: str, address: str, front: str,
+                         unit_enabled: bool) -> tuple[dict[str, Any], list[Any], str]:
+    """CustomBuild and DirectAdmin's files (and with a front server its certificates, login
+    keys and processes): (plan["directadmin"], plan["services"], the lab CA's path or "")."""
+    rewrite_confs = None if front == "none" else \
+        [SYSTEM_PYTHON, "-E", "-s", "-m", "lab.dactl", str(state), "rewrite-confs"]
+    layout.write_custombuild(state, SYSTEM_PYTHON, str(REPO / "lab" / "unitctl.py"), unit_enabled,
+                             rewrite_confs=rewrite_confs)
     directadmin.write_data_tree(state, user, domain, address, front)
     directadmin.write_da_binary(state, SYSTEM_PYTHON, REPO)
     if front == "none":
@@ -429,35 +433,12 @@ def _create(name: str, unit: str, user: str, domain: str, front: str = "none") -
     sshd_argv = layout.write_sshd(state, net.address)
     proxy_argv = layout.write_proxy(state, net.gateway, net.address, tinyproxy)
     layout.write_pip_conf(state, net.gateway)
-    unitctl = str(REPO / "lab" / "unitctl.py")
-    rewrite_confs = None if front == "none" else \
-        [SYSTEM_PYTHON, "-E", "-s", "-m", "lab.dactl", str(state), "rewrite-confs"]
-    layout.write_custombuild(state, SYSTEM_PYTHON, unitctl, unit_enabled=unit_kind != "absent",
-                             rewrite_confs=rewrite_confs)
-    da_plan, services, ca = _prepare_directadmin(state, user, domain, net.address, front)
+    da_plan, services, ca = _prepare_directadmin(state, user, domain, net.address, front,
+                                                 unit_kind != "absent")
     known_hosts = state / "known_hosts"
     known_hosts.write_text(f"{net.address} {host_pub}\n")
-    plan = {
-        "name": name, "state_dir": str(state), "repo": str(REPO),
-        "address": net.address, "gateway": net.gateway,
-        "python": SYSTEM_PYTHON, "unitctl": unitctl, "env": layout.LAB_ENV,
-        "scratch": str(state / "scratch"),
-        "binds": [{"src": str(state / m.source), "dst": m.lab_path, "kind": m.kind} for m in layout.MOUNTS],
-        # The lab's own code and state must stay visible inside it even when they
-        # live under a path the lab overmounts (a checkout under /tmp or /root).
-        "keep_visible": [str(REPO), str(state)],
-        "sshd": {"argv": sshd_argv, "port": 22},
-        "proxy": {"argv": proxy_argv, "port": layout.PROXY_PORT},
-        "unit": {
-            "impl": unit_impl, "start": unit_kind != "absent", "unitd": unitd, "modules": modules,
-            "double_argv": [_lab_python(), "-m", "lab.unit_double", "--control", layout.UNIT_SOCKET,
-                            "--log", layout.UNIT_LOG, "--state", layout.UNIT_STATE],
-            "socket": layout.UNIT_SOCKET, "log": layout.UNIT_LOG, "state": layout.UNIT_STATE,
-        },
-        "directadmin": da_plan, "services": services,
-    }
-    (state / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
-
+    unit_plan = {"impl": unit_impl, "start": unit_kind != "absent", "unitd": unitd, "modules": modules}
+    _write_plan(state, net, {"sshd": sshd_argv, "proxy": proxy_argv}, unit_plan, da_plan, services)
     pid = _start_supervisor(name, state, net.netns)
     lab = LabHost(
         name=name, address=net.address, gateway=net.gateway,
@@ -472,6 +453,31 @@ def _create(name: str, unit: str, user: str, domain: str, front: str = "none") -
     )
     lab.save()
     return lab
+
+
+def _write_plan(state: Path, net: network.LabNet, argv: dict[str, list[str]], unit: dict[str, Any],
+                da_plan: dict[str, Any], services: list[Any]) -> None:
+    """plan.json: what the supervisor (and unitctl, dactl inside the lab) set up and start."""
+    plan = {
+        "name": state.name, "state_dir": str(state), "repo": str(REPO),
+        "address": net.address, "gateway": net.gateway,
+        "python": SYSTEM_PYTHON, "unitctl": str(REPO / "lab" / "unitctl.py"), "env": layout.LAB_ENV,
+        "scratch": str(state / "scratch"),
+        "binds": [{"src": str(state / m.source), "dst": m.lab_path, "kind": m.kind} for m in layout.MOUNTS],
+        # The lab's own code and state must stay visible inside it even when they
+        # live under a path the lab overmounts (a checkout under /tmp or /root).
+        "keep_visible": [str(REPO), str(state)],
+        "sshd": {"argv": argv["sshd"], "port": 22},
+        "proxy": {"argv": argv["proxy"], "port": layout.PROXY_PORT},
+        "unit": {
+            **unit,
+            "double_argv": [_lab_python(), "-m", "lab.unit_double", "--control", layout.UNIT_SOCKET,
+                            "--log", layout.UNIT_LOG, "--state", layout.UNIT_STATE],
+            "socket": layout.UNIT_SOCKET, "log": layout.UNIT_LOG, "state": layout.UNIT_STATE,
+        },
+        "directadmin": da_plan, "services": services,
+    }
+    (state / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
 
 
 def _start_supervisor(name: str, state: Path, ns: str) -> int:

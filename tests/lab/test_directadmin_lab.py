@@ -67,7 +67,8 @@ def unit(lab: LabHost, method: str, path: str, body: Any = None) -> Any:
 
 
 def write_as_user(lab: LabHost, path: str, text: str) -> None:
-    lab.run(["sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1"', "sh", path], input=text, user=lab.da_user)
+    lab.run(["sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1"', "sh", path], input=text,
+            user=lab.da_user)
 
 
 def write_as_root(lab: LabHost, path: str, text: str) -> None:
@@ -120,7 +121,8 @@ def test_unit_config_from_storage_names_apps_and_dispatches_longest_location_fir
 
 
 def test_vhosts_carry_unit_proxy_and_custom_tokens() -> None:
-    site = vhosts.Site(user="fred", domain="fred.example", ip="10.0.0.2", docroot="/home/fred/domains/fred.example/public_html",
+    site = vhosts.Site(user="fred", domain="fred.example", ip="10.0.0.2",
+                       docroot="/home/fred/domains/fred.example/public_html",
                        cert="/c", key="/k", logs="/l", unit_port=8899, unit_locations=("/", "/api"),
                        custom={"CUSTOM": "add_header X-A 1;", "CUSTOM4": "# last"})
     nginx = vhosts.nginx_server(site, secure=True)
@@ -159,13 +161,15 @@ def test_data_tree_and_options_are_directadmin_s(da_lab: LabHost) -> None:
     base = f"{DA}/data/users/{da_lab.da_user}"
     assert da_lab.run(["cat", f"{base}/domains.list"]).stdout.split() == [da_lab.domain]
     assert "usertype=user" in da_lab.run(["cat", f"{base}/user.conf"]).stdout.splitlines()
-    assert f"domain={da_lab.domain}" in da_lab.run(["cat", f"{base}/domains/{da_lab.domain}.conf"]).stdout.split()
+    domain_conf = da_lab.run(["cat", f"{base}/domains/{da_lab.domain}.conf"]).stdout.split()
+    assert f"domain={da_lab.domain}" in domain_conf
     options = da_lab.run(["cat", f"{DA}/custombuild/options.conf"]).stdout.splitlines()
     assert {"unit=yes", f"webserver={da_lab.front}"} <= set(options)
-    assert da_lab.run([f"{DA}/directadmin", "config-get", "unit_port"]).stdout.strip() == str(da_lab.unit_port)
+    unit_port = da_lab.run([f"{DA}/directadmin", "config-get", "unit_port"]).stdout.strip()
+    assert unit_port == str(da_lab.unit_port)
     for suffix in (".cert", ".key", ".cacert", ".cert.combined"):
-        assert da_lab.run(["stat", "-c", "%U %a", f"{base}/domains/{da_lab.domain}{suffix}"]).stdout.split() == \
-            ["root", "600"]
+        owner_mode = da_lab.run(["stat", "-c", "%U %a", f"{base}/domains/{da_lab.domain}{suffix}"]).stdout
+        assert owner_mode.split() == ["root", "600"]
 
 
 def test_front_serves_public_html_on_80_and_443(da_lab: LabHost) -> None:
@@ -174,14 +178,15 @@ def test_front_serves_public_html_on_80_and_443(da_lab: LabHost) -> None:
     secure = https_get(da_lab, "/hello.txt", f"www.{da_lab.domain}")
     assert secure.status_code == 200 and secure.text == f"static from {da_lab.front}\n"
     # The chain is the lab CA's, not trusted anywhere else.
-    with httpx.Client(timeout=15) as client, pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+    with httpx.Client(timeout=15) as client, \
+            pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         client.get(f"https://{da_lab.address}/hello.txt", headers={"Host": da_lab.domain},
                    extensions={"sni_hostname": da_lab.domain})
     # The front server, not Unit, owns the public ports; Unit listens on loopback only.
     listening = da_lab.run(["ss", "-Hltnp"]).stdout
     assert f"{da_lab.address}:80 " in listening and f"{da_lab.address}:443 " in listening
     assert ("nginx" if da_lab.front == "nginx" else "apache2") in listening
-    assert "unitd" not in [line for line in listening.splitlines() if ":80 " in line][0]
+    assert "unitd" not in next(line for line in listening.splitlines() if ":80 " in line)
 
 
 def test_the_api_refuses_a_wrong_or_missing_key(da_lab: LabHost) -> None:
@@ -190,7 +195,8 @@ def test_the_api_refuses_a_wrong_or_missing_key(da_lab: LabHost) -> None:
     assert api(da_lab, "GET", query, key="").status_code == 401
     other = da_lab.da_login_key("admin")
     assert api(da_lab, "GET", query, key=other).status_code == 401  # the admin's key is not the user's
-    assert api(da_lab, "GET", query, login=f"{da_lab.da_user}|admin").status_code == 401  # users cannot act as others
+    # Only an admin acts as another account.
+    assert api(da_lab, "GET", query, login=f"{da_lab.da_user}|admin").status_code == 401
     response = httpx.get(f"{da_lab.da_api_url}/CMD_UNIT", params=query, verify=False, timeout=15)
     assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Basic")
     assert api(da_lab, "GET", query).status_code == 200
@@ -202,15 +208,16 @@ def test_the_api_refuses_a_wrong_or_missing_key(da_lab: LabHost) -> None:
 @pytest.mark.real_unitd
 def test_cmd_unit_create_list_modify_route_delete(da_lab: LabHost) -> None:
     domain, app = da_lab.domain, wsgi_app(da_lab, "apiapp")
-    created = api(da_lab, "POST", {"domain": domain, "action": "create", "name": "apiapp", "json": json.dumps(app)})
+    create = {"domain": domain, "action": "create", "name": "apiapp", "json": json.dumps(app)}
+    created = api(da_lab, "POST", create)
     assert created.status_code == 200, created.text
     assert json.loads((storage(da_lab) / f"{domain}.unit" / "apiapp.json").read_text()) == app
     assert unit(da_lab, "GET", f"/config/applications/{domain}_apiapp") == app
     listed = api(da_lab, "GET", {"domain": domain, "json": "yes"}, login=f"admin|{da_lab.da_user}").json()
     assert listed["applications"]["apiapp"]["processes"] == {"max": "2", "spare": "0"}
-    again = api(da_lab, "POST", {"domain": domain, "action": "create", "name": "apiapp", "json": json.dumps(app)})
+    again = api(da_lab, "POST", create)
     assert again.status_code == 400 and "use action=modify" in again.json()["result"]
-    bad = api(da_lab, "POST", {"domain": domain, "action": "create", "name": "bad", "json": '{"type": "cobol"}'})
+    bad = api(da_lab, "POST", dict(create, name="bad", json='{"type": "cobol"}'))
     assert bad.status_code == 400 and "Unit refused" in bad.json()["result"]
     assert not (storage(da_lab) / f"{domain}.unit" / "bad.json").exists()
 
@@ -227,7 +234,8 @@ def test_cmd_unit_create_list_modify_route_delete(da_lab: LabHost) -> None:
     assert routed.status_code == 200, routed.text
     assert http_get(da_lab, "/apiapp/x").text == f"{domain} /apiapp/x http apiapp"
     assert https_get(da_lab, "/apiapp").text == f"{domain} /apiapp https apiapp"
-    assert api(da_lab, "GET", {"domain": domain, "json": "yes"}).json()["routes"] == {domain: {"/apiapp": steps}}
+    listed = api(da_lab, "GET", {"domain": domain, "json": "yes"}).json()
+    assert listed["routes"] == {domain: {"/apiapp": steps}}
 
     in_use = api(da_lab, "POST", {"domain": domain, "delete": "yes", "select0": "apiapp"})
     assert in_use.status_code == 400 and "route still uses it" in in_use.json()["result"]
