@@ -2,7 +2,7 @@
 
     cd REPO && /usr/bin/python3 -E -s -m lab.da_api STATE_DIR
 
-TLS with DirectAdmin's own certificate files (conf/cacert.pem, conf/cakey.pem; made by the
+TLS with DirectAdmin's own certificate files (directadmin.conf `cacert`, `cakey`; made by the
 lab's CA), HTTP Basic auth with a login key; `admin|USER` with the admin's key acts as USER.
 Standard library only.
 
@@ -253,8 +253,10 @@ def serve(state: Path) -> None:
     Handler.plan, Handler.da = plan, da
     Handler.keys = json.loads((da.root / "conf" / "lab_login_keys.json").read_text())
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(da.root / "conf" / "cacert.pem", da.root / "conf" / "cakey.pem")
-    server = ThreadingHTTPServer((plan["address"], int(da.config().get("port", "2222"))), Handler)
+    config = da.config()  # DirectAdmin's own TLS files are named in directadmin.conf
+    context.load_cert_chain(config.get("cacert", f"{dactl.DA_ROOT}/conf/cacert.pem"),
+                            config.get("cakey", f"{dactl.DA_ROOT}/conf/cakey.pem"))
+    server = ThreadingHTTPServer((plan["address"], int(config.get("port", "2222"))), Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     server.serve_forever()
 
