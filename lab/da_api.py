@@ -102,6 +102,10 @@ class UnitCommands:
         app = _json_field(fields, "json", dict)
         if not isinstance(app.get("type"), str):
             raise DAError('json: the application needs a "type" (e.g. "python 3.11")')
+        for key in ("user", "group"):
+            # The API runs as root: an app never runs as anyone but the acting user.
+            if key in app and app[key] != self.user:
+                raise DAError(f'json: "{key}" must be "{self.user}" (or left out), not {app[key]!r}')
         unit_name = dactl.unit_app_name(domain, name)
         status, answer = dactl.unit_request(self.sock, "PUT", f"/config/applications/{_q(unit_name)}", app)
         if status != 200:

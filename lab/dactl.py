@@ -37,7 +37,7 @@ from lab import vhosts
 DA_ROOT = "/usr/local/directadmin"
 DISPATCH_ROUTE = "da_dispatch"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-LOCATION_RE = re.compile(r"^/([A-Za-z0-9._~-]+/?)*$")
+LOCATION_RE = re.compile(r"^(?!.*/\.\.?(/|$))/([A-Za-z0-9._~-]+/?)*$")  # no . or .. segments
 HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 

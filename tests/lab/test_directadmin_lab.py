@@ -220,6 +220,11 @@ def test_cmd_unit_create_list_modify_route_delete(da_lab: LabHost) -> None:
     bad = api(da_lab, "POST", dict(create, name="bad", json='{"type": "cobol"}'))
     assert bad.status_code == 400 and "Unit refused" in bad.json()["result"]
     assert not (storage(da_lab) / f"{domain}.unit" / "bad.json").exists()
+    as_root = api(da_lab, "POST", dict(create, name="root", json=json.dumps(dict(app, user="root"))))
+    assert as_root.status_code == 400 and '"user" must be' in as_root.json()["result"]
+    outside = api(da_lab, "POST", {"domain": domain, "action": "set_route", "location": "/a/../b",
+                                   "routes": "[]"})
+    assert outside.status_code == 400 and "location '/a/../b'" in outside.json()["result"]
 
     modified = dict(app, processes={"max": 3, "spare": 1})
     assert api(da_lab, "POST", {"domain": domain, "action": "modify", "name": "apiapp",
