@@ -171,8 +171,10 @@ def write_front(state: Path, front: str, address: str) -> dict[str, Any]:
     if front == "nginx":
         conf = front_dir / "nginx.conf"
         _write(conf, vhosts.nginx_main_conf(str(front_dir), address, f"{users}/nginx.conf"))
-        argv = ["/usr/sbin/nginx", "-c", str(conf), "-g", "daemon off;"]
-        check = ["/usr/sbin/nginx", "-t", "-q", "-c", str(conf)]
+        # -e: nginx opens its built-in error log (/var/log/nginx, this machine's) before reading -c.
+        errors = str(front_dir / "error.log")
+        argv = ["/usr/sbin/nginx", "-e", errors, "-c", str(conf), "-g", "daemon off;"]
+        check = ["/usr/sbin/nginx", "-e", errors, "-t", "-q", "-c", str(conf)]
         pidfile = front_dir / "nginx.pid"
     else:
         conf = front_dir / "apache2.conf"

@@ -120,6 +120,22 @@ def test_unit_config_from_storage_names_apps_and_dispatches_longest_location_fir
     assert "fred.example_shop" not in dactl.unit_config(da)["routes"]
 
 
+def test_sites_read_the_domain_custom_config_and_the_global_token_files(tmp_path: Path) -> None:
+    da = _tree(tmp_path)
+    (tmp_path / "data" / "users" / "fred" / "domains" / "fred.example.cust_nginx").write_text("# mine\n")
+    custom = tmp_path / "data" / "templates" / "custom"
+    custom.mkdir(parents=True)
+    (custom / "cust_nginx.CUSTOM.4.pre").write_text("# all domains, before\n")
+    (custom / "cust_nginx.CUSTOM.4.post").write_text("# all domains, after\n")
+    (custom / "cust_httpd.CUSTOM.2.pre").write_text("# Apache only\n")
+    da.save_route("fred", "fred.example", "fred.example", "/api", [{"action": {"return": 204}}])
+    plan = {"address": "10.0.0.9", "directadmin": {"front": "nginx", "logs": "/logs"}}
+    (site,) = dactl.sites(plan, da, "fred")
+    assert site.custom == {"CUSTOM": "# mine\n", "CUSTOM4": "# all domains, before\n# all domains, after\n"}
+    assert site.unit_locations == ("/api",) and site.unit_port == 8899 and site.ip == "10.0.0.9"
+    assert site.cert == "/usr/local/directadmin/data/users/fred/domains/fred.example.cert.combined"
+
+
 def test_vhosts_carry_unit_proxy_and_custom_tokens() -> None:
     site = vhosts.Site(user="fred", domain="fred.example", ip="10.0.0.2",
                        docroot="/home/fred/domains/fred.example/public_html",
