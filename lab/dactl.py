@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab import vhosts
+from lab import processes, vhosts
 
 DA_ROOT = "/usr/local/directadmin"
 DISPATCH_ROUTE = "da_dispatch"
@@ -275,31 +275,18 @@ def check_front(plan: dict[str, Any]) -> None:
         raise DAError(f"{front['front']} rejects the rewritten config: {said}")
 
 
-def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
-                found.add(int(entry))
-    return found
-
-
 def reload_front(plan: dict[str, Any], timeout: float = 20) -> bool:
     """Graceful reload; returns once every worker of the old config is gone (False: not running)."""
     front = plan["directadmin"]
     try:
         pid = int(Path(front["pidfile"]).read_text().split()[0])
-        old = _children(pid)
+        old = processes.children(pid)
         # nginx: HUP re-reads the config; Apache: USR1 is its graceful restart.
         os.kill(pid, signal.SIGHUP if front["front"] == "nginx" else signal.SIGUSR1)
     except (OSError, ValueError, IndexError):
         return False
     deadline = time.monotonic() + timeout
-    while old & _children(pid):
+    while old & processes.children(pid):
         if time.monotonic() > deadline:
             raise DAError(f"{front['front']} kept workers of the old config for {timeout:.0f} s")
         time.sleep(0.02)
