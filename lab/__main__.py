@@ -1,6 +1,9 @@
 """Command line for lab hosts.
 
     python -m lab up [--name lab1] [--unit auto|real|double|absent] [--user username] [--domain example.com]
+                     [--front none|nginx|apache]
+    python -m lab refill [--name lab1]          DirectAdmin's re-fill of Unit from its stored apps/routes
+    python -m lab rewrite-confs [--name lab1]   `da build rewrite_confs`: re-fill, then vhosts rewritten
     python -m lab down [--name lab1] | --all
     python -m lab list
     python -m lab get [--name lab1] FIELD          one fact of lab.json (address, unit_kind, ...)
@@ -33,6 +36,8 @@ def summary(lab: LabHost, seconds: float | None) -> str:
         f"  host key  {lab.host_key_line}",
         f"  site      {lab.da_user} (uid {lab.da_uid}) {lab.public_html}",
         f"  unit      {lab.unit_socket} (here: {_rel(str(lab.host_path(lab.unit_socket)))})",
+        *([f"  front     {lab.front} on :80/:443, Unit behind it on 127.0.0.1:{lab.unit_port}; "
+           f"DirectAdmin API {lab.da_api_url} (CA {_rel(lab.ca_cert_path)})"] if lab.front != "none" else []),
         f"  state     {_rel(os.path.join(lab.state_dir, 'lab.json'))}",
     ])
 
@@ -45,7 +50,7 @@ def running(name: str) -> LabHost:
     return lab
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lab", description="DirectAdmin-like lab hosts on this machine")
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="make a lab host (or show the running one)")
@@ -53,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--unit", default="auto", choices=["auto", "real", "double", "absent"])
     p_up.add_argument("--user", default="username", help="the DirectAdmin user")
     p_up.add_argument("--domain", default="example.com")
+    p_up.add_argument("--front", default="none", choices=["none", "nginx", "apache"],
+                      help="a front web server on :80/:443 with Unit behind it, as on DirectAdmin")
+    for command, text in (("refill", "DirectAdmin's re-fill of Unit from its stored apps and routes"),
+                          ("rewrite-confs", "`da build rewrite_confs`: re-fill Unit, rewrite the vhosts")):
+        sub.add_parser(command, help=text).add_argument("--name", default="lab1")
     p_down = sub.add_parser("down", help="remove a lab host and everything it made")
     group = p_down.add_mutually_exclusive_group()
     group.add_argument("--name", default="lab1")
@@ -65,12 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     p_ssh.add_argument("--name", default="lab1")
     p_ssh.add_argument("--user", default="root")
     p_ssh.add_argument("remote", nargs=argparse.REMAINDER, help="-- COMMAND... (run by the lab user's shell)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     try:
         if args.command == "up":
             started = time.monotonic()
-            lab = up(args.name, unit=args.unit, user=args.user, domain=args.domain)
+            lab = up(args.name, unit=args.unit, user=args.user, domain=args.domain, front=args.front)
             print(summary(lab, time.monotonic() - started))
         elif args.command == "down":
             started = time.monotonic()
@@ -82,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
                 gone = down(args.name)
                 print(f"lab {args.name} {'removed' if gone else 'was not there'}"
                       f" in {time.monotonic() - started:.2f} s")
+        elif args.command == "refill":
+            running(args.name).refill()
+            print(f"lab {args.name}: Unit re-filled from DirectAdmin's storage")
+        elif args.command == "rewrite-confs":
+            running(args.name).rewrite_confs()
+            print(f"lab {args.name}: rewrite_confs done (Unit re-filled, vhosts rewritten)")
         elif args.command == "get":
             print(getattr(running(args.name), args.field))
         elif args.command == "ssh":
@@ -92,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for lab in list_labs():
                 state = "running" if lab.is_running() else "stale"
-                print(f"{lab.name:16} {lab.address:14} unit={lab.unit_kind:7} {state}")
+                print(f"{lab.name:16} {lab.address:14} unit={lab.unit_kind:7} front={lab.front:6} {state}")
     except LabError as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from lab import layout, network, processes
+from lab import directadmin, layout, network, processes
 from lab.deps import SYSTEM_PYTHON, ensure_dependencies, which
 from lab.errors import LabCommandError, LabError
 
@@ -37,12 +37,13 @@ if TYPE_CHECKING:
     import paramiko  # type: ignore[import-untyped]
 
 __all__ = [
-    "LabCommandError", "LabError", "LabHost", "UnitChoice", "down", "down_all", "find_unit_modules", "find_unitd",
+    "FrontChoice", "LabCommandError", "LabError", "LabHost", "UnitChoice", "down", "down_all", "find_unit_modules", "find_unitd",
     "labs_dir", "list_labs", "up",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
 UnitChoice = Literal["auto", "real", "double", "absent"]
+FrontChoice = Literal["none", "nginx", "apache"]
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 _USER_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -128,6 +129,10 @@ class LabHost:
     port: int = 22
     unit_socket: str = layout.UNIT_SOCKET
     unit_log: str = layout.UNIT_LOG
+    front: str = "none"  # the front web server on :80/:443 ("nginx", "apache"), as on DirectAdmin
+    unit_port: int = 0  # DirectAdmin's unit_port: Unit's listener on 127.0.0.1 behind the front
+    ca_cert_path: str = ""  # the lab CA (domain certificate, API on 2222); "" without a front
+    da_api_port: int = 0  # the DirectAdmin API stand-in (https://ADDRESS:2222); 0 without a front
 
     # -- persistence
     def to_json(self) -> str:
@@ -199,6 +204,35 @@ class LabHost:
                                   check=check, env=env, cwd="/", timeout=timeout)
         except subprocess.CalledProcessError as exc:
             raise LabCommandError(self.name, exc.returncode, list(argv), exc.stdout, exc.stderr) from None
+
+    # -- DirectAdmin (labs with a front web server)
+    @property
+    def da_api_url(self) -> str:
+        return f"https://{self.address}:{self.da_api_port}"
+
+    def da_login_key(self, account: str) -> str:
+        """The login key of DirectAdmin account `account` (the lab user or "admin")."""
+        path = Path(self.state_dir) / "client" / "da_login_keys.json"
+        try:
+            return str(json.loads(path.read_text())[account])
+        except (FileNotFoundError, KeyError):
+            raise LabError(f"lab {self.name}: no DirectAdmin login key for {account!r} "
+                           "(only labs with a front web server have the API)") from None
+
+    def refill(self) -> None:
+        """DirectAdmin's `nginx_unit` rewrite task: Unit's config replaced from its stored apps/routes."""
+        self._dactl("refill")
+
+    def rewrite_confs(self) -> None:
+        """`da build rewrite_confs`, as CustomBuild runs it (refill, then the vhosts rewritten)."""
+        self.run([f"{layout.CUSTOMBUILD}/build", "rewrite_confs"])
+
+    def _dactl(self, *args: str) -> None:
+        if self.front == "none":
+            raise LabError(f"lab {self.name} is not a DirectAdmin server with a front web server "
+                           f"(python -m lab up --name {self.name} --front nginx)")
+        self.run(["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", str(REPO),
+                  SYSTEM_PYTHON, "-E", "-s", "-m", "lab.dactl", self.state_dir, *args])
 
     def unit_running(self) -> bool:
         """True when the control socket answers GET /config (checked from this machine)."""
@@ -280,7 +314,9 @@ def _lock() -> Iterator[None]:
         os.close(fd)
 
 
-def _validate(name: str, unit: str, user: str, domain: str) -> None:
+def _validate(name: str, unit: str, user: str, domain: str, front: str = "none") -> None:
+    if front not in directadmin.FRONTS:
+        raise LabError(f"front={front!r}: use none, nginx or apache (the web server on :80 and :443)")
     if not _NAME_RE.match(name):
         raise LabError(f"lab name {name!r}: use 1-30 of a-z 0-9 - (it names a netns and a directory)")
     if unit not in ("auto", "real", "double", "absent"):
@@ -292,17 +328,22 @@ def _validate(name: str, unit: str, user: str, domain: str) -> None:
 
 
 def up(name: str = "lab1", *, unit: UnitChoice = "auto", user: str = "username",
-       domain: str = "example.com") -> LabHost:
-    """Make lab host `name`, or return it when it already runs with the same settings."""
-    _validate(name, unit, user, domain)
+       domain: str = "example.com", front: FrontChoice = "none") -> LabHost:
+    """Make lab host `name`, or return it when it already runs with the same settings.
+
+    front: "nginx" or "apache" makes the lab a DirectAdmin server in front of Unit (see
+    lab/directadmin.py); "none" (the default for now) leaves :80 to Unit itself.
+    """
+    _validate(name, unit, user, domain, front)
     if os.geteuid() != 0:
         raise LabError("the lab host needs root (network and mount namespaces)")
     ensure_dependencies()
+    directadmin.check_front_installed(front)
     with _lock():
         state = labs_dir() / name
         existing = _read_lab(state)
         if existing is not None and existing.is_running():
-            _check_same(existing, unit, user, domain)
+            _check_same(existing, unit, user, domain, front)
             return existing
         ns = network.netns_name(name)
         if existing is None and network.netns_exists(ns):
@@ -311,7 +352,7 @@ def up(name: str = "lab1", *, unit: UnitChoice = "auto", user: str = "username",
         if existing is not None or state.exists():
             _down_locked(name)  # stale: e.g. after a reboot
         try:
-            return _create(name, unit, user, domain)
+            return _create(name, unit, user, domain, front)
         except BaseException:
             _down_locked(name)
             raise
@@ -324,11 +365,12 @@ def _read_lab(state: Path) -> LabHost | None:
         return None
 
 
-def _check_same(lab: LabHost, unit: str, user: str, domain: str) -> None:
+def _check_same(lab: LabHost, unit: str, user: str, domain: str, front: str = "none") -> None:
     wanted_kind = None if unit == "auto" else unit
-    if lab.da_user != user or lab.domain != domain or (wanted_kind and wanted_kind != lab.unit_kind):
+    if (lab.da_user != user or lab.domain != domain or (wanted_kind and wanted_kind != lab.unit_kind)
+            or lab.front != front):
         raise LabError(f"lab {lab.name} already runs with user={lab.da_user} domain={lab.domain} "
-                       f"unit={lab.unit_kind}; take it down first to change that")
+                       f"unit={lab.unit_kind} front={lab.front}; take it down first to change that")
 
 
 def _resolve_unit(unit: str) -> tuple[str, str, str | None, str | None]:
@@ -344,7 +386,25 @@ def _resolve_unit(unit: str) -> tuple[str, str, str | None, str | None]:
     return kind, impl, str(unitd) if have_real else None, str(modules) if have_real else None
 
 
-def _create(name: str, unit: str, user: str, domain: str) -> LabHost:
+def _prepare_directadmin(state: Path, user: str, domain: str, address: str, front: str,
+                         unit_enabled: bool) -> tuple[dict[str, Any], list[Any], str]:
+    """CustomBuild and DirectAdmin's files (and with a front server its certificates, login
+    keys and processes): (plan["directadmin"], plan["services"], the lab CA's path or "")."""
+    rewrite_confs = None if front == "none" else \
+        [SYSTEM_PYTHON, "-E", "-s", "-m", "lab.dactl", str(state), "rewrite-confs"]
+    layout.write_custombuild(state, SYSTEM_PYTHON, str(REPO / "lab" / "unitctl.py"), unit_enabled,
+                             rewrite_confs=rewrite_confs)
+    directadmin.write_data_tree(state, user, domain, address, front)
+    directadmin.write_da_binary(state, SYSTEM_PYTHON, REPO)
+    if front == "none":
+        return {"front": "none", "unit_checks": False}, [], ""
+    ca = directadmin.write_certificates(state, user, domain, address)
+    directadmin.write_login_keys(state, user)
+    da_plan, services = directadmin.plan_entries(state, front, address, SYSTEM_PYTHON, REPO)
+    return da_plan, services, str(ca)
+
+
+def _create(name: str, unit: str, user: str, domain: str, front: str = "none") -> LabHost:
     state = labs_dir() / name
     state.mkdir(mode=0o755)
     os.chmod(state, 0o755)
@@ -373,30 +433,12 @@ def _create(name: str, unit: str, user: str, domain: str) -> LabHost:
     sshd_argv = layout.write_sshd(state, net.address)
     proxy_argv = layout.write_proxy(state, net.gateway, net.address, tinyproxy)
     layout.write_pip_conf(state, net.gateway)
-    unitctl = str(REPO / "lab" / "unitctl.py")
-    layout.write_custombuild(state, SYSTEM_PYTHON, unitctl, unit_enabled=unit_kind != "absent")
+    da_plan, services, ca = _prepare_directadmin(state, user, domain, net.address, front,
+                                                 unit_kind != "absent")
     known_hosts = state / "known_hosts"
     known_hosts.write_text(f"{net.address} {host_pub}\n")
-    plan = {
-        "name": name, "state_dir": str(state), "repo": str(REPO),
-        "address": net.address, "gateway": net.gateway,
-        "python": SYSTEM_PYTHON, "unitctl": unitctl, "env": layout.LAB_ENV,
-        "scratch": str(state / "scratch"),
-        "binds": [{"src": str(state / m.source), "dst": m.lab_path, "kind": m.kind} for m in layout.MOUNTS],
-        # The lab's own code and state must stay visible inside it even when they
-        # live under a path the lab overmounts (a checkout under /tmp or /root).
-        "keep_visible": [str(REPO), str(state)],
-        "sshd": {"argv": sshd_argv, "port": 22},
-        "proxy": {"argv": proxy_argv, "port": layout.PROXY_PORT},
-        "unit": {
-            "impl": unit_impl, "start": unit_kind != "absent", "unitd": unitd, "modules": modules,
-            "double_argv": [_lab_python(), "-m", "lab.unit_double", "--control", layout.UNIT_SOCKET,
-                            "--log", layout.UNIT_LOG, "--state", layout.UNIT_STATE],
-            "socket": layout.UNIT_SOCKET, "log": layout.UNIT_LOG, "state": layout.UNIT_STATE,
-        },
-    }
-    (state / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
-
+    unit_plan = {"impl": unit_impl, "start": unit_kind != "absent", "unitd": unitd, "modules": modules}
+    _write_plan(state, net, {"sshd": sshd_argv, "proxy": proxy_argv}, unit_plan, da_plan, services)
     pid = _start_supervisor(name, state, net.netns)
     lab = LabHost(
         name=name, address=net.address, gateway=net.gateway,
@@ -406,9 +448,36 @@ def _create(name: str, unit: str, user: str, domain: str) -> LabHost:
         supervisor_pid=pid, supervisor_start=processes.start_ticks(pid) or 0,
         state_dir=str(state), netns=net.netns, index=net.index, host_link=net.host_link,
         proxy_url=f"http://{net.gateway}:{layout.PROXY_PORT}",
+        front=front, unit_port=directadmin.UNIT_PORT, ca_cert_path=ca,
+        da_api_port=directadmin.API_PORT if services else 0,
     )
     lab.save()
     return lab
+
+
+def _write_plan(state: Path, net: network.LabNet, argv: dict[str, list[str]], unit: dict[str, Any],
+                da_plan: dict[str, Any], services: list[Any]) -> None:
+    """plan.json: what the supervisor (and unitctl, dactl inside the lab) set up and start."""
+    plan = {
+        "name": state.name, "state_dir": str(state), "repo": str(REPO),
+        "address": net.address, "gateway": net.gateway,
+        "python": SYSTEM_PYTHON, "unitctl": str(REPO / "lab" / "unitctl.py"), "env": layout.LAB_ENV,
+        "scratch": str(state / "scratch"),
+        "binds": [{"src": str(state / m.source), "dst": m.lab_path, "kind": m.kind} for m in layout.MOUNTS],
+        # The lab's own code and state must stay visible inside it even when they
+        # live under a path the lab overmounts (a checkout under /tmp or /root).
+        "keep_visible": [str(REPO), str(state)],
+        "sshd": {"argv": argv["sshd"], "port": 22},
+        "proxy": {"argv": argv["proxy"], "port": layout.PROXY_PORT},
+        "unit": {
+            **unit,
+            "double_argv": [_lab_python(), "-m", "lab.unit_double", "--control", layout.UNIT_SOCKET,
+                            "--log", layout.UNIT_LOG, "--state", layout.UNIT_STATE],
+            "socket": layout.UNIT_SOCKET, "log": layout.UNIT_LOG, "state": layout.UNIT_STATE,
+        },
+        "directadmin": da_plan, "services": services,
+    }
+    (state / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
 
 
 def _start_supervisor(name: str, state: Path, ns: str) -> int:

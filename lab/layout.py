@@ -255,18 +255,24 @@ def write_pip_conf(state: Path, gateway: str) -> None:
            f"[global]\nproxy = http://{gateway}:{PROXY_PORT}\ncert = /etc/ssl/certs/ca-certificates.crt\n")
 
 
-def write_custombuild(state: Path, python: str, unitctl: str, unit_enabled: bool) -> None:
-    """A stand-in for DirectAdmin's CustomBuild: `build set unit yes`, `build unit`."""
+def write_custombuild(state: Path, python: str, unitctl: str, unit_enabled: bool,
+                      rewrite_confs: list[str] | None = None) -> None:
+    """A stand-in for DirectAdmin's CustomBuild: `build set unit yes`, `build unit`, and
+    `build rewrite_confs` when the lab is a DirectAdmin server (argv of lab/dactl.py's)."""
     cb = state / "fs" / "directadmin" / "custombuild"
     _mkdir(cb, 0o755)
     _write(cb / "options.conf", f"unit={'yes' if unit_enabled else 'no'}\n")
     _write(cb / "calls.log", "")
     start_unit = " ".join(shlex.quote(a) for a in (python, "-E", "-s", unitctl, str(state), "start"))
+    rewrite = ("cd " + shlex.quote(str(Path(unitctl).parent.parent)) + " && exec "
+               + " ".join(shlex.quote(a) for a in rewrite_confs)) if rewrite_confs else \
+        "echo \"build rewrite_confs: this lab has no front web server (python -m lab up --front nginx)\" >&2; exit 2"
     script = f"""\
 #!/bin/sh
 # Lab stand-in for DirectAdmin's CustomBuild (only what the lab host needs):
 #   build set OPTION VALUE   set OPTION=VALUE in options.conf
 #   build unit               install/start NGINX Unit (needs unit=yes)
+#   build rewrite_confs      Unit re-filled from DirectAdmin's storage, vhosts rewritten
 # Every call is recorded, one line of argv each, in calls.log.
 CB={CUSTOMBUILD}
 printf '%s\\n' "$*" >> "$CB/calls.log"
@@ -285,8 +291,11 @@ case "$1" in
     fi
     exec {start_unit}
     ;;
+  rewrite_confs)
+    {rewrite}
+    ;;
   *)
-    echo "build: '$1' is not supported by the lab's CustomBuild stand-in (supported: set, unit)" >&2
+    echo "build: '$1' is not supported by the lab's CustomBuild stand-in (supported: set, unit, rewrite_confs)" >&2
     exit 2
     ;;
 esac

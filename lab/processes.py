@@ -74,6 +74,11 @@ def _all_procs() -> dict[int, ProcInfo]:
     return procs
 
 
+def children(pid: int) -> set[int]:
+    """Live pids whose parent is `pid`."""
+    return {info.pid for info in _all_procs().values() if info.ppid == pid}
+
+
 def lab_pids(net: NsId | None, mnt: NsId | None, roots: set[int]) -> set[int]:
     """Live pids in netns `net` or mount ns `mnt`, or descending from them or `roots`."""
     procs = _all_procs()

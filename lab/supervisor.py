@@ -16,7 +16,9 @@ propagate back to this machine. It then
   3. becomes a child subreaper, so daemons started in the lab (unitd forks away from its
      parent) stay its descendants and get reaped;
   4. starts sshd, tinyproxy (put back into this machine's netns via HOSTNET_FD, to
-     listen on the gateway address) and Unit (via unitctl.py), waits until they answer,
+     listen on the gateway address), the plan's "services" (a front web server and the
+     DirectAdmin API stand-in, when the lab has them) and Unit (via unitctl.py), waits
+     until they answer,
      writes "ready" (or "error: ...") to READY_FD and then only reaps children.
 
 Standard library only, everything imported up front: the interpreter that started the
@@ -192,6 +194,8 @@ def start_services(plan: dict[str, Any], hostnet_fd: int) -> dict[str, subproces
     # with its start time so that down() finds it even when this supervisor is gone.
     (state / "proxy" / "tinyproxy.pid").write_text(f"{procs['proxy'].pid} {start_ticks(procs['proxy'].pid)}\n")
     os.close(hostnet_fd)
+    for service in plan.get("services", []):  # the front web server, the DirectAdmin API
+        procs[service["name"]] = start_service(service, env)
     if plan["unit"]["start"]:
         procs["unit"] = subprocess.Popen(
             [plan["python"], "-E", "-s", plan["unitctl"], str(state), "start"],
@@ -199,10 +203,26 @@ def start_services(plan: dict[str, Any], hostnet_fd: int) -> dict[str, subproces
     return procs
 
 
+def start_service(service: dict[str, Any], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Run the service's "pre" command (it must succeed), then start the service."""
+    pre = service.get("pre")
+    if pre:
+        done = subprocess.run(pre["argv"], env=env, cwd=pre["cwd"], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise SetupError(f"{service['name']}: preparing failed: {done.stderr.strip()[-800:]}")
+    with open(service["log"], "ab") as log:
+        return subprocess.Popen(service["argv"], env=env, cwd=service["cwd"], stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=log)
+
+
 def wait_ready(plan: dict[str, Any], procs: dict[str, subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + 20
     wait_tcp(plan["address"], plan["sshd"]["port"], procs["sshd"], "sshd", deadline)
     wait_tcp(plan["gateway"], plan["proxy"]["port"], procs["proxy"], "tinyproxy", deadline)
+    for service in plan.get("services", []):
+        address, port = service["wait"]
+        wait_tcp(address, port, procs[service["name"]], service["name"], deadline)
     unit = procs.get("unit")
     if unit is not None:
         try:

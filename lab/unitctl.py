@@ -88,7 +88,7 @@ def start(plan: dict[str, Any]) -> int:
         ok = _start_double(plan, unit, deadline)
     if ok:
         print(f"Unit ({unit['impl']}) is running: {unit['socket']}")
-        return 0
+        return unit_checks(plan)
     print(f"Unit ({unit['impl']}) did not start; {unit['log']} ends with:\n{_tail(unit['log'])}",
           file=sys.stderr)
     return 1
@@ -120,6 +120,20 @@ def _start_double(plan: dict[str, Any], unit: dict[str, Any], deadline: float) -
     if not ok:
         print(f"unit double ({' '.join(unit['double_argv'])}) output:\n{_tail(out)}", file=sys.stderr)
     return ok
+
+
+def unit_checks(plan: dict[str, Any]) -> int:
+    """DirectAdmin's check after every unitd start (its unit.service ExecStartPost): on a lab
+    that is a DirectAdmin server, re-fill Unit from DirectAdmin's storage when its listeners
+    are empty (lab/dactl.py unit-checks)."""
+    if not plan.get("directadmin", {}).get("unit_checks"):
+        return 0
+    argv = [plan["python"], "-E", "-s", "-m", "lab.dactl", plan["state_dir"], "unit-checks"]
+    done = subprocess.run(argv, env=plan["env"], cwd=plan["repo"], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        print(f"DirectAdmin's unit checks failed: {done.stderr.strip()}", file=sys.stderr)
+    return done.returncode
 
 
 def stop(plan: dict[str, Any]) -> int:

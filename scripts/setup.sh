@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 packages=(openssh-server openssh-client python3.11 python3.11-venv python3.11-dev
-          iproute2 tinyproxy util-linux procps curl ca-certificates)
+          iproute2 tinyproxy util-linux procps curl ca-certificates nginx apache2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

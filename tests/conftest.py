@@ -1,7 +1,8 @@
 """Fixtures shared by every test folder: lab hosts, and the markers that gate them.
 
 - `lab_host`: one lab host for the whole session (unit="auto": real unitd when found).
-- `lab_factory(name, unit=..., user=..., domain=...)`: more labs, made once per name,
+- `lab_factory(name, unit=..., user=..., domain=..., front=...)`: more labs, made once per name
+  (front "nginx"/"apache": a DirectAdmin server with that web server in front of Unit),
   all removed at the end of the session.
 - `@pytest.mark.root` tests (and any test using a lab fixture) are skipped unless run
   as root; `@pytest.mark.real_unitd` tests are skipped when no real unitd is found.
@@ -75,9 +76,9 @@ def lab_factory(lab_name: Callable[[str], str]) -> Iterator[Callable[..., LabHos
     made: list[str] = []
 
     def make(name: str = "extra", *, unit: str = "auto", user: str = "username",
-             domain: str = "example.com") -> LabHost:
+             domain: str = "example.com", front: str = "none") -> LabHost:
         full = lab_name(name)
-        lab = up(full, unit=unit, user=user, domain=domain)  # type: ignore[arg-type]
+        lab = up(full, unit=unit, user=user, domain=domain, front=front)  # type: ignore[arg-type]
         if full not in made:
             made.append(full)
         return lab
