@@ -4,7 +4,7 @@ Each test plants what a hostile site user (or their compromised app) can:
 a link or a swapped directory in the app's tree, done in the lab AS that
 user between two deploys. The next `pulumi up` must refuse with a clear
 error or repair, and no file outside the app's tree may change owner, mode,
-content or link target: a listing of the lab's /etc, /root,
+content or link target: a listing of the lab's account files, /root,
 /usr/local/directadmin and other users' homes is taken before and after
 (tests/support/hostfs). Links aim at the lab's private copies (its /root,
 /etc/shadow, /home), never at this machine's own files.
@@ -188,7 +188,7 @@ def test_hand_edit_of_the_live_release_is_shown_and_repaired(lab: Any, d: Deploy
 def test_a_domain_not_the_users_is_refused_before_any_change(lab: Any, d: Deployment,
                                                              untouched: None) -> None:
     bob = lab.host_path("/usr/local/directadmin/data/users/bob")
-    bob.mkdir(mode=0o711)
+    bob.mkdir(mode=0o711, parents=True)
     (bob / "domains.list").write_text("bob.example.net\n")
     before = unit_config(lab)
     ours = app_config(APP, "lab", DOMAIN, d.app_sources[APP], healthCheck=False,

@@ -10,7 +10,11 @@ import json
 from typing import Any
 
 # Root's and DirectAdmin's places, and /home without the site user's own home.
-SENSITIVE = ("/etc", "/root", "/usr/local/directadmin", "/home")
+# Of /etc, the files the lab keeps as its own: the rest of the lab's /etc is
+# this machine's live /etc, which other processes change (ldconfig rewrote
+# /etc/ld.so.cache during one run), and no planted link aims there.
+SENSITIVE = ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/pip.conf",
+             "/root", "/usr/local/directadmin", "/home")
 
 _LISTER = r'''
 import hashlib, json, os, stat, sys
