@@ -187,34 +187,36 @@ own_dir() {
   [ -d "$1" ] || mkdir -p -- "$1"
   chmod "$2" -- "$1"
 }
-# "SHA256  ./path" NUL-terminated, sorted, for every regular file of the
-# current directory (links are not followed; bytecode the app writes is not
-# part of a release).
+# "SHA256  ./path" lines, sorted, for every regular file of the current
+# directory (links are not followed; bytecode the app writes is not part of
+# a release). Plain lines, not `sha256sum -z`, which older coreutils lack:
+# a shipped name never holds a newline or a backslash (manifest.py), the two
+# characters sha256sum escapes.
 list_files() {
-  find . -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | xargs -0 -r sha256sum -z -- | sort -z
+  find . -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | xargs -0 -r sha256sum -- | sort
 }
 # Entries a release must not hold: links other than its own instance/ and
 # logs/ links, and anything neither a file nor a directory. Same format.
 odd_entries() {
   for l in instance logs; do
     if [ "$(readlink -- "$l" 2>/dev/null || true)" != "../../$l" ]; then
-      printf 'not-the-link-to-../../%s  ./%s\0' "$l" "$l"
+      printf 'not-the-link-to-../../%s  ./%s\n' "$l" "$l"
     fi
   done
   find . ! -type f ! -type d ! -path ./instance ! -path ./logs -print0 |
-    xargs -0 -r -n 1 sh -c 'printf "not-a-regular-file  %s\0" "$1"' sh
+    xargs -0 -r -n 1 sh -c 'printf "not-a-regular-file  %s\n" "$1"' sh
 }
 '''
 
 # -- Release -------------------------------------------------------------
 
 # $1 app dir, $2 new release id, $3 previous release id ("" if none).
-# stdin: the manifest as "SHA256  ./path" NUL-terminated records.
+# stdin: the manifest as "SHA256  ./path" lines.
 # Prints EXISTS when releases/<new> already matches the manifest exactly.
 # Otherwise builds releases/.incoming-<new> from the files of releases/<new>
 # (a repair) or of the previous release whose content matches the manifest
 # (hard links, verified by hash: unchanged files cost no transfer), prints
-# BUILD and then, NUL-terminated, the paths still to upload.
+# BUILD and then, one a line, the paths still to upload.
 _PREPARE_RELEASE = _USER_PRELUDE + r'''
 app=$1 new=$2 prev=$3 rel="$1/releases"
 own_dir "$app" 755
@@ -226,7 +228,7 @@ for old in "$rel"/.incoming-* "$rel"/.stale-*; do
 done
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
-sort -z > "$work/want"
+sort > "$work/want"
 src=
 for id in "$new" "$prev"; do
   if [ -n "$id" ] && [ -d "$rel/$id" ] && [ ! -L "$rel/$id" ]; then src="$rel/$id"; break; fi
@@ -240,10 +242,10 @@ if [ "$src" = "$rel/$new" ] && cmp -s "$work/want" "$work/have" &&
 fi
 tmp="$rel/.incoming-$new"
 mkdir -m 755 -- "$tmp"
-comm -z -12 "$work/want" "$work/have" | cut -z -c67- > "$work/link"
-if [ -n "$src" ]; then (cd "$src" && xargs -0 -r cp -P -l --parents -t "$tmp" --) < "$work/link"; fi
+comm -12 "$work/want" "$work/have" | cut -c67- > "$work/link"
+if [ -n "$src" ]; then (cd "$src" && xargs -d '\n' -r cp -P -l --parents -t "$tmp" --) < "$work/link"; fi
 echo BUILD
-comm -z -23 "$work/want" "$work/have" | cut -z -c67-
+comm -23 "$work/want" "$work/have" | cut -c67-
 '''
 
 
@@ -253,8 +255,8 @@ def prepare_release(site: Site, release_id: str, previous_id: str) -> Argv:
 
 def manifest_records(files: Mapping[str, str]) -> bytes:
     """The stdin of prepare_release/finish_release: path -> sha256 as
-    `sha256sum -z` prints it ("SHA256  ./path\\0")."""
-    return b"".join(f"{digest}  ./{path}".encode() + b"\0" for path, digest in sorted(files.items()))
+    `sha256sum` prints it ("SHA256  ./path" lines)."""
+    return b"".join(f"{digest}  ./{path}\n".encode() for path, digest in sorted(files.items()))
 
 
 def parse_prepare(output: bytes) -> tuple[str, list[str]]:
@@ -262,7 +264,7 @@ def parse_prepare(output: bytes) -> tuple[str, list[str]]:
     head, _, rest = output.partition(b"\n")
     state = head.decode().strip()
     paths = [p.decode("utf-8", "surrogateescape").removeprefix("./")
-             for p in rest.split(b"\0") if p]
+             for p in rest.split(b"\n") if p]
     return state, paths
 
 
@@ -277,7 +279,7 @@ if [ -L "$tmp" ] || [ ! -d "$tmp" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
-sort -z > "$work/want"
+sort > "$work/want"
 cd "$tmp"
 ln -s ../../instance instance
 ln -s ../../logs logs
@@ -285,9 +287,9 @@ find . -type d -exec chmod 755 {} +
 find . -type f -exec chmod 644 {} +
 if [ -f "$entry" ] && [ ! -L "$entry" ]; then chmod 755 -- "$entry"; fi
 list_files > "$work/have"
-odd=$(odd_entries | tr '\0' ' ')
+odd=$(odd_entries | tr '\n' ' ')
 if ! cmp -s "$work/want" "$work/have" || [ -n "$odd" ]; then
-  diff=$(comm -z -3 "$work/want" "$work/have" | cut -z -c67- | tr '\0' ' ' | head -c 400)
+  diff=$(comm -3 "$work/want" "$work/have" | cut -c67- | tr '\n' ' ' | head -c 400)
   refuse "the new release does not match the source after the upload (${diff}${odd}): something changed it during the deploy; run pulumi up again"
 fi
 cd /
@@ -329,7 +331,7 @@ def hash_tree(site: Site, release_id: str) -> Argv:
 
 def parse_hash_tree(output: bytes) -> dict[str, str]:
     files: dict[str, str] = {}
-    for record in output.split(b"\0"):
+    for record in output.split(b"\n"):
         digest, _, path = record.decode("utf-8", "surrogateescape").partition("  ")
         path = path.removeprefix("./")
         if digest and path:

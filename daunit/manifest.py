@@ -91,8 +91,11 @@ def _excluded_file(name: str) -> bool:
 
 
 def _check_name(relpath: str) -> None:
-    if any(ord(c) < 32 or c == "\x7f" for c in relpath):
-        raise ManifestError(f"{relpath!r}: file names with control characters cannot be shipped; rename it")
+    # The host lists a release one name a line through sha256sum, which
+    # escapes backslashes and newlines: neither may appear.
+    if any(ord(c) < 32 or c in "\x7f\\" for c in relpath):
+        raise ManifestError(f"{relpath!r}: file names with control characters or backslashes "
+                            "cannot be shipped; rename it")
 
 
 class SourceChangedError(ManifestError):
