@@ -7,7 +7,7 @@ error, not the whole script the command line holds.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from daunit import hostops
@@ -23,9 +23,9 @@ class RefusedError(DeployError):
 
 def run_step(s: SSHSession, argv: Sequence[str], *, stdin: bytes | None = None,
              timeout: float | None = None, check: bool = True,
-             secrets: Sequence[str] = ()) -> CommandResult:
+             secrets: Sequence[str] | Mapping[str, str] = ()) -> CommandResult:
     try:
-        return s.run(argv, stdin=stdin, timeout=timeout, check=check, secrets=secrets)
+        return s.run(argv, stdin=stdin, timeout=timeout, check=check, secrets=secrets)  # type: ignore[arg-type]
     except CommandError as exc:
         reason = hostops.refusal_message(exc.stderr_tail) if exc.exit_status == hostops.REFUSED else None
         if reason is None:
