@@ -54,19 +54,6 @@ __all__ = ["CommandResult", "SSHSession", "SSHTarget", "PinnedKey", "parse_known
 
 log = logging.getLogger(__name__)
 
-
-class CheckedReader(Protocol):
-    def read(self, n: int = -1) -> bytes: ...
-    def verify_complete(self) -> None: ...
-    def __enter__(self) -> Any: ...
-    def __exit__(self, *exc: object) -> Any: ...
-
-
-class CheckedSource(Protocol):
-    """A local file sent only as it was hashed (daunit.manifest.SourceFile)."""
-
-    def open_checked(self) -> tuple[CheckedReader, int]: ...
-
 _READ_SIZE = 65536
 # Above this, stdin is written from a helper thread so a command that answers
 # while still reading cannot deadlock against us (both sides' windows full).
@@ -639,6 +626,18 @@ class SSHSession:
 
 
 # --------------------------------------------------------------------------- helpers
+class CheckedReader(Protocol):
+    def read(self, n: int = -1) -> bytes: ...
+    def verify_complete(self) -> None: ...
+    def __enter__(self) -> Any: ...
+    def __exit__(self, *exc: object) -> Any: ...
+
+
+class CheckedSource(Protocol):
+    """A local file sent only as it was hashed (daunit.manifest.SourceFile)."""
+
+    def open_checked(self) -> tuple[CheckedReader, int]: ...
+
 
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
