@@ -626,6 +626,8 @@ class SSHSession:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
 class CheckedReader(Protocol):
     def read(self, n: int = -1) -> bytes: ...
     def verify_complete(self) -> None: ...
