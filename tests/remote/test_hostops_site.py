@@ -140,7 +140,7 @@ def test_without_directadmin_data_the_domain_dir_owner_decides(session: SSHSessi
 # -- instance/ and .env --------------------------------------------------------
 
 def env_props(lab: Any, site: hostops.Site) -> dict[str, Any]:
-    return props_of(lab, site, environment={"GREETING": "hello"})
+    return props_of(lab, site, environment={"GREETING": "hello"}, secretKeys=[])
 
 
 def test_instance_swapped_for_a_link_to_roots_dir_is_refused(lab_host: Any, site: hostops.Site,
