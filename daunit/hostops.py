@@ -5,160 +5,404 @@ that needs several shell operations is `sh -c SCRIPT sh ARG...`: the script is
 a constant of this module and every variable part travels as a positional
 parameter, so nothing a user typed is ever parsed by the remote shell.
 Bulk or secret data travels on stdin.
+
+Everything that touches an app's tree (/home/USER/...) runs AS THE SITE USER
+(`as_site_user`): root checks the account and the domain, then drops to the
+user with setpriv before the first path inside the tree is opened. A link or
+a swapped directory the user planted can then only lead where the user could
+already write (docs/security.md). Root keeps Unit's socket, DirectAdmin's data
+and the host lock, none of them inside a user's tree.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 Argv = list[str]
+
+# Exit status of a step that refused to act (tampered tree, foreign domain,
+# system account); its stderr lines starting with REFUSAL_PREFIX say why.
+REFUSED = 65
+REFUSAL_PREFIX = "da-flask: "
+
+# Where DirectAdmin keeps its per-user data (domains.list, user.conf).
+DA_USERS = "/usr/local/directadmin/data/users"
 
 
 def sh(script: str, *args: str) -> Argv:
     return ["sh", "-c", script, "sh", *args]
 
 
+@dataclass(frozen=True)
+class Site:
+    """Whose tree a step works in: the DirectAdmin user and the app's dir.
+
+    `domain` is checked against the user's DirectAdmin domains; when empty it
+    is the DOMAIN of an app dir under HOME/domains/DOMAIN/.
+    """
+
+    user: str
+    app_dir: str
+    domain: str = ""
+
+    @classmethod
+    def of(cls, props: Mapping[str, Any]) -> Site:
+        return cls(str(props["user"]), str(props["appDir"]), str(props.get("domain") or ""))
+
+
+def refusal_message(stderr: str) -> str | None:
+    """The reason a step refused (REFUSED exit status), from its stderr."""
+    lines = [line[len(REFUSAL_PREFIX):] for line in stderr.splitlines()
+             if line.startswith(REFUSAL_PREFIX)]
+    return "; ".join(lines) if lines else None
+
+
+# -- Root's part: who the site user is, and what they own -----------------
+
+# Shell functions run as root. They read only root's files (passwd through
+# getent, /etc/login.defs, DirectAdmin's data) and, without DirectAdmin's
+# data, lstat one path: nothing here opens, writes or follows a path inside a
+# user's tree.
+_ROOT_CHECKS = f"DA_USERS={DA_USERS}\n" + r'''
+set -eu
+refuse() { printf 'da-flask: %s\n' "$*" >&2; exit 65; }
+defs() { awk -v k="$1" '$1 == k { print $2; exit }' /etc/login.defs 2>/dev/null || true; }
+check_user() {
+  case $user in
+    ''|-*|*[!a-z0-9_.-]*) refuse "daUser '$user' is not a valid account name";;
+  esac
+  entry=$(getent passwd -- "$user") || refuse "daUser $user: no such account on this host"
+  IFS=: read -r _ _ uid gid _ home _ <<EOF
+$entry
+EOF
+  uid_min=$(defs UID_MIN); uid_max=$(defs UID_MAX)
+  uid_min=${uid_min:-1000}; uid_max=${uid_max:-60000}
+  if [ "$uid" -eq 0 ] || [ "$uid" -lt "$uid_min" ] || [ "$uid" -gt "$uid_max" ]; then
+    refuse "daUser $user is a system account (uid $uid; site users have uid $uid_min-$uid_max in /etc/login.defs): set daUser to the site's DirectAdmin user"
+  fi
+  case $home in /?*) ;; *) refuse "daUser $user has no home directory";; esac
+}
+check_app_dir() {
+  case "$app/" in
+    *//*|*/./*|*/../*) refuse "appDir $app must be a plain absolute path (no //, /./ or /../)";;
+  esac
+  case "$app/" in
+    "$home"/?*) ;;
+    *) refuse "appDir $app is not inside $user's home $home: put the app under $home/domains/DOMAIN/";;
+  esac
+}
+check_domain() {
+  d=$1
+  case $d in
+    ''|.*|*..*|*[!a-z0-9.-]*) refuse "domain '$d' is not a valid domain name";;
+  esac
+  if [ -d "$DA_USERS" ]; then
+    list="$DA_USERS/$user/domains.list"
+    [ -f "$list" ] || refuse "$user is not a DirectAdmin user on this host ($list does not exist)"
+    if grep -qxF -- "$d" "$list"; then return 0; fi
+    for other in "$DA_USERS"/*/domains.list; do
+      if [ -f "$other" ] && grep -qxF -- "$d" "$other"; then
+        owner=${other%/domains.list}; owner=${owner##*/}
+        refuse "domain $d belongs to DirectAdmin user $owner, not to $user"
+      fi
+    done
+    p=$d
+    while case $p in *.*.*) true;; *) false;; esac; do
+      p=${p#*.}
+      if grep -qxF -- "$p" "$list"; then return 0; fi
+    done
+    refuse "domain $d does not belong to DirectAdmin user $user: neither it nor a parent domain is in $list (add the domain to $user in DirectAdmin first)"
+  fi
+  # No DirectAdmin data: the domain's directory must be the user's own.
+  [ "$(stat -c '%u %F' -- "$home/domains/$d" 2>/dev/null)" = "$uid directory" ] ||
+    refuse "domain $d: $home/domains/$d is not a directory owned by $user (without DirectAdmin's data, that is how the domain's owner is checked)"
+}
+'''
+
+# $1 user, $2 app dir, $3 domain ("" : from the app dir), $4 domain|nodomain,
+# $5 the step's script, $6.. its arguments. Runs $5 as the user with
+# $2 as its $1. setpriv, not su/runuser -l: no PAM, no login shell, no
+# profile; the environment is rebuilt from nothing (env -i), so nothing of
+# root's session reaches the user's process.
+_AS_SITE_USER = _ROOT_CHECKS + r'''
+user=$1 app=$2 domain=$3 mode=$4 step=$5; shift 5
+check_user
+check_app_dir
+if [ "$mode" = domain ]; then
+  if [ -z "$domain" ]; then
+    rest=${app#"$home/domains/"}
+    [ "$rest" = "$app" ] || domain=${rest%%/*}
+  fi
+  [ -z "$domain" ] || check_domain "$domain"
+fi
+cd /
+exec setpriv --reuid="$uid" --regid="$gid" --init-groups -- \
+  env -i HOME="$home" USER="$user" LOGNAME="$user" LC_ALL=C \
+  PATH=/usr/local/bin:/usr/bin:/bin sh -c "$step" sh "$app" "$@"
+'''
+
+
+def as_site_user(site: Site, step: str, *args: str, check_domain: bool = True) -> Argv:
+    """Run the constant script `step` as the site's user, `$1` being the app dir.
+
+    Root first checks that the user is a real site account (not root, uid in
+    login.defs' UID_MIN..UID_MAX), that the app dir lies in the user's home,
+    and (check_domain) that the domain is the user's. Reads and removals skip
+    the domain: they must still work after a domain moved away.
+    """
+    mode = "domain" if check_domain else "nodomain"
+    return sh(_AS_SITE_USER, site.user, site.app_dir, site.domain, mode, step, *args)
+
+
+# $1 user, $2.. domains: exits 0 when every domain is the user's.
+_CHECK_DOMAINS = _ROOT_CHECKS + r'''
+user=$1; shift
+check_user
+for d; do check_domain "$d"; done
+'''
+
+
+def check_domains(user: str, *domains: str) -> Argv:
+    """Root-only check (no tree access) that `domains` belong to `user`,
+    for steps that route a domain without touching the tree."""
+    return sh(_CHECK_DOMAINS, user, *domains)
+
+
+# -- The site user's part: constant scripts run by as_site_user ------------
+
+# Shared by every step below. `own_dir` refuses a link or a non-directory
+# where da-flask keeps a directory, rather than working through it.
+_USER_PRELUDE = r'''
+set -eu
+umask 022
+refuse() { printf 'da-flask: %s\n' "$*" >&2; exit 65; }
+own_dir() {
+  if [ -L "$1" ]; then
+    refuse "$1 is a symbolic link, not the directory da-flask keeps there: remove the link (rm '$1'), check what it pointed at, and run pulumi up again"
+  fi
+  if [ -e "$1" ] && [ ! -d "$1" ]; then
+    refuse "$1 is not a directory: move it away and run pulumi up again"
+  fi
+  [ -d "$1" ] || mkdir -p -- "$1"
+  chmod "$2" -- "$1"
+}
+# "SHA256  ./path" lines, sorted, for every regular file of the current
+# directory (links are not followed; bytecode the app writes is not part of
+# a release). Plain lines, not `sha256sum -z`, which older coreutils lack:
+# a shipped name never holds a newline or a backslash (manifest.py), the two
+# characters sha256sum escapes.
+list_files() {
+  find . -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | xargs -0 -r sha256sum -- | sort
+}
+# Entries a release must not hold: links other than its own instance/ and
+# logs/ links, and anything neither a file nor a directory. Same format.
+odd_entries() {
+  for l in instance logs; do
+    if [ "$(readlink -- "$l" 2>/dev/null || true)" != "../../$l" ]; then
+      printf 'not-the-link-to-../../%s  ./%s\n' "$l" "$l"
+    fi
+  done
+  find . ! -type f ! -type d ! -path ./instance ! -path ./logs -print0 |
+    xargs -0 -r -n 1 sh -c 'printf "not-a-regular-file  %s\n" "$1"' sh
+}
+'''
+
 # -- Release -------------------------------------------------------------
 
-# $1 app dir, $2 user, $3 new release id, $4 previous release id ("" if none).
-# stdin: NUL-separated relative paths to drop from the copied tree (files
-# that changed or went away). Prints FULL when the new tree starts empty,
-# EXISTS when the release is already complete, else SEEDED.
-_PREPARE_RELEASE = r'''
-set -eu
-app=$1 user=$2 new=$3 prev=$4
-install -d -m 755 -o "$user" -g "$user" "$app" "$app/releases" "$app/venvs"
-install -d -m 700 -o "$user" -g "$user" "$app/instance" "$app/logs"
-# Leftovers of an interrupted deploy (killed mid-upload, connection lost):
-# one deploy per app runs at a time (Pulumi's stack lock), so any incoming
-# tree here is stale.
-rm -rf "$app/releases/".incoming-*
-if [ -d "$app/releases/$new" ]; then cat >/dev/null; echo EXISTS; exit 0; fi
-tmp="$app/releases/.incoming-$new"
-if [ -n "$prev" ] && [ -d "$app/releases/$prev" ]; then
-  # Hard links: unchanged files cost no bytes and no transfer. Files that
-  # change are unlinked first, so the previous release is never written to.
-  cp -al "$app/releases/$prev" "$tmp"
-  cd "$tmp" && xargs -0 -r rm -f --
-  echo SEEDED
+# $1 app dir, $2 new release id, $3 previous release id ("" if none).
+# stdin: the manifest as "SHA256  ./path" lines.
+# Prints EXISTS when releases/<new> already matches the manifest exactly.
+# Otherwise builds releases/.incoming-<new> from the files of releases/<new>
+# (a repair) or of the previous release whose content matches the manifest
+# (hard links, verified by hash: unchanged files cost no transfer), prints
+# BUILD and then, one a line, the paths still to upload.
+_PREPARE_RELEASE = _USER_PRELUDE + r'''
+app=$1 new=$2 prev=$3 rel="$1/releases"
+own_dir "$app" 755
+own_dir "$rel" 755
+# Leftovers of an interrupted deploy: one deploy per app runs at a time
+# (Pulumi's stack lock), so any incoming or stale tree here is dead.
+for old in "$rel"/.incoming-* "$rel"/.stale-*; do
+  if [ -e "$old" ] || [ -L "$old" ]; then rm -rf -- "$old"; fi
+done
+work=$(mktemp -d)
+trap 'rm -rf -- "$work"' EXIT
+sort > "$work/want"
+src=
+for id in "$new" "$prev"; do
+  if [ -n "$id" ] && [ -d "$rel/$id" ] && [ ! -L "$rel/$id" ]; then src="$rel/$id"; break; fi
+done
+: > "$work/have"
+if [ -n "$src" ]; then (cd "$src" && list_files) > "$work/have"; fi
+if [ "$src" = "$rel/$new" ] && cmp -s "$work/want" "$work/have" &&
+   [ -z "$(cd "$src" && odd_entries | head -c 1)" ]; then
+  echo EXISTS
+  exit 0
+fi
+tmp="$rel/.incoming-$new"
+mkdir -m 755 -- "$tmp"
+comm -12 "$work/want" "$work/have" | cut -c67- > "$work/link"
+if [ -n "$src" ]; then (cd "$src" && xargs -d '\n' -r cp -P -l --parents -t "$tmp" --) < "$work/link"; fi
+echo BUILD
+comm -23 "$work/want" "$work/have" | cut -c67-
+'''
+
+
+def prepare_release(site: Site, release_id: str, previous_id: str) -> Argv:
+    return as_site_user(site, _PREPARE_RELEASE, release_id, previous_id)
+
+
+def manifest_records(files: Mapping[str, str]) -> bytes:
+    """The stdin of prepare_release/finish_release: path -> sha256 as
+    `sha256sum` prints it ("SHA256  ./path" lines)."""
+    return b"".join(f"{digest}  ./{path}\n".encode() for path, digest in sorted(files.items()))
+
+
+def parse_prepare(output: bytes) -> tuple[str, list[str]]:
+    """("EXISTS", []) or ("BUILD", paths to upload) from prepare_release's output."""
+    head, _, rest = output.partition(b"\n")
+    state = head.decode().strip()
+    paths = [p.decode("utf-8", "surrogateescape").removeprefix("./")
+             for p in rest.split(b"\n") if p]
+    return state, paths
+
+
+# $1 app dir, $2 release id, $3 entry point (relative). stdin: the manifest.
+# Sets the modes, checks the whole tree against the manifest, and only then
+# puts it in place (replacing a damaged release of the same id).
+_FINISH_RELEASE = _USER_PRELUDE + r'''
+app=$1 new=$2 entry=$3 rel="$1/releases"
+tmp="$rel/.incoming-$new"
+if [ -L "$tmp" ] || [ ! -d "$tmp" ]; then
+  refuse "$tmp was replaced or removed during the deploy; run pulumi up again"
+fi
+work=$(mktemp -d)
+trap 'rm -rf -- "$work"' EXIT
+sort > "$work/want"
+cd "$tmp"
+ln -s ../../instance instance
+ln -s ../../logs logs
+find . -type d -exec chmod 755 {} +
+find . -type f -exec chmod 644 {} +
+if [ -f "$entry" ] && [ ! -L "$entry" ]; then chmod 755 -- "$entry"; fi
+list_files > "$work/have"
+odd=$(odd_entries | tr '\n' ' ')
+if ! cmp -s "$work/want" "$work/have" || [ -n "$odd" ]; then
+  diff=$(comm -3 "$work/want" "$work/have" | cut -c67- | tr '\n' ' ' | head -c 400)
+  refuse "the new release does not match the source after the upload (${diff}${odd}): something changed it during the deploy; run pulumi up again"
+fi
+cd /
+if [ -e "$rel/$new" ] || [ -L "$rel/$new" ]; then
+  # A damaged release of the same id: swap the verified one in.
+  mv -T -- "$rel/$new" "$rel/.stale-$new"
+  mv -T -- "$tmp" "$rel/$new"
+  rm -rf -- "$rel/.stale-$new"
 else
-  cat >/dev/null
-  install -d -m 755 "$tmp"
-  echo FULL
+  mv -T -- "$tmp" "$rel/$new"
 fi
 '''
 
 
-def prepare_release(app_dir: str, user: str, release_id: str, previous_id: str) -> Argv:
-    return sh(_PREPARE_RELEASE, app_dir, user, release_id, previous_id)
-
-
-# $1 app dir, $2 user, $3 release id, $4 entry point file (relative).
-_FINISH_RELEASE = r'''
-set -eu
-app=$1 user=$2 new=$3 entry=$4
-tmp="$app/releases/.incoming-$new"
-[ -d "$tmp" ] || exit 0
-cd "$tmp"
-find . -depth -type d -empty ! -name . -exec rmdir {} + 2>/dev/null || true
-ln -sfn ../../instance instance
-ln -sfn ../../logs logs
-chown -R -h "$user:$user" "$tmp"
-find . -type d -exec chmod 755 {} +
-find . -type f -exec chmod 644 {} +
-if [ -f "$entry" ]; then chmod 755 "$entry"; fi
-mv -T "$tmp" "$app/releases/$new"
-'''
-
-
-def finish_release(app_dir: str, user: str, release_id: str, entry_point: str) -> Argv:
-    return sh(_FINISH_RELEASE, app_dir, user, release_id, entry_point)
+def finish_release(site: Site, release_id: str, entry_point: str) -> Argv:
+    return as_site_user(site, _FINISH_RELEASE, release_id, entry_point)
 
 
 def incoming_dir(app_dir: str, release_id: str) -> str:
     return f"{app_dir}/releases/.incoming-{release_id}"
 
 
-# $1 release dir. Prints "sha256  ./path" per file (instance/ and logs/ are links,
-# not followed).
-_HASH_TREE = r'''
-set -eu
-cd "$1"
-# Bytecode the running app writes into its release is not part of it.
-find . -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 -r sha256sum
+# $1 app dir, $2 release id. Prints the release as list_files does, plus
+# odd_entries (a swapped-in link shows as a changed file); nothing for a
+# release that is itself a link; exits 3 when it is missing.
+_HASH_TREE = _USER_PRELUDE + r'''
+d="$1/releases/$2"
+if [ -L "$d" ]; then exit 0; fi
+[ -d "$d" ] || exit 3
+cd "$d"
+list_files
+odd_entries
 '''
 
 
-def hash_tree(release_dir: str) -> Argv:
-    return sh(_HASH_TREE, release_dir)
+def hash_tree(site: Site, release_id: str) -> Argv:
+    return as_site_user(site, _HASH_TREE, release_id, check_domain=False)
 
 
-def parse_hash_tree(output: str) -> dict[str, str]:
+def parse_hash_tree(output: bytes) -> dict[str, str]:
     files: dict[str, str] = {}
-    for line in output.splitlines():
-        digest, _, path = line.partition("  ")
-        if path.startswith("./"):
-            path = path[2:]
+    for record in output.split(b"\n"):
+        digest, _, path = record.decode("utf-8", "surrogateescape").partition("  ")
+        path = path.removeprefix("./")
         if digest and path:
             files[path] = digest
     return files
 
 
 # $1 app dir, $2 release id to point `current` at. Atomic: rename over the link.
-_SWITCH_CURRENT = r'''
-set -eu
-ln -sfn "releases/$2" "$1/.current-new"
-mv -T "$1/.current-new" "$1/current"
+_SWITCH_CURRENT = _USER_PRELUDE + r'''
+app=$1 id=$2
+[ ! -L "$app" ] || refuse "$app is a symbolic link, not the app's directory: remove it and run pulumi up again"
+if [ -L "$app/releases/$id" ] || [ ! -d "$app/releases/$id" ]; then
+  refuse "$app/releases/$id is not the release directory da-flask made: run pulumi up --refresh to repair it"
+fi
+if [ -d "$app/current" ] && [ ! -L "$app/current" ]; then
+  refuse "$app/current is a directory, not the link da-flask keeps there: move it away and run pulumi up again"
+fi
+rm -f -- "$app/.current-new"
+ln -s "releases/$id" "$app/.current-new"
+mv -T -- "$app/.current-new" "$app/current"
 '''
 
 
-def switch_current(app_dir: str, release_id: str) -> Argv:
-    return sh(_SWITCH_CURRENT, app_dir, release_id)
+def switch_current(site: Site, release_id: str) -> Argv:
+    return as_site_user(site, _SWITCH_CURRENT, release_id)
 
 
-# $1 app dir, $2 how many to keep, $3.. release ids that must stay (live ones).
-# Removes older releases and venvs no kept release uses is not knowable here,
-# so venvs are pruned by the same rule: newest N plus the live ones.
-_PRUNE = r'''
-set -eu
+# $1 app dir, $2 how many to keep, $3.. release ids / venv keys that must stay.
+# Which venvs old releases use is not knowable here, so venvs are pruned by
+# the same rule: newest N plus the live ones. Housekeeping only: a releases/
+# or venvs/ that is not a plain directory is left alone, never followed.
+_PRUNE = _USER_PRELUDE + r'''
 app=$1 keep=$2; shift 2
 for kind in releases venvs; do
-  [ -d "$app/$kind" ] || continue
-  cd "$app/$kind"
-  ls -1t | grep -v '^\.' | tail -n +"$((keep + 1))" | while IFS= read -r old; do
+  d="$app/$kind"
+  if [ -L "$d" ] || [ ! -d "$d" ]; then continue; fi
+  ls -1t -- "$d" | grep -v '^\.' | tail -n +"$((keep + 1))" | while IFS= read -r old; do
     live=0
     for k in "$@"; do [ "$old" = "$k" ] && live=1; done
-    [ $live = 1 ] || rm -rf -- "$old"
+    [ $live = 1 ] || rm -rf -- "$d/$old"
   done
 done
 '''
 
 
-def prune(app_dir: str, keep: int, live: Sequence[str]) -> Argv:
-    return sh(_PRUNE, app_dir, str(keep), *live)
+def prune(site: Site, keep: int, live: Sequence[str]) -> Argv:
+    return as_site_user(site, _PRUNE, str(keep), *live, check_domain=False)
 
 
 # -- Virtualenv ----------------------------------------------------------
 
-# $1 venv dir, $2 user, $3 python. stdin: requirements.txt.
-# Built in place as the site's user; the `.complete` marker is written only
-# after pip succeeded, and nothing points at a venv before it has one.
-_BUILD_VENV = r'''
-set -eu
-venv=$1 user=$2 python=$3
-if [ -f "$venv/.complete" ]; then cat >/dev/null; echo REUSED; exit 0; fi
+# $1 app dir, $2 venv key, $3 python. stdin: requirements.txt.
+# The `.complete` marker is written only after pip succeeded, and nothing
+# points at a venv before it has one.
+_BUILD_VENV = _USER_PRELUDE + r'''
+app=$1 key=$2 python=$3
+own_dir "$app" 755
+own_dir "$app/venvs" 755
+venv="$app/venvs/$key"
+if [ ! -L "$venv" ] && [ -f "$venv/.complete" ]; then cat >/dev/null; echo REUSED; exit 0; fi
 # Venvs without the marker are interrupted builds: nothing points at them.
-for d in "${venv%/*}"/*/; do
-  [ -d "$d" ] && [ ! -f "$d.complete" ] && rm -rf "$d"
+for d in "$app/venvs"/*; do
+  if [ ! -L "$d" ] && [ -d "$d" ] && [ ! -f "$d/.complete" ]; then rm -rf -- "$d"; fi
 done
-rm -rf "$venv"
-install -d -m 755 -o "$user" -g "$user" "$venv"
+rm -rf -- "$venv"
+mkdir -m 755 -- "$venv"
 cat > "$venv/.requirements.txt"
-chown "$user:$user" "$venv/.requirements.txt"
-home=$(getent passwd "$user" | cut -d: -f6)
-as_user() { runuser -u "$user" -- env HOME="$home" PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 "$@"; }
-if ! as_user "$python" -m venv "$venv" >&2 \
-   || ! as_user "$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2; then
-  rm -rf "$venv"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+if ! "$python" -m venv "$venv" >&2 \
+   || ! "$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2; then
+  rm -rf -- "$venv"
   exit 3
 fi
 touch "$venv/.complete"
@@ -166,39 +410,47 @@ echo BUILT
 '''
 
 
-def build_venv(venv_dir: str, user: str, python: str) -> Argv:
-    return sh(_BUILD_VENV, venv_dir, user, python)
+def build_venv(site: Site, venv_key: str, python: str) -> Argv:
+    return as_site_user(site, _BUILD_VENV, venv_key, python)
 
 
-def venv_complete(venv_dir: str) -> Argv:
-    return ["test", "-f", f"{venv_dir}/.complete"]
+_VENV_COMPLETE = _USER_PRELUDE + r'''
+[ ! -L "$1/venvs" ] && [ ! -L "$1/venvs/$2" ] && [ -f "$1/venvs/$2/.complete" ]
+'''
+
+
+def venv_complete(site: Site, venv_key: str) -> Argv:
+    return as_site_user(site, _VENV_COMPLETE, venv_key, check_domain=False)
 
 
 # -- Instance config -----------------------------------------------------
 
-# $1 app dir, $2 user. stdin: the .env bytes. Written beside, then renamed.
-_WRITE_ENV = r'''
-set -eu
-app=$1 user=$2
-install -d -m 755 -o "$user" -g "$user" "$app"
-install -d -m 700 -o "$user" -g "$user" "$app/instance" "$app/logs"
+# $1 app dir. stdin: the .env bytes. Created under a fresh, unpredictable
+# name (mktemp: O_EXCL, mode 600) in an instance/ checked not to be a link,
+# then renamed over .env (a rename replaces a link, never follows it).
+_WRITE_ENV = _USER_PRELUDE + r'''
+app=$1
+own_dir "$app" 755
+own_dir "$app/instance" 700
+own_dir "$app/logs" 700
 umask 077
-cat > "$app/instance/.env.new"
-chown "$user:$user" "$app/instance/.env.new"
-chmod 600 "$app/instance/.env.new"
-mv -f "$app/instance/.env.new" "$app/instance/.env"
+tmp=$(mktemp -- "$app/instance/.env.XXXXXXXXXXXX")
+if ! cat > "$tmp"; then rm -f -- "$tmp"; exit 1; fi
+chmod 600 -- "$tmp"
+mv -f -T -- "$tmp" "$app/instance/.env"
 '''
 
 
-def write_env(app_dir: str, user: str) -> Argv:
-    return sh(_WRITE_ENV, app_dir, user)
+def write_env(site: Site) -> Argv:
+    return as_site_user(site, _WRITE_ENV)
 
 
-# Prints "MODE OWNER SHA256" of .env, or MISSING.
-_STAT_ENV = r'''
-f="$1/instance/.env"
-if [ -f "$f" ]; then
-  printf '%s %s ' "$(stat -c %a "$f")" "$(stat -c %U "$f")"
+# Prints "MODE OWNER SHA256" of .env, or MISSING (also when instance/ or
+# .env is a link, or instance/ is open to others: the next write repairs it).
+_STAT_ENV = _USER_PRELUDE + r'''
+i="$1/instance" f="$1/instance/.env"
+if [ ! -L "$i" ] && [ "$(stat -c %a -- "$i" 2>/dev/null)" = 700 ] && [ ! -L "$f" ] && [ -f "$f" ]; then
+  printf '%s %s ' "$(stat -c %a -- "$f")" "$(stat -c %U -- "$f")"
   sha256sum < "$f" | cut -d' ' -f1
 else
   echo MISSING
@@ -206,8 +458,8 @@ fi
 '''
 
 
-def stat_env(app_dir: str) -> Argv:
-    return sh(_STAT_ENV, app_dir)
+def stat_env(site: Site) -> Argv:
+    return as_site_user(site, _STAT_ENV, check_domain=False)
 
 
 # -- Removal -------------------------------------------------------------
@@ -215,9 +467,11 @@ def stat_env(app_dir: str) -> Argv:
 # $1 app dir, $2.. subpaths. Removes them, then the app dir if nothing else is left.
 # The app's resources are deleted in parallel, each ending here: the dir may be
 # gone by the time this one's rmdir runs, which is what it wanted anyway.
-_REMOVE = r'''
-set -eu
+_REMOVE = _USER_PRELUDE + r'''
 app=$1; shift
+if [ -L "$app" ]; then
+  refuse "$app is a symbolic link, not the app's directory: nothing removed through it; remove the link yourself"
+fi
 [ -d "$app" ] || exit 0
 for p in "$@"; do rm -rf -- "$app/$p"; done
 rmdir --ignore-fail-on-non-empty -- "$app" 2>/dev/null || [ ! -e "$app" ] ||
@@ -225,17 +479,27 @@ rmdir --ignore-fail-on-non-empty -- "$app" 2>/dev/null || [ ! -e "$app" ] ||
 '''
 
 
-def remove(app_dir: str, *subpaths: str) -> Argv:
-    return sh(_REMOVE, app_dir, *subpaths)
+def remove(site: Site, *subpaths: str) -> Argv:
+    return as_site_user(site, _REMOVE, *subpaths, check_domain=False)
 
 
 # -- Host-wide lock ------------------------------------------------------
 
-LOCK_FILE = "/run/lock/daunit-unit.lock"
+# In a directory only root can write (/run is root's, 755): in /run/lock
+# (1777) any user could plant the lock or its holder file as a link that
+# root's open would follow.
+LOCK_DIR = "/run/daunit"
+LOCK_FILE = f"{LOCK_DIR}/unit.lock"
 
 # Holds an flock while the channel's stdin stays open; prints LOCKED once held.
 # The holder's identity goes into a side file for the "who holds it" message.
 _LOCK = r'''
+dir=${1%/*}
+mkdir -p -m 700 -- "$dir"
+if [ -L "$dir" ] || [ "$(stat -c %u -- "$dir")" != 0 ]; then
+  echo "da-flask: $dir is not a directory of root's; refusing to lock there" >&2
+  exit 65
+fi
 exec 9>>"$1"
 if ! flock -w "$2" 9; then
   echo "HELD-BY $(cat "$1.holder" 2>/dev/null || echo unknown)"

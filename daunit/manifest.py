@@ -9,13 +9,15 @@ The only I/O in this package outside `remote/`: reading the local source tree.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from daunit.canonical import canonical_json
 from daunit.models import AppSpec
@@ -27,6 +29,8 @@ __all__ = [
     "FileEntry",
     "Manifest",
     "ManifestError",
+    "SourceChangedError",
+    "SourceFile",
     "build_app_manifest",
     "build_manifest",
     "manifest_data",
@@ -87,18 +91,114 @@ def _excluded_file(name: str) -> bool:
 
 
 def _check_name(relpath: str) -> None:
-    if any(ord(c) < 32 or c == "\x7f" for c in relpath):
-        raise ManifestError(f"{relpath!r}: file names with control characters cannot be shipped; rename it")
+    # The host lists a release one name a line through sha256sum, which
+    # escapes backslashes and newlines: neither may appear.
+    if any(ord(c) < 32 or c in "\x7f\\" for c in relpath):
+        raise ManifestError(f"{relpath!r}: file names with control characters or backslashes "
+                            "cannot be shipped; rename it")
 
 
-def _sha256_of(path: str) -> tuple[str, int]:
+class SourceChangedError(ManifestError):
+    """A source file changed (or became a link) between hashing and upload."""
+
+
+def open_regular(root: str, relpath: str) -> tuple[BinaryIO, int]:
+    """Open `root`/`relpath` for reading without following any link below `root`.
+
+    Every directory on the way and the file itself are opened with O_NOFOLLOW,
+    so a file or directory swapped for a symlink after the manifest was made
+    is refused instead of shipping what the link points at. Returns the open
+    file and its size; raises SourceChangedError naming the path.
+    """
+    parts = relpath.split("/")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        # O_NONBLOCK: a FIFO swapped in must not hang us (it is refused below).
+        file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise SourceChangedError(f"{relpath}: is a symlink now (or sits under one); da-flask ships "
+                                     "regular files only: replace the link with the file itself") from None
+        raise SourceChangedError(f"{relpath}: cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    info = os.fstat(file_fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(file_fd)
+        raise SourceChangedError(f"{relpath}: is not a regular file any more; remove it from the source tree")
+    os.set_blocking(file_fd, True)
+    return os.fdopen(file_fd, "rb"), info.st_size
+
+
+def _sha256_of(root: str, relpath: str) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as handle:
+    handle, _ = open_regular(root, relpath)
+    with handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a manifest, to be sent as it was hashed (see `open_checked`)."""
+
+    root: str
+    relpath: str
+    sha256: str
+
+    def open_checked(self) -> tuple[CheckedReader, int]:
+        """The file (opened as `open_regular` does) and its size, wrapped so
+        that reading raises SourceChangedError if it got shorter, and
+        `verify_complete()` after the last byte raises it if the bytes read
+        are not the ones the manifest hashed."""
+        handle, size = open_regular(self.root, self.relpath)
+        return CheckedReader(handle, size, self), size
+
+
+class CheckedReader(io.RawIOBase):
+    """Hashes what is read; at the announced size, checks it against the manifest."""
+
+    def __init__(self, handle: BinaryIO, size: int, source: SourceFile) -> None:
+        self._handle, self._size, self._source = handle, size, source
+        self._digest = hashlib.sha256()
+        self._count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        want = self._size - self._count if n is None or n < 0 else min(n, self._size - self._count)
+        data = self._handle.read(want) if want > 0 else b""
+        self._digest.update(data)
+        self._count += len(data)
+        if len(data) < want:
+            raise self._changed("it got shorter while it was read")
+        return data
+
+    def verify_complete(self) -> None:
+        """After the announced size was read: nothing more, and the right bytes."""
+        if self._count != self._size:
+            raise self._changed("it was not read to the end")
+        if self._handle.read(1):
+            raise self._changed("it grew while it was read")
+        if self._digest.hexdigest() != self._source.sha256:
+            raise self._changed(f"its sha256 is now {self._digest.hexdigest()[:16]}..., "
+                                f"the manifest has {self._source.sha256[:16]}...")
+
+    def _changed(self, why: str) -> SourceChangedError:
+        return SourceChangedError(f"{self._source.relpath}: changed after it was hashed ({why}); "
+                                  "nothing was switched: run pulumi up again to deploy what is there now")
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
 
 
 def build_manifest(source_dir: str | os.PathLike[str], entry_point: str | None = "wsgi.py") -> Manifest:
@@ -141,7 +241,7 @@ def build_manifest(source_dir: str | os.PathLike[str], entry_point: str | None =
                                     "replace it with a copy of the file")
             if not stat.S_ISREG(info.st_mode):
                 raise ManifestError(f"{relpath}: is not a regular file; remove it from the source tree")
-            digest, size = _sha256_of(path)
+            digest, size = _sha256_of(root, relpath)
             mode = ENTRY_POINT_MODE if relpath == entry_point else FILE_MODE
             manifest[relpath] = FileEntry(sha256=digest, size=size, mode=mode)
     if entry_point is not None and entry_point not in manifest:

@@ -58,9 +58,7 @@ def write_data_tree(state: Path, user: str, domain: str, address: str, front: st
         _write(users / name / "user.conf",
                f"username={name}\nusertype={kind}\ncreator={ADMIN}\nip={address}\n"
                f"domain={domains[0] if domains else ''}\nemail={name}@{domain}\nnginx_unit=ON\n", 0o600)
-        listing = users / name / "domains.list"
-        if not listing.exists():  # lab.layout may have written it already: same content
-            _write(listing, "".join(f"{d}\n" for d in domains), 0o600)
+        _write(users / name / "domains.list", "".join(f"{d}\n" for d in domains), 0o600)
     _write(users / user / "domains" / f"{domain}.conf",
            f"domain={domain}\nusername={user}\nip={address}\ndefaultdomain=yes\n"
            "ssl=ON\nphp=OFF\ncgi=OFF\n", 0o600)

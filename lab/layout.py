@@ -187,6 +187,13 @@ def write_tree(state: Path, user: str, uid: int, domain: str, authorized_key: st
     _mkdir(fs / "unit-state", 0o755)
     _mkdir(fs / "unit-state" / "tmp", 0o755)
     _mkdir(fs / "directadmin", 0o755)
+    # DirectAdmin's own record of the user and their domains (root's: the
+    # deploy checks a site's domain against it before changing anything);
+    # lab.directadmin.write_data_tree writes the files.
+    users = fs / "directadmin" / "data" / "users"
+    _mkdir(users.parent, 0o711)
+    _mkdir(users, 0o711)
+    _mkdir(users / user, 0o711)
     _mkdir(state / "scratch", 0o700)
 
 

@@ -17,6 +17,7 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit import hostops
 from daunit.providers.base import Provider, plain
+from daunit.providers.site import run_step
 from daunit.render import dotenv_bytes
 
 
@@ -39,15 +40,15 @@ class InstanceConfigProvider(Provider):
         # argv would refuse ordinary deploys (remote/ssh.py, MIN_GUARDED_SECRET).
         secret_values = {key: env[key] for key in props["secretKeys"] if key in env}
         with self.session(props) as s:
-            s.run(hostops.write_env(props["appDir"], props["user"]),
-                  stdin=dotenv_bytes(env), secrets=secret_values)
+            run_step(s, hostops.write_env(hostops.Site.of(props)),
+                     stdin=dotenv_bytes(env), secrets=secret_values)
         return {**props, "envFile": f"{props['appDir']}/instance/.env",
                 "keys": sorted(env), "revision": secrets.token_hex(8)}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
         with self.session(props) as s:
-            line = s.run(hostops.stat_env(props["appDir"])).stdout.decode().split()
+            line = run_step(s, hostops.stat_env(hostops.Site.of(props))).stdout.decode().split()
         want = hashlib.sha256(dotenv_bytes(props["environment"])).hexdigest()
         if line != ["600", props["user"], want]:
             # Missing, readable by others, or edited: report it gone so the
@@ -58,4 +59,4 @@ class InstanceConfigProvider(Provider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         props = plain(props)
         with self.session(props) as s:
-            s.run(hostops.remove(props["appDir"], "instance", "logs"))
+            run_step(s, hostops.remove(hostops.Site.of(props), "instance", "logs"))

@@ -1,9 +1,12 @@
 """Release: the app's source as a content-addressed tree on the host.
 
 Inputs carry the file manifest (path -> sha256), so `pulumi preview --diff`
-names every file that changes. Only changed files travel: the new release is
-seeded with hard links to the previous one and receives just the difference
-in one upload.
+names every file that changes. Only files the host lacks travel: the host
+(as the site user) hashes what it has, hard-links every file whose content
+matches the manifest into the new tree and names the rest, which arrive in
+one upload. The same step repairs a release edited by hand: after a refresh
+shows the edit, the update rebuilds the release from the manifest instead of
+trusting it, and swaps the verified tree in.
 """
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit import hostops
 from daunit.errors import CommandError, DeployError
+from daunit.manifest import SourceFile
 from daunit.providers.base import Provider, plain
+from daunit.providers.site import run_step, upload_command
 
 
 class ReleaseProvider(Provider):
@@ -32,44 +37,48 @@ class ReleaseProvider(Provider):
         return UpdateResult(outs=self._deploy(plain(news), plain(olds)))
 
     def _deploy(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
-        app, user, rid = props["appDir"], props["user"], props["releaseId"]
+        site = hostops.Site.of(props)
+        rid: str = props["releaseId"]
         files: dict[str, str] = props["files"]
-        prev_files: dict[str, str] = (olds or {}).get("files") or {}
         prev_id = (olds or {}).get("releaseId") or ""
-        if prev_id == rid:
-            prev_id = ""
-        source = Path(props["source"])
-
+        records = hostops.manifest_records(files)
         with self.session(props) as s:
-            # Paths to drop from the hard-linked copy: changed or gone.
-            drop = [p for p in prev_files if files.get(p) != prev_files[p]]
-            state = s.run(hostops.prepare_release(app, user, rid, prev_id),
-                          stdin=b"\0".join(p.encode() for p in drop)).stdout.decode().strip()
-            if state == "EXISTS":
-                sent: list[str] = []
-            else:
-                base = {} if state == "FULL" else prev_files
-                sent = sorted(p for p, digest in files.items() if base.get(p) != digest)
-                if sent:
-                    try:
-                        s.upload_files(hostops.incoming_dir(app, rid),
-                                       {p: source / p for p in sent})
-                    except CommandError as exc:
-                        # The connection still works: leave nothing half-made.
-                        s.run(["rm", "-rf", "--", hostops.incoming_dir(app, rid)], check=False)
-                        raise self._explain_upload_failure(s, app, exc, source, sent) from exc
-                s.run(hostops.finish_release(app, user, rid, props["entryPoint"]))
+            out = run_step(s, hostops.prepare_release(site, rid, prev_id), stdin=records).stdout
+            state, need = hostops.parse_prepare(out)
+            # The host names what it lacks; only the manifest's files are ever sent.
+            sent = sorted(p for p in set(need) if p in files) if state != "EXISTS" else []
+            sent_bytes = 0
+            if state != "EXISTS":
+                sent_bytes = self._upload(s, site, rid, props["source"], files, sent)
+                run_step(s, hostops.finish_release(site, rid, props["entryPoint"]), stdin=records)
         return {**props,
-                "releaseDir": f"{app}/releases/{rid}",
+                "releaseDir": f"{site.app_dir}/releases/{rid}",
                 "filesSent": len(sent),
-                "bytesSent": sum((source / p).stat().st_size for p in sent)}
+                "bytesSent": sent_bytes}
+
+    def _upload(self, s: Any, site: hostops.Site, rid: str, source: str, files: dict[str, str],
+                sent: list[str]) -> int:
+        if not sent:
+            return 0
+        incoming = hostops.incoming_dir(site.app_dir, rid)
+        try:
+            return s.upload_files(incoming, {p: SourceFile(source, p, files[p]) for p in sent},
+                                  command=upload_command(site))
+        except DeployError as exc:
+            # The connection still works: leave nothing half-made.
+            run_step(s, hostops.remove(site, f"releases/.incoming-{rid}"), check=False)
+            if isinstance(exc, CommandError):
+                raise self._explain_upload_failure(s, site.user, site.app_dir, exc, Path(source), sent) from exc
+            raise
 
     @staticmethod
-    def _explain_upload_failure(s: Any, app: str, exc: CommandError, source: Path,
+    def _explain_upload_failure(s: Any, user: str, app: str, exc: CommandError, source: Path,
                                 sent: list[str]) -> DeployError:
         """tar reports a full disk as "Wrote only N of M bytes": say it plainly."""
-        need = sum((source / p).stat().st_size for p in sent)
-        df = s.run(["df", "-Pk", app], check=False).stdout.decode().splitlines()
+        need = sum((source / p).stat().st_size for p in sent if (source / p).is_file())
+        df_step = hostops.as_site_user(hostops.Site.of({"user": user, "appDir": app}),
+                                       'df -Pk -- "$1"', check_domain=False)
+        df = s.run(df_step, check=False).stdout.decode().splitlines()
         free_kib = int(df[-1].split()[3]) if len(df) > 1 else -1
         if 0 <= free_kib * 1024 < need:
             return DeployError(
@@ -81,16 +90,17 @@ class ReleaseProvider(Provider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
-        rdir = f"{props['appDir']}/releases/{props['releaseId']}"
+        site = hostops.Site.of(props)
         with self.session(props) as s:
-            result = s.run(hostops.hash_tree(rdir), check=False)
+            result = run_step(s, hostops.hash_tree(site, props["releaseId"]), check=False)
         if result.exit_status != 0:
             return ReadResult(id_=None, outs={})
-        live = hostops.parse_hash_tree(result.stdout.decode())
-        outs = {**props, "files": live}
-        return ReadResult(id_=id_, outs=outs)
+        # What is there, files and planted links alike: a hand edit shows as
+        # a changed file in `preview --refresh`, and the update repairs it.
+        live = hostops.parse_hash_tree(result.stdout)
+        return ReadResult(id_=id_, outs={**props, "files": live})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         props = plain(props)
         with self.session(props) as s:
-            s.run(hostops.remove(props["appDir"], "releases", "current"))
+            run_step(s, hostops.remove(hostops.Site.of(props), "releases", "current"))

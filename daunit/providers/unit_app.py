@@ -57,9 +57,9 @@ class UnitApplicationProvider(Provider):
                     if before is not None:
                         unit.put(app_path(name), before)
                     raise
-            s.run(hostops.switch_current(props["appDir"], props["releaseId"]))
-            s.run(hostops.prune(props["appDir"], int(props.get("keep", 5)),
-                                [props["releaseId"], props["venvKey"]]))
+            site = hostops.Site.of(props)
+            s.run(hostops.switch_current(site, props["releaseId"]))
+            s.run(hostops.prune(site, int(props.get("keep", 5)), [props["releaseId"], props["venvKey"]]))
         return {**props, "healthChecked": routed}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

@@ -1,8 +1,8 @@
 """Virtualenv: keyed by (python version, hash of requirements).
 
-Built beside the live one and used only once pip succeeded; reused whenever
-the key is unchanged. A failed build leaves nothing behind and says why
-(pip's stderr tail).
+Built beside the live one, as the site user, and used only once pip
+succeeded; reused whenever the key is unchanged. A failed build leaves
+nothing behind and says why (pip's stderr tail).
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit import hostops
 from daunit.providers.base import Provider, plain
+from daunit.providers.site import run_step
 
 
 class VirtualenvProvider(Provider):
@@ -27,24 +28,21 @@ class VirtualenvProvider(Provider):
         return UpdateResult(outs=self._build(plain(news)))
 
     def _build(self, props: dict[str, Any]) -> dict[str, Any]:
-        venv = f"{props['appDir']}/venvs/{props['key']}"
+        site = hostops.Site.of(props)
         with self.session(props) as s:
-            # The app dir and its venvs/ may not exist yet on a first deploy.
-            s.run(hostops.sh('install -d -m 755 -o "$2" -g "$2" "$1" "$1/venvs"',
-                             props["appDir"], props["user"]))
-            result = s.run(hostops.build_venv(venv, props["user"], props["python"]),
-                           stdin=props["requirements"].encode(), timeout=1800)
-        return {**props, "venvDir": venv,
+            result = run_step(s, hostops.build_venv(site, props["key"], props["python"]),
+                              stdin=props["requirements"].encode(), timeout=1800)
+        return {**props, "venvDir": f"{site.app_dir}/venvs/{props['key']}",
                 "built": result.stdout.decode().strip() == "BUILT"}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
-        venv = f"{props['appDir']}/venvs/{props['key']}"
         with self.session(props) as s:
-            ok = s.run(hostops.venv_complete(venv), check=False).exit_status == 0
+            step = hostops.venv_complete(hostops.Site.of(props), props["key"])
+            ok = run_step(s, step, check=False).exit_status == 0
         return ReadResult(id_=id_, outs=props) if ok else ReadResult(id_=None, outs={})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         props = plain(props)
         with self.session(props) as s:
-            s.run(hostops.remove(props["appDir"], "venvs"))
+            run_step(s, hostops.remove(hostops.Site.of(props), "venvs"))

@@ -16,6 +16,7 @@ Rules kept here so callers cannot get them wrong:
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import logging
 import os
@@ -31,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import paramiko
 from paramiko.common import OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, cMSG_CHANNEL_OPEN
@@ -534,7 +535,7 @@ class SSHSession:
     def upload_files(
         self,
         dest_dir: str,
-        files: Mapping[str, bytes | Path],
+        files: Mapping[str, bytes | Path | CheckedSource],
         modes: Mapping[str, int] | None = None,
         *,
         default_mode: int = 0o644,
@@ -542,8 +543,10 @@ class SSHSession:
         owner: str | None = None,
         group: str | None = None,
         timeout: float | None = None,
-    ) -> None:
-        """Write ``files`` (relative path -> bytes or local Path) under ``dest_dir`` in one go.
+        command: Callable[[str, Sequence[str]], list[str]] | None = None,
+    ) -> int:
+        """Write ``files`` (relative path -> bytes, local Path or CheckedSource)
+        under ``dest_dir`` in one go; returns the number of content bytes sent.
 
         One exec channel, one round trip for N files: a gzipped tar stream
         written to ``tar -x -z`` on the host's stdin (measured against SFTP in
@@ -551,8 +554,15 @@ class SSHSession:
         directories of the files are created (``dir_mode`` for the ones in the
         archive). Files get ``modes[relpath]`` or ``default_mode``, exactly
         (tar -p, no umask). They are owned by ``owner``/``group`` when given
-        (which must exist on the host), else by the SSH user. Existing files
-        are replaced; others in ``dest_dir`` are left alone.
+        (which must exist on the host), else by the user tar runs as. Existing
+        files are replaced; others in ``dest_dir`` are left alone.
+
+        ``command(script, args)`` builds the argv that runs the extracting
+        script (default: ``sh -c script sh args...`` as the SSH user); the
+        deploy passes one that runs it as the site user (hostops.as_site_user).
+        A CheckedSource is opened without following links and verified against
+        its manifest hash as it is sent: if it changed, the stream is cut (the
+        host's tar fails, nothing lands complete) and ConfigError says which file.
         """
         modes = modes or {}
         unknown = set(modes) - set(files)
@@ -570,35 +580,83 @@ class SSHSession:
                 '{ [ -z "$g" ] || getent group -- "$g" >/dev/null || { echo "no such group: $g" >&2; false; }; } && '
                 'mkdir -p -- "$d" && exec tar -x -z -p -f - -C "$d" "$@"'
             )
-            argv = ["sh", "-c", script, "sh", dest_dir, owner or "", group or "", *tar_opts]
+            args = [dest_dir, owner or "", group or "", *tar_opts]
         else:
-            argv = ["sh", "-c", script, "sh", dest_dir, *tar_opts]
+            args = [dest_dir, *tar_opts]
+        argv = command(script, args) if command else ["sh", "-c", script, "sh", *args]
         # Files get "now" as mtime: a fixed stamp would let Python reuse a stale
         # .pyc for a changed source of the same size.
         mtime = int(time.time())
+        problems: list[Exception] = []
+        sent = [0]
+
+        def add(tar: tarfile.TarFile, rel: str, content: bytes | Path | CheckedSource) -> None:
+            info = functools.partial(_tarinfo, names[rel], tarfile.REGTYPE, mode=modes.get(rel, default_mode),
+                                     mtime=mtime, owner=owner, group=group)
+            if isinstance(content, (bytes, bytearray, memoryview)):
+                data = bytes(content)
+                tar.addfile(info(size=len(data)), io.BytesIO(data))
+                sent[0] += len(data)
+            elif isinstance(content, Path):
+                size = content.stat().st_size
+                with content.open("rb") as f:
+                    tar.addfile(info(size=size), f)
+                sent[0] += size
+            else:
+                reader, size = content.open_checked()
+                with reader:
+                    tar.addfile(info(size=size), reader)
+                    reader.verify_complete()
+                sent[0] += size
 
         def feed(chan: paramiko.Channel) -> None:
             # Buffered: tarfile writes each header and block separately, and
             # every sendall is an SSH packet of its own.
-            sink = io.BufferedWriter(_GzipChannelSink(chan), buffer_size=256 * 1024)
-            with sink, tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                for d in _parent_dirs(names.values()):
-                    tar.addfile(_tarinfo(d, tarfile.DIRTYPE, 0, dir_mode, mtime, owner, group))
-                for rel, content in files.items():
-                    mode = modes.get(rel, default_mode)
-                    if isinstance(content, Path):
-                        size = content.stat().st_size
-                        with content.open("rb") as f:
-                            tar.addfile(_tarinfo(names[rel], tarfile.REGTYPE, size, mode, mtime, owner, group), f)
-                    else:
-                        data = bytes(content)
-                        tar.addfile(_tarinfo(names[rel], tarfile.REGTYPE, len(data), mode, mtime, owner, group),
-                                    io.BytesIO(data))
+            raw = _GzipChannelSink(chan)
+            sink = io.BufferedWriter(raw, buffer_size=256 * 1024)
+            try:
+                with sink, tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                    for d in _parent_dirs(names.values()):
+                        tar.addfile(_tarinfo(d, tarfile.DIRTYPE, 0, dir_mode, mtime, owner, group))
+                    for rel, content in files.items():
+                        try:
+                            add(tar, rel, content)
+                        except (OSError, EOFError, paramiko.SSHException):
+                            raise
+                        except Exception as exc:  # the source changed: cut the stream short
+                            problems.append(exc)
+                            raw.abort()
+                            return
+            except (OSError, EOFError, paramiko.SSHException):
+                if not problems:  # else: the abort itself, on closing
+                    raise
 
-        self._exec(argv, feed, large=True, check=True, timeout=timeout, secrets=())
+        try:
+            self._exec(argv, feed, large=True, check=True, timeout=timeout, secrets=())
+        except CommandError:
+            if problems:
+                raise ConfigError(str(problems[0]), host=self.target.host) from None
+            raise
+        if problems:
+            raise ConfigError(str(problems[0]), host=self.target.host) from None
+        return sent[0]
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+class CheckedReader(Protocol):
+    def read(self, n: int = -1) -> bytes: ...
+    def verify_complete(self) -> None: ...
+    def __enter__(self) -> Any: ...
+    def __exit__(self, *exc: object) -> Any: ...
+
+
+class CheckedSource(Protocol):
+    """A local file sent only as it was hashed (daunit.manifest.SourceFile)."""
+
+    def open_checked(self) -> tuple[CheckedReader, int]: ...
+
 
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
@@ -738,16 +796,23 @@ class _GzipChannelSink(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
+        if getattr(self, "_aborted", False):
+            raise OSError("upload aborted")
         view = memoryview(data).cast("B")
         out = self._gzip.compress(view)
         if out:
             self.chan.sendall(out)
         return len(view)
 
+    def abort(self) -> None:
+        """Close without the gzip trailer: the host's gunzip sees a cut stream and fails."""
+        self._aborted = True
+
     def close(self) -> None:
         if not self.closed:
             try:
-                self.chan.sendall(self._gzip.flush())
+                if not getattr(self, "_aborted", False):
+                    self.chan.sendall(self._gzip.flush())
             finally:
                 super().close()
 

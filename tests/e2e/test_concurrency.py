@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from daunit import hostops
 from tests.e2e.conftest import app_config, host_config
 from tests.e2e.test_deploy import unit_config
 
@@ -76,9 +77,10 @@ def test_a_lock_held_too_long_is_named(lab: Any, deployment_factory: Any) -> Non
     d.stack.extra_env["DAFLASK_LOCK_TIMEOUT"] = "3"
     # Someone else holds the host lock for a while.
     lab.run(["sh", "-c",
-             "exec 9>>/run/lock/daunit-unit.lock; flock 9; "
-             "echo 'a test holding the lock' > /run/lock/daunit-unit.lock.holder; "
-             "nohup sleep 300 >/dev/null 2>&1 <&9 9>&- & echo $! > /run/lock/test-holder.pid"])
+             'mkdir -p -m 700 "${1%/*}"; exec 9>>"$1"; flock 9; '
+             "echo 'a test holding the lock' > \"$1.holder\"; "
+             "nohup sleep 300 >/dev/null 2>&1 <&9 9>&- & echo $! > /run/lock/test-holder.pid",
+             "sh", hostops.LOCK_FILE])
     try:
         result = d.stack.up(check=False)
     finally:

@@ -4,23 +4,33 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from daunit import hostops
+from typing import Any
+
+from daunit import hostops
 from daunit.remote.ssh import SSHSession
 
 
-def test_parallel_removes_of_one_app_dir_all_succeed(session: SSHSession, scratch: str) -> None:
+def make(session: SSHSession, site: hostops.Site, *paths: str) -> None:
+    session.run(hostops.as_site_user(site, 'cd "$1" && shift && mkdir -p -- "$@"', *paths))
+
+
+def test_parallel_removes_of_one_app_dir_all_succeed(session: SSHSession, lab_host: Any) -> None:
     for round_ in range(15):
-        app = f"{scratch}/app{round_}"
-        session.run(["mkdir", "-p", f"{app}/venvs/v1", f"{app}/releases/r1", f"{app}/instance"])
+        site = hostops.Site(lab_host.da_user, f"{lab_host.public_html}/rm{round_}")
+        session.run(hostops.as_site_user(site, 'mkdir -p "$1"'))
+        make(session, site, "venvs/v1", "releases/r1", "instance")
         parts = ["venvs", "releases", "instance"]
         with ThreadPoolExecutor(3) as workers:
             results = list(workers.map(
-                lambda part: session.run(hostops.remove(app, part), check=False), parts))
+                lambda part: session.run(hostops.remove(site, part), check=False), parts))
         assert [r.exit_status for r in results] == [0, 0, 0], [r.stderr for r in results]
-        assert session.run(["test", "-e", app], check=False).exit_status == 1
+        assert session.run(["test", "-e", site.app_dir], check=False).exit_status == 1
 
 
-def test_remove_keeps_a_dir_that_holds_other_files(session: SSHSession, scratch: str) -> None:
-    app = f"{scratch}/kept"
-    session.run(["mkdir", "-p", f"{app}/venvs", f"{app}/user-data"])
-    session.run(hostops.remove(app, "venvs"))
-    assert session.run(["ls", app]).text.split() == ["user-data"]
+def test_remove_keeps_a_dir_that_holds_other_files(session: SSHSession, lab_host: Any) -> None:
+    site = hostops.Site(lab_host.da_user, f"{lab_host.public_html}/kept")
+    session.run(hostops.as_site_user(site, 'mkdir -p "$1"'))
+    make(session, site, "venvs", "user-data")
+    session.run(hostops.remove(site, "venvs"))
+    assert session.run(["ls", site.app_dir]).text.split() == ["user-data"]
+    session.run(hostops.remove(site, "user-data"))
