@@ -11,6 +11,7 @@ import pulumi
 from components.host import DirectAdminHost
 from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
 from daunit.models import AppSpec, HostSpec
+from daunit.shipped import with_entry_module
 from daunit.render import (AppLayout, app_urls, chain_sha256, directadmin_cert_files, dns_records,
                            host_dispatch_entry, instance_environment, unit_app_name,
                            unit_application, unit_route, unit_route_name)
@@ -29,7 +30,7 @@ class FlaskApp(pulumi.ComponentResource):
         super().__init__("daflask:index:FlaskApp", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=[host.unit])
         layout = AppLayout.of(app, host_spec)
-        manifest = build_app_manifest(app)
+        manifest = with_entry_module(build_app_manifest(app))
         rid = release_id(manifest)
         requirements = read_requirements(app)
         vkey = venv_key(app.python_version, requirements, interpreter=host_spec.python)

@@ -100,6 +100,8 @@ RESERVED_APP_PREFIXES = ("da_flask", "daflask")
 RESERVED_ENV_NAMES: dict[str, str] = {
     "PYTHONPATH": "to the release directory",
     "DAFLASK_ENV_REVISION": "to restart the app when instance/.env changes",
+    "DAFLASK_APP_MODULE": "to the app's module, for da-flask's entry module",
+    "DAFLASK_APP_CALLABLE": "to the app's callable, for da-flask's entry module",
 }
 
 # The seed's after_request headers, set at the edge by the app's Unit route

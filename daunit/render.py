@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from daunit.models import ENV_NAME_RE, AppSpec, HostSpec, listener_port
+from daunit.shipped import ENTRY_MODULE
+
+# The WSGI object of the entry module (daunit/shipped/daflask_entry.py).
+ENTRY_CALLABLE = "application"
 
 __all__ = [
     "ENV_FILE_MODE",
@@ -29,6 +33,7 @@ __all__ = [
     "directadmin_cert_files",
     "dns_records",
     "dotenv_bytes",
+    "entry_environment",
     "health_probe",
     "host_dispatch_entry",
     "instance_environment",
@@ -151,7 +156,9 @@ def unit_application(app: AppSpec, host: HostSpec, release_id: str, venv_key: st
     """The object for `PUT /config/applications/<name>`.
 
     Only non-secret environment goes here (Unit config is readable by anyone
-    who can read the socket or state); secrets go to instance/.env.
+    who can read the socket or state); secrets go to instance/.env. Unit runs
+    da-flask's entry module (daunit/shipped), which loads instance/.env into
+    os.environ and then imports the app's own module and callable, named here.
     """
     version = VENV_KEY_RE.match(_check_venv_key(venv_key))
     if version and version.group(1) != app.python_version:
@@ -167,18 +174,23 @@ def unit_application(app: AppSpec, host: HostSpec, release_id: str, venv_key: st
         "type": app.unit_type,
         "path": release,
         "home": home,
-        "module": app.module,
-        "callable": app.callable,
+        "module": ENTRY_MODULE,
+        "callable": ENTRY_CALLABLE,
         "working_directory": release,
         "user": host.da_user,
         "group": host.da_user,
-        "environment": {**app.environment, "PYTHONPATH": release},
+        "environment": {**app.environment, "PYTHONPATH": release, **entry_environment(app)},
         "processes": app.processes.to_unit(),
         "threads": app.threads,
     }
     if app.isolation:
         config["isolation"] = {"namespaces": dict(ISOLATION_NAMESPACES), "rootfs": layout.app_dir}
     return config
+
+
+def entry_environment(app: AppSpec) -> dict[str, str]:
+    """What tells the entry module which of the app's objects to serve."""
+    return {"DAFLASK_APP_MODULE": app.module, "DAFLASK_APP_CALLABLE": app.callable}
 
 
 def _static_base(app: AppSpec) -> str:

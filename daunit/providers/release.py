@@ -10,6 +10,7 @@ trusting it, and swaps the verified tree in.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,18 @@ from daunit.errors import CommandError, DeployError
 from daunit.manifest import SourceFile
 from daunit.providers.base import Provider, plain
 from daunit.providers.site import run_step, upload_command
+from daunit.shipped import ENTRY_NAME, entry_bytes
+
+
+def _content(source: str, path: str, sha256: str) -> SourceFile | bytes:
+    """What to send for one manifest path: the app's file, or da-flask's entry module."""
+    if path != ENTRY_NAME:
+        return SourceFile(source, path, sha256)
+    data = entry_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise DeployError(f"{ENTRY_NAME} of this da-flask differs from the one the preview hashed: "
+                          "run pulumi up again with one version of da-flask")
+    return data
 
 
 class ReleaseProvider(Provider):
@@ -62,7 +75,7 @@ class ReleaseProvider(Provider):
             return 0
         incoming = hostops.incoming_dir(site.app_dir, rid)
         try:
-            return s.upload_files(incoming, {p: SourceFile(source, p, files[p]) for p in sent},
+            return s.upload_files(incoming, {p: _content(source, p, files[p]) for p in sent},
                                   command=upload_command(site))
         except DeployError as exc:
             # The connection still works: leave nothing half-made.

@@ -72,9 +72,11 @@ def test_canonical_bytes_of_the_seed_case() -> None:
     # The exact bytes PUT to /config/applications/flask_app: sorted keys, compact.
     app, host = specs(environment={"FLASK_CONFIG": "production"})
     assert canonical_json(unit_application(app, host, RELEASE, VENV)) == (
-        '{"callable":"application","environment":{"FLASK_CONFIG":"production",'
+        '{"callable":"application","environment":{"DAFLASK_APP_CALLABLE":"application",'
+        '"DAFLASK_APP_MODULE":"wsgi","FLASK_CONFIG":"production",'
         f'"PYTHONPATH":"{APP_DIR}/releases/{RELEASE}"}},"group":"username",'
-        f'"home":"{APP_DIR}/venvs/{VENV}","module":"wsgi","path":"{APP_DIR}/releases/{RELEASE}",'
+        f'"home":"{APP_DIR}/venvs/{VENV}","module":"_daflask_entry",'
+        f'"path":"{APP_DIR}/releases/{RELEASE}",'
         '"processes":{"max":2,"spare":1},"threads":1,"type":"python 3.11","user":"username",'
         f'"working_directory":"{APP_DIR}/releases/{RELEASE}"}}').encode()
 
