@@ -11,12 +11,12 @@ import pulumi
 from components.host import DirectAdminHost
 from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
 from daunit.models import AppSpec, HostSpec
-from daunit.shipped import with_entry_module
 from daunit.render import (AppLayout, app_urls, chain_sha256, directadmin_cert_files, dns_records,
                            host_dispatch_entry, instance_environment, unit_app_name,
                            unit_application, unit_route, unit_route_name)
-from daunit.resources import (InstanceConfig, Release, UnitApplication, UnitCertificate, UnitRoute,
-                              Virtualenv)
+from daunit.resources import (InstanceConfig, Release, ReleaseCommands, UnitApplication,
+                              UnitCertificate, UnitRoute, Virtualenv)
+from daunit.shipped import with_entry_module
 
 # A hyphen never appears in an app name, so no app route can take this name.
 DISPATCH_ROUTE = "da-flask-hosts"
@@ -57,6 +57,17 @@ class FlaskApp(pulumi.ComponentResource):
             **common, "environment": environment,
             "secretKeys": list(app.secret_environment_keys)}, child)
 
+        before_switch: list[pulumi.Resource] = [self.release, self.venv, self.instance, host.unit]
+        self.release_commands: ReleaseCommands | None = None
+        if app.release_commands:
+            # Before the switch, after the release, venv and .env they run with.
+            self.release_commands = ReleaseCommands(f"{name}-release-commands", {
+                **common, "releaseId": rid, "venvKey": vkey,
+                "commands": [list(c) for c in app.release_commands],
+                "environment": environment, "secretKeys": list(app.secret_environment_keys),
+            }, pulumi.ResourceOptions(parent=self, depends_on=[self.release, self.venv, self.instance]))
+            before_switch.append(self.release_commands)
+
         health = ({"listener": app.listener, "host": app.domain, "path": app.health_path,
                    "status": app.health_status, "timeout": 30} if app.health_check else None)
         base_config = unit_application(app, host_spec, rid, vkey)
@@ -71,8 +82,7 @@ class FlaskApp(pulumi.ComponentResource):
             "venvKey": vkey,
             "keep": app.keep_releases,
             "health": health,
-        }, pulumi.ResourceOptions(parent=self, depends_on=[self.release, self.venv,
-                                                           self.instance, host.unit]))
+        }, pulumi.ResourceOptions(parent=self, depends_on=before_switch))
         self.route = UnitRoute(f"{name}-unit-route", {
             "connection": host.connection,
             "name": unit_route_name(app),

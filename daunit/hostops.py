@@ -462,6 +462,44 @@ def stat_env(site: Site) -> Argv:
     return as_site_user(site, _STAT_ENV, check_domain=False)
 
 
+# -- Commands in a release (release commands, one-off commands) ----------
+
+# $1 app dir, $2 release id, $3 venv key, $4 merged|split, $5.. the command.
+# Runs it in the release, with the venv first on PATH, through da-flask's
+# entry module, which loads instance/.env into the environment: secrets
+# never travel in this command line. `merged` sends the command's output
+# to stderr too, so a failure's message carries it (masked). A release or
+# venv that is a link, or not what da-flask made, is refused, not entered.
+_RUN_IN_RELEASE = _USER_PRELUDE + r"""
+app=$1 id=$2 key=$3 output=$4; shift 4
+rel="$app/releases/$id" venv="$app/venvs/$key"
+for d in "$app" "$app/releases" "$rel" "$app/venvs" "$venv"; do
+  if [ -L "$d" ] || [ ! -d "$d" ]; then
+    refuse "$d is not the directory da-flask made: run pulumi up to make or repair it"
+  fi
+done
+[ -f "$venv/.complete" ] || refuse "the virtualenv $venv is incomplete: run pulumi up to rebuild it"
+if [ -L "$rel/_daflask_entry.py" ] || [ ! -f "$rel/_daflask_entry.py" ]; then
+  refuse "release $id has no _daflask_entry.py (deployed by an older da-flask): run pulumi up first"
+fi
+cd "$rel"
+PATH="$venv/bin:$PATH" VIRTUAL_ENV=$venv PYTHONPATH=$rel
+export PATH VIRTUAL_ENV PYTHONPATH
+if [ "$output" = merged ]; then exec 1>&2; fi
+exec "$venv/bin/python" _daflask_entry.py run -- "$@"
+"""
+
+
+def run_in_release(site: Site, release_id: str, venv_key: str, command: Sequence[str], *,
+                   merge_output: bool = False) -> Argv:
+    """Run `command` as the site user in the release with its venv and the
+    app's environment (from instance/.env, loaded by the entry module)."""
+    if not command:
+        raise ValueError("run_in_release needs a command")
+    mode = "merged" if merge_output else "split"
+    return as_site_user(site, _RUN_IN_RELEASE, release_id, venv_key, mode, *command)
+
+
 # -- Removal -------------------------------------------------------------
 
 # $1 app dir, $2.. subpaths. Removes them, then the app dir if nothing else is left.

@@ -19,6 +19,7 @@ import ipaddress
 import keyword
 import os
 import re
+import shlex
 from typing import Any, Literal
 
 from pydantic import (
@@ -330,6 +331,53 @@ def listener_port(listener: str) -> int:
 
 
 # --- specs --------------------------------------------------------------------------------
+
+
+MAX_RELEASE_COMMANDS = 20
+
+
+def parse_release_commands(value: Any) -> list[list[str]]:
+    """releaseCommands as argv lists: each entry a string split like a shell
+    would (shlex: quotes, no variables, pipes or redirections) or a list of
+    arguments. Control characters are refused: a command is one line."""
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise _invalid("releaseCommands must be a list of commands, like [\"flask --app flaskr init-db\"]")
+    if len(value) > MAX_RELEASE_COMMANDS:
+        raise _invalid(f"releaseCommands lists {len(value)} commands: at most {MAX_RELEASE_COMMANDS}; "
+                       "put the rest in a script of the app and run that")
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    commands: list[list[str]] = []
+    for index, entry in enumerate(value):
+        argv, problem = _release_command(entry)
+        if problem:
+            problems.append(((index,), f"releaseCommands[{index}]: {problem}"))
+        commands.append(argv)
+    if problems:
+        raise _errors_at("releaseCommands", problems)
+    return commands
+
+
+def _release_command(entry: Any) -> tuple[list[str], str | None]:
+    if isinstance(entry, str):
+        text = entry
+    elif isinstance(entry, (list, tuple)) and all(isinstance(a, str) for a in entry):
+        text = " ".join(entry)
+    else:
+        return [], "give a command as a string or a list of strings, like \"flask db upgrade\""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return [], "contains a control character (a line break, a tab...): one command a line, plain text"
+    if isinstance(entry, str):
+        try:
+            argv = shlex.split(entry)
+        except ValueError as exc:
+            return [], f"cannot be split into arguments ({exc}): close the quotes"
+    else:
+        argv = list(entry)
+    if not argv or not argv[0]:
+        return [], "is empty: give the command to run, like \"flask db upgrade\""
+    return argv, None
 
 
 class _Spec(BaseModel):
@@ -805,6 +853,8 @@ class AppSpec(_Spec):
     # Normalized by _security_headers: the exact headers every response gets.
     security_headers: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SECURITY_HEADERS))
     tls: TlsSpec | None = None
+    # Run in each new release before Unit switches to it (providers/release_commands.py).
+    release_commands: tuple[tuple[str, ...], ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -1002,6 +1052,11 @@ class AppSpec(_Spec):
             raise _invalid(f"tls listener {value.listener!r} uses the port of the app's listener "
                            f"{listener!r}: Unit serves a port either with TLS or without, use *:443")
         return value
+
+    @field_validator("release_commands", mode="before")
+    @classmethod
+    def _release_commands(cls, value: Any) -> Any:
+        return parse_release_commands(value)
 
     @field_validator("app_dir")
     @classmethod

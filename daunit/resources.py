@@ -11,6 +11,7 @@ from pulumi.dynamic import Resource
 
 from daunit.providers.instance import InstanceConfigProvider
 from daunit.providers.release import ReleaseProvider
+from daunit.providers.release_commands import ReleaseCommandsProvider
 from daunit.providers.unit_cert import UnitCertificateProvider
 from daunit.providers.unit_app import UnitApplicationProvider
 from daunit.providers.unit_host import UnitHostProvider
@@ -53,6 +54,16 @@ class InstanceConfig(Resource):
             opts, pulumi.ResourceOptions(additional_secret_outputs=["environment"]))
         super().__init__(InstanceConfigProvider(), name,
                          {**props, "envFile": None, "keys": None, "revision": None}, opts)
+
+
+class ReleaseCommands(Resource):
+    """Commands run in a new release before the switch (providers/release_commands.py)."""
+
+    def __init__(self, name: str, props: dict[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["environment"]))
+        super().__init__(ReleaseCommandsProvider(), name, {**props, "ran": None}, opts)
 
 
 class UnitApplication(Resource):
