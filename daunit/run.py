@@ -1,0 +1,137 @@
+"""One-off commands in an app's live release: `python -m daunit.run`.
+
+    python -m daunit.run --stack prod shop -- flask routes
+    python -m daunit.run --stack prod shop -- flask shell
+
+The command runs on the app's host exactly as release commands do
+(hostops.run_in_release): as the site user, in the release Unit serves now,
+with its venv first on PATH and the app's environment loaded from
+instance/.env by the entry module, so no secret is in any command line.
+Which release and venv are live is read from Unit's config, not from the
+stack's outputs. Output streams back as it comes (stdout to stdout, stderr
+to stderr), this machine's stdin is forwarded, and the exit status is the
+command's. One SSH connection; it reads the stack's config and outputs and
+changes no state.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from daunit import hostops
+from daunit.errors import DeployError
+from daunit.models import AppSpec, StackSpec
+from daunit.render import RELEASE_ID_RE, VENV_KEY_RE
+from daunit.status import StatusError, find_unit_app, load_stack
+
+_READ_SIZE = 32768
+
+
+class RunError(Exception):
+    """Why the command could not be started: said in one line."""
+
+
+def find_app(spec: StackSpec, name: str) -> AppSpec:
+    for app in spec.apps:
+        if app.name == name:
+            return app
+    known = ", ".join(sorted(a.name for a in spec.apps)) or "none"
+    raise RunError(f"the stack has no app {name!r} (its apps: {known})")
+
+
+def live_release(applications: Mapping[str, Any], app: AppSpec, app_dir: str) -> tuple[str, str]:
+    """(release id, venv key) Unit runs the app with now, from its config."""
+    found = find_unit_app(applications, app_dir)
+    if found is None and app.isolation:
+        # An isolated app's paths are inside its rootfs, the app dir.
+        found = next(((name, str(c.get("path", "")).removeprefix("/releases/").split("/")[0])
+                      for name, c in sorted(applications.items())
+                      if isinstance(c, Mapping) and (c.get("isolation") or {}).get("rootfs") == app_dir),
+                     None)
+    if found is None:
+        raise RunError(f"Unit runs no application from {app_dir}: deploy the app first (pulumi up)")
+    name, release = found
+    venv = str(applications[name].get("home") or "").rstrip("/").rsplit("/", 1)[-1]
+    if not RELEASE_ID_RE.fullmatch(release) or not VENV_KEY_RE.fullmatch(venv):
+        raise RunError(f"Unit's application {name} does not run a da-flask release and venv "
+                       f"(path {applications[name].get('path')!r}, home {applications[name].get('home')!r})")
+    return release, venv
+
+
+def stream(session: Any, argv: Sequence[str]) -> int:
+    """Run argv on one exec channel: output as it comes, stdin forwarded; its exit status."""
+    chan = session.transport.open_session()
+    chan.exec_command(shlex.join(argv))
+    feeder = threading.Thread(target=_forward_stdin, args=(chan,), daemon=True)
+    feeder.start()
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    while not (chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready()):
+        if chan.recv_ready():
+            out.write(chan.recv(_READ_SIZE))
+            out.flush()
+        elif chan.recv_stderr_ready():
+            err.write(chan.recv_stderr(_READ_SIZE))
+            err.flush()
+        else:
+            chan.status_event.wait(0.05)
+    status = chan.recv_exit_status()
+    chan.close()
+    return 255 if status < 0 else status
+
+
+def _forward_stdin(chan: Any) -> None:
+    try:
+        while data := os.read(sys.stdin.fileno(), _READ_SIZE):
+            chan.sendall(data)
+    except (OSError, ValueError):
+        pass  # stdin closed or not readable: the command sees EOF
+    try:
+        chan.shutdown_write()
+    except OSError:
+        pass
+
+
+def run(project_dir: Path, stack: str, app_name: str, command: Sequence[str]) -> int:
+    from daunit.remote.ssh import SSHSession
+    from daunit.remote.unit import UnitClient
+    from daunit.status_remote import target_for
+
+    spec, _outputs = load_stack(project_dir, stack)
+    app = find_app(spec, app_name)
+    host = spec.hosts[app.host]
+    app_dir = app.app_dir_on(host)
+    with SSHSession(target_for(host)) as session:
+        with UnitClient(session, host.unit_socket, host.unit_log) as unit:
+            applications = unit.get("/config/applications") or {}
+        release, venv = live_release(applications, app, app_dir)
+        site = hostops.Site(host.da_user, app_dir, app.domain)
+        return stream(session, hostops.run_in_release(site, release, venv, command))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m daunit.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="the stack the app belongs to")
+    parser.add_argument("--cwd", default=".", help="the project directory (default: here)")
+    parser.add_argument("app", help="the app's name in the stack config")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the command after --, like: -- flask routes")
+    try:
+        return run(Path(args.cwd).resolve(), args.stack, args.app, command)
+    except (StatusError, RunError, DeployError) as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
