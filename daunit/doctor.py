@@ -127,8 +127,8 @@ def unit_port(sections: Sections) -> tuple[int | None, str]:
 def check_unit_port(sections: Sections) -> Check:
     port, source = unit_port(sections)
     if port is not None:
-        return Check("unit-port", OK, f"unit_port={port} ({source}): Unit's loopback port behind the "
-                     "front server")
+        return Check("unit-port", OK, f"unit_port={port} ({source}): the front server proxies to "
+                     f"Unit on 127.0.0.1:{port}")
     if not da_present(sections):
         return Check("unit-port", WARN, "no DirectAdmin: no unit_port", "nothing to do without DirectAdmin")
     return Check("unit-port", WARN, "DirectAdmin has no unit_port",
@@ -260,12 +260,18 @@ def check_storage(sections: Sections, user: str, domain: str) -> Check | None:
 # -- ports -------------------------------------------------------------------------------
 
 def _owners(users: Sequence[facts.Listening]) -> str:
-    names = [p for s in users for p in s.processes]
-    return ", ".join(dict.fromkeys(names)) or "a process ss does not name (run as root to see it)"
+    """"nginx (pid 11, 12), unitd (pid 20)": each program once, with its pids."""
+    pids: dict[str, list[str]] = {}
+    for s in users:
+        for name, pid in s.processes:
+            if pid not in pids.setdefault(name, []):
+                pids[name].append(pid)
+    return ", ".join(f"{name} (pid {', '.join(sorted(p, key=int))})" for name, p in pids.items()) \
+        or "a process ss does not name (run as root to see it)"
 
 
 def _by_unit(users: Sequence[facts.Listening]) -> bool:
-    return bool(users) and all(s.processes and all(p.startswith("unitd ") for p in s.processes) for s in users)
+    return bool(users) and all(s.processes and all(n == "unitd" for n, _ in s.processes) for s in users)
 
 
 def check_port(listening: Sequence[facts.Listening], address: str, port: int, *, unit_port: bool) -> Check:

@@ -228,7 +228,7 @@ def parse_storage(lines: Sequence[str]) -> Storage:
 class Listening:
     address: str  # "0.0.0.0", "127.0.0.1", "::", "*"
     port: int
-    processes: tuple[str, ...]  # "nginx (pid 12)"; empty when ss may not show them
+    processes: tuple[tuple[str, str], ...]  # (program, pid); empty when ss may not show them
 
 
 _SS_USERS = re.compile(r'\("([^"]*)",pid=(\d+)')
@@ -245,7 +245,7 @@ def parse_ss(lines: Sequence[str]) -> list[Listening]:
         if not port.isdigit():
             continue
         address = address.split("%", 1)[0].strip("[]")  # "0.0.0.0%lo", "[::]"
-        users = tuple(dict.fromkeys(f"{name} (pid {pid})" for name, pid in _SS_USERS.findall(line)))
+        users = tuple(dict.fromkeys((name, pid) for name, pid in _SS_USERS.findall(line)))
         found.append(Listening(address, int(port), users))
     return found
 
