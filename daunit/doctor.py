@@ -158,9 +158,11 @@ def check_unit_socket(sections: Sections, host: HostSpec) -> Check:
         return Check("unit-socket", FAIL, "no unitd running (no root-owned `unit: main` process)", START_UNIT)
     controls = [p.control for p in procs]
     field_ = f"hosts.{host.name}.unitSocket"
-    if any(p.control_socket and facts.same_path(p.control_socket, host.unit_socket) for p in procs):
-        return Check("unit-socket", OK, f"unitd --control unix:{host.unit_socket} (pid "
-                     f"{procs[0].pid}) is the stack's unitSocket")
+    for p in procs:
+        if p.control_socket and facts.same_path(p.control_socket, host.unit_socket):
+            how = "built-in --control (`unitd --version`)" if p.built_in else "--control"
+            return Check("unit-socket", OK, f"unitd (pid {p.pid}) uses {how} unix:{p.control_socket}: "
+                         "the stack's unitSocket")
     sockets = [p.control_socket for p in procs if p.control_socket]
     if sockets:
         return Check("unit-socket", FAIL, f"unitd uses --control unix:{sockets[0]}, the stack says "

@@ -42,14 +42,25 @@ section options-file; [ -f "$da/custombuild/options.conf" ] && echo "$da/customb
 section options; grep -E '^(webserver|unit)=' "$da/custombuild/options.conf" 2>/dev/null
 # unitd's main process: owned by root (a site user can name a process anything) and in
 # this shell's namespaces (several Unit daemons may run in containers on one machine).
+# Started without --control (DirectAdmin's unit.service runs `unitd --no-daemon`), its
+# socket is the one built in: `unitd --version` of that very binary prints it.
 section unitd
 net=$(readlink /proc/self/ns/net) mnt=$(readlink /proc/self/ns/mnt)
-ps -e -o pid= -o uid= -o args= 2>/dev/null | while read -r pid uid args; do
+processes() {
+  if command -v ps >/dev/null 2>&1; then ps -e -o pid= -o uid= -o args=; return; fi
+  for p in /proc/[0-9]*; do
+    printf '%s %s %s\n' "${p#/proc/}" "$(stat -c %u "$p")" "$(tr '\0' ' ' < "$p/cmdline")"
+  done
+}
+processes 2>/dev/null | while read -r pid uid args; do
   [ "$uid" = 0 ] || continue
   case $args in "unit: main"*|unitd|unitd\ *|*/unitd|*/unitd\ *) ;; *) continue ;; esac
   n=$(readlink "/proc/$pid/ns/net" 2>/dev/null); m=$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)
   { [ -z "$n" ] || [ "$n" = "$net" ]; } && { [ -z "$m" ] || [ "$m" = "$mnt" ]; } || continue
   printf '%s %s\n' "$pid" "$args"
+  case " $args" in *" --control"*) continue ;; esac
+  built=$(timeout 10 "/proc/$pid/exe" --version </dev/null 2>&1 | grep -o -e '--control=[^ ]*' | head -n 1)
+  [ -n "$built" ] && printf '%s built-in %s\n' "$pid" "$built"
 done
 section socket; [ -S "$sock" ] && echo socket
 section passwd; getent passwd "$user"
@@ -126,7 +137,8 @@ def parse_da_version(lines: Sequence[str]) -> str | None:
 class UnitProcess:
     pid: int
     command: str  # the process title: "unit: main v1.35.0 [/usr/sbin/unitd --control ...]"
-    control: str | None  # the --control argument, None when unitd was started without one
+    control: str | None  # the --control argument, else the binary's built-in one, else None
+    built_in: bool = False  # control is the built-in one (`unitd --version`), not an argument
 
     @property
     def control_socket(self) -> str | None:
@@ -146,18 +158,24 @@ def _control_argument(words: Sequence[str]) -> str | None:
 
 
 def parse_unitd(lines: Sequence[str]) -> list[UnitProcess]:
-    """unitd main processes from `PID ARGS` lines. Unit rewrites its main process's title
-    to `unit: main vX [ORIGINAL COMMAND LINE]`; the original arguments are inside []."""
-    found = []
+    """unitd main processes from `PID ARGS` lines, and `PID built-in --control=X` lines for
+    those started without --control. Unit rewrites its main process's title to
+    `unit: main vX [ORIGINAL COMMAND LINE]`; the original arguments are inside []."""
+    found: dict[int, UnitProcess] = {}
+    built_in: dict[int, str | None] = {}
     for line in lines:
         pid, _, command = line.strip().partition(" ")
         if not pid.isdigit():
             continue
+        if command.startswith("built-in "):
+            built_in[int(pid)] = _control_argument(command.split()[1:])
+            continue
         inner = command
         if command.startswith("unit: ") and "[" in command:
             inner = command[command.index("[") + 1:].rstrip("]")
-        found.append(UnitProcess(int(pid), command, _control_argument(inner.split())))
-    return found
+        found[int(pid)] = UnitProcess(int(pid), command, _control_argument(inner.split()))
+    return [UnitProcess(p.pid, p.command, built_in[p.pid], True)
+            if p.control is None and built_in.get(p.pid) else p for p in found.values()]
 
 
 def same_path(a: str, b: str) -> bool:

@@ -170,6 +170,20 @@ def test_a_domain_of_another_user_fails_naming_it(plain_lab: Any, deployment_fac
                in line for line in failing), proc.stdout
 
 
+def test_a_unit_socket_other_than_unitds_fails_with_the_field_to_set(plain_lab: Any,
+                                                                     deployment_factory: Any) -> None:
+    d = deployment_factory("doctor-socket")
+    d.write_config({"lab": {**host_config(plain_lab), "unitSocket": "/run/unit/elsewhere.sock"}},
+                   [app_config(APP, "lab", plain_lab.domain, d.app_sources[APP])])
+    proc = doctor(d, "--json")
+    assert proc.returncode == 1
+    found = checks(proc)
+    socket = one(found, "unit-socket")
+    assert socket["status"] == "FAIL" and socket["fix"] == f"set hosts.lab.unitSocket: {plain_lab.unit_socket}"
+    # Unit is still asked, on the socket unitd really uses.
+    assert one(found, "unit")["status"] == "OK" and plain_lab.unit_socket in one(found, "unit")["detail"]
+
+
 def test_a_stack_that_cannot_be_read_exits_2(plain_lab: Any, deployment_factory: Any) -> None:
     d = deployment_factory("doctor-nostack")
     proc = doctor(d, "--stack", "nosuchstack")

@@ -111,6 +111,17 @@ def test_unitd_control_from_the_process_title_or_its_arguments() -> None:
     assert tcp.control == "127.0.0.1:8443" and tcp.control_socket is None
 
 
+def test_unitd_without_control_gets_its_built_in_socket() -> None:
+    # DirectAdmin's unit.service runs `unitd --no-daemon`: the socket is the configure default.
+    lines = ["20 unit: main v1.35.0 [/usr/sbin/unitd --no-daemon]",
+             "20 built-in --control=unix:/var/run/unit/control.sock"]
+    proc = facts.parse_unitd(lines)[0]
+    assert (proc.control_socket, proc.built_in) == ("/var/run/unit/control.sock", True)
+    host, _ = _stack()
+    check = check_unit_socket(_sections(unitd=lines), host)
+    assert check.status == OK and "built-in --control" in check.detail
+
+
 def test_var_run_is_run() -> None:
     assert facts.same_path("/var/run/unit/control.sock", "/run/unit/control.sock")
     assert facts.same_path("/run/unit//control.sock", "/run/unit/control.sock")
