@@ -213,6 +213,20 @@ def check_user(sections: Sections, user: str) -> Check:
     return Check("da-user", OK, f"{user} uid {account.uid}, home {account.home} ({where})", subject=user)
 
 
+def check_unit_feature(sections: Sections, user: str) -> Check | None:
+    """The per-package `nginx_unit` feature in the user's user.conf; None without one."""
+    if not sections.get("user-conf"):
+        return None
+    value = facts.parse_kv(sections["user-conf"]).get("nginx_unit", "")
+    if value.upper() == "ON":
+        return Check("unit-feature", OK, f"nginx_unit=ON in {user}'s user.conf: the panel offers them Unit",
+                     subject=user)
+    said = f"nginx_unit={value}" if value else "no nginx_unit="
+    return Check("unit-feature", WARN, f"{said} in {user}'s user.conf: the panel may deny them Unit "
+                 "(CMD_UNIT refused)", "enable Nginx Unit in the user's package (reseller or admin level)",
+                 subject=user)
+
+
 def check_domain(sections: Sections, user: str, domain: str) -> Check:
     if not da_present(sections):
         return Check("domain", WARN, f"{domain}: no DirectAdmin to ask who owns it",
@@ -319,6 +333,9 @@ def judge_host(sections: Sections, unit: UnitAnswer, host: HostSpec, apps: Seque
     checks = [check_os(sections), check_directadmin(sections), check_webserver(sections),
               check_unit_enabled(sections), check_unit(unit), check_unit_socket(sections, host),
               check_unit_port(sections), *check_python(unit, apps), check_user(sections, host.da_user)]
+    feature = check_unit_feature(sections, host.da_user)
+    if feature is not None:
+        checks.append(feature)
     for domain in dict.fromkeys(a.domain for a in apps):
         checks += [check_domain(sections, host.da_user, domain), check_domain_dir(sections, host.da_user, domain)]
         stored = check_storage(sections, host.da_user, domain)

@@ -64,7 +64,8 @@ processes 2>/dev/null | while read -r pid uid args; do
 done
 section socket; [ -S "$sock" ] && echo socket
 section passwd; getent passwd "$user"
-section user-conf; [ -f "$da/data/users/$user/user.conf" ] && echo present
+section user-conf
+[ -f "$da/data/users/$user/user.conf" ] && { echo present; grep -E '^(usertype|nginx_unit)=' "$da/data/users/$user/user.conf"; }
 section domains-list; cat "$da/data/users/$user/domains.list" 2>/dev/null
 for d; do
   section domain-dir "$d"; stat -c '%U %u %F' "/home/$user/domains/$d" 2>/dev/null

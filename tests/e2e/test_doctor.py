@@ -99,7 +99,7 @@ def test_a_directadmin_server_passes_with_one_connection(front_lab: Any, front_s
     assert front_lab.unit_socket in one(found, "unit-socket")["detail"]
     assert one(found, "unit")["status"] == "OK" and "Unit 1." in one(found, "unit")["detail"]
     assert one(found, "python")["status"] == "OK" and "python 3.11" in one(found, "python")["detail"]
-    assert one(found, "da-user")["status"] == "OK"
+    assert one(found, "da-user")["status"] == one(found, "unit-feature")["status"] == "OK"
     assert one(found, "domain")["status"] == one(found, "domain-dir")["status"] == "OK"
     storage = one(found, "unit-storage")
     assert storage["status"] == "OK" and "panel_app" in storage["detail"]

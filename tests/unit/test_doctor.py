@@ -13,8 +13,8 @@ from daunit import facts
 from daunit.doctor import (FAIL, OK, WARN, ApiSettings, Check, HostReport, UnitAnswer, api_applies,
                            api_result, api_settings, as_json, check_directadmin, check_domain,
                            check_domain_dir, check_port, check_ports, check_python, check_storage,
-                           check_unit, check_unit_socket, check_user, check_webserver, judge_host,
-                           render_lines, socket_to_ask)
+                           check_unit, check_unit_feature, check_unit_socket, check_user,
+                           check_webserver, judge_host, render_lines, socket_to_ask)
 from daunit.models import AppSpec, HostSpec, parse_stack
 from tests.unit.conftest import app_raw, host_raw
 
@@ -46,7 +46,7 @@ def _sections(**changes: list[str]) -> dict[str, list[str]]:
         "options": ["webserver=nginx", "unit=yes"],
         "unitd": [f"20 {TITLE}"],
         "passwd": ["username:x:2001:2001::/home/username:/bin/bash"],
-        "user-conf": ["present"],
+        "user-conf": ["present", "usertype=user", "nginx_unit=ON"],
         "domains-list": ["example.com"],
         "domain-dir example.com": ["username 2001 directory"],
         "domain-owners example.com": ["username"],
@@ -170,7 +170,7 @@ def test_a_directadmin_server_where_all_is_well_is_all_ok() -> None:
     assert [c for c in checks if c.status != OK] == []
     names = [c.name for c in checks]
     assert names == ["os", "directadmin", "webserver", "unit-enabled", "unit", "unit-socket", "unit-port",
-                     "python", "da-user", "domain", "domain-dir", "unit-storage", "port"]
+                     "python", "da-user", "unit-feature", "domain", "domain-dir", "unit-storage", "port"]
     assert "1.680" in _by_name(checks)["directadmin"].detail
 
 
@@ -223,6 +223,14 @@ def test_an_app_wanting_a_python_unit_lacks_fails_naming_what_there_is() -> None
 def test_the_user_must_be_a_directadmin_user(passwd: list[str], user_conf: list[str], words: str) -> None:
     check = check_user(_sections(passwd=passwd, **{"user-conf": user_conf}), "username")
     assert check.status == FAIL and words in check.detail and check.fix
+
+
+def test_a_package_without_unit_is_a_warning() -> None:
+    off = check_unit_feature(_sections(**{"user-conf": ["present", "nginx_unit=OFF"]}), "username")
+    assert off is not None and off.status == WARN and "package" in off.fix
+    unsaid = check_unit_feature(_sections(**{"user-conf": ["present"]}), "username")
+    assert unsaid is not None and unsaid.status == WARN and "no nginx_unit=" in unsaid.detail
+    assert check_unit_feature(_sections(**{"user-conf": []}), "username") is None
 
 
 def test_a_domain_of_another_user_names_its_owner() -> None:
