@@ -81,7 +81,8 @@ def da_present(sections: Sections) -> bool:
 def check_directadmin(sections: Sections) -> Check:
     found = [*sections.get("da-binary", []), *sections.get("da-conf-file", [])]
     if not found:
-        return Check("directadmin", WARN, f"absent: no {facts.DA_ROOT}/directadmin nor its conf/directadmin.conf",
+        return Check("directadmin", WARN,
+                     f"absent: no {facts.DA_ROOT}/directadmin nor its conf/directadmin.conf",
                      "fine for a plain server; on DirectAdmin, check that it is installed in "
                      f"{facts.DA_ROOT}")
     version = facts.parse_da_version(sections.get("da-version", []))
@@ -185,14 +186,14 @@ def check_python(unit: UnitAnswer, apps: Sequence[AppSpec]) -> list[Check]:
                       "" if modules else "build Unit's Python module (`da build unit`)")]
     checks = []
     for app in apps:
+        said = f"{app.name} wants python {app.python_version}: Unit has {have}"
         if any(facts.module_serves(m, app.python_version) for m in modules):
-            checks.append(Check("python", OK, f"{app.name} wants python {app.python_version}: Unit has {have}",
-                                subject=app.name))
+            checks.append(Check("python", OK, said, subject=app.name))
         else:
             choose = ", ".join(sorted({".".join(m.split(".")[:2]) for m in modules})) or "none loaded"
-            checks.append(Check("python", FAIL, f"{app.name} wants python {app.python_version}: Unit has {have}",
-                                f"set pythonVersion to one Unit has ({choose}), or build that module "
-                                "(DirectAdmin builds it for the system python3)", subject=app.name))
+            checks.append(Check("python", FAIL, said, f"set pythonVersion to one Unit has ({choose}), or "
+                                "build that module (DirectAdmin builds it for the system python3)",
+                                subject=app.name))
     return checks
 
 
@@ -208,7 +209,8 @@ def check_user(sections: Sections, user: str) -> Check:
                      "daUser must be the DirectAdmin user owning the site", subject=user)
     if da_present(sections) and not sections.get("user-conf"):
         return Check("da-user", FAIL, f"{user} (uid {account.uid}) is not a DirectAdmin user: no "
-                     f"data/users/{user}/user.conf", "create the user in DirectAdmin, or fix daUser", subject=user)
+                     f"data/users/{user}/user.conf", "create the user in DirectAdmin, or fix daUser",
+                     subject=user)
     where = f"data/users/{user}/user.conf" if da_present(sections) else "no DirectAdmin to ask"
     return Check("da-user", OK, f"{user} uid {account.uid}, home {account.home} ({where})", subject=user)
 
@@ -263,7 +265,8 @@ def check_storage(sections: Sections, user: str, domain: str) -> Check | None:
     stored = facts.parse_storage(sections.get(f"storage {domain}", []))
     base = f"data/users/{user}/domains/{domain}"
     if not stored.unit_dir:
-        return Check("unit-storage", WARN, f"{base}.unit is absent: DirectAdmin stores no Unit app for {domain}",
+        return Check("unit-storage", WARN,
+                     f"{base}.unit is absent: DirectAdmin stores no Unit app for {domain}",
                      "apps only in Unit are replaced when DirectAdmin re-fills it (a unitd start with no "
                      "listeners, `da build rewrite_confs`); store them through DirectAdmin (CMD_UNIT)",
                      subject=domain)
@@ -328,6 +331,11 @@ def check_ports(sections: Sections, apps: Sequence[AppSpec]) -> list[Check]:
 
 # -- one host ----------------------------------------------------------------------------
 
+def stack_hosts(spec: StackSpec) -> list[tuple[str, HostSpec, list[AppSpec]]]:
+    """(name, host, its apps) for every host of the stack."""
+    return [(name, h, [a for a in spec.apps if a.host == name]) for name, h in spec.hosts.items()]
+
+
 def judge_host(sections: Sections, unit: UnitAnswer, host: HostSpec, apps: Sequence[AppSpec]) -> list[Check]:
     """Every check of one host from its facts (pure: no I/O)."""
     checks = [check_os(sections), check_directadmin(sections), check_webserver(sections),
@@ -337,7 +345,8 @@ def judge_host(sections: Sections, unit: UnitAnswer, host: HostSpec, apps: Seque
     if feature is not None:
         checks.append(feature)
     for domain in dict.fromkeys(a.domain for a in apps):
-        checks += [check_domain(sections, host.da_user, domain), check_domain_dir(sections, host.da_user, domain)]
+        checks += [check_domain(sections, host.da_user, domain),
+                   check_domain_dir(sections, host.da_user, domain)]
         stored = check_storage(sections, host.da_user, domain)
         if stored is not None:
             checks.append(stored)
@@ -354,7 +363,7 @@ class ApiSettings:
     ca_file: str | None = None
 
 
-def api_settings(env: Mapping[str, str]) -> ApiSettings | None | str:
+def api_settings(env: Mapping[str, str]) -> ApiSettings | str | None:
     """DAFLASK_DA_URL, DAFLASK_DA_LOGIN (user:key), DAFLASK_DA_CA; None when unset, a
     message when set wrongly (never quoting the key)."""
     url, login = env.get("DAFLASK_DA_URL", ""), env.get("DAFLASK_DA_LOGIN", "")
@@ -432,10 +441,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports = examine_stack(spec, api_settings(os.environ))
     print(as_json(reports) if args.json else render_lines(reports), flush=True)
     return 1 if any(r.failed for r in reports) else 0
-
-
-def stack_hosts(spec: StackSpec) -> list[tuple[str, HostSpec, list[AppSpec]]]:
-    return [(name, h, [a for a in spec.apps if a.host == name]) for name, h in spec.hosts.items()]
 
 
 if __name__ == "__main__":

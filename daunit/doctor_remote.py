@@ -31,12 +31,12 @@ from daunit.status_remote import target_for
 API_TIMEOUT = 15.0
 
 
-def examine_stack(spec: StackSpec, api: ApiSettings | None | str) -> list[HostReport]:
+def examine_stack(spec: StackSpec, api: ApiSettings | str | None) -> list[HostReport]:
     hosts = stack_hosts(spec)
     return [examine_host(name, host, apps, api, len(hosts)) for name, host, apps in hosts]
 
 
-def examine_host(name: str, host: HostSpec, apps: Sequence[AppSpec], api: ApiSettings | None | str,
+def examine_host(name: str, host: HostSpec, apps: Sequence[AppSpec], api: ApiSettings | str | None,
                  hosts: int) -> HostReport:
     report = HostReport(host=name, address=host.address)
     domains = list(dict.fromkeys(a.domain for a in apps))
@@ -62,7 +62,7 @@ def ask_unit(session: SSHSession, socket: str, log: str) -> UnitAnswer:
         return UnitAnswer(socket, error=str(exc).splitlines()[0])
 
 
-def check_api(api: ApiSettings | None | str, host: HostSpec, domains: Sequence[str], hosts: int) -> Check:
+def check_api(api: ApiSettings | str | None, host: HostSpec, domains: Sequence[str], hosts: int) -> Check:
     if api is None:
         return api_not_checked("DAFLASK_DA_URL and DAFLASK_DA_LOGIN are not set",
                                "to check DirectAdmin's API, set DAFLASK_DA_URL=https://SERVER:2222, "
@@ -79,8 +79,10 @@ def check_api(api: ApiSettings | None | str, host: HostSpec, domains: Sequence[s
 
 def call_api(api: ApiSettings, domain: str) -> Check:
     """GET CMD_API_UNIT?domain=D&json=yes with Basic auth (the login key), TLS verified."""
+    verify: ssl.SSLContext | bool = True  # the system's CAs
     try:
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=api.ca_file) if api.ca_file else True
+        if api.ca_file:
+            verify = ssl.create_default_context(cafile=api.ca_file)
     except (OSError, ssl.SSLError) as exc:
         return Check("da-api", FAIL, f"cannot read DAFLASK_DA_CA {api.ca_file}: {exc}",
                      "point DAFLASK_DA_CA at the PEM file of the CA that signed DirectAdmin's certificate")

@@ -65,7 +65,8 @@ done
 section socket; [ -S "$sock" ] && echo socket
 section passwd; getent passwd "$user"
 section user-conf
-[ -f "$da/data/users/$user/user.conf" ] && { echo present; grep -E '^(usertype|nginx_unit)=' "$da/data/users/$user/user.conf"; }
+conf="$da/data/users/$user/user.conf"
+[ -f "$conf" ] && { echo present; grep -E '^(usertype|nginx_unit)=' "$conf"; }
 section domains-list; cat "$da/data/users/$user/domains.list" 2>/dev/null
 for d; do
   section domain-dir "$d"; stat -c '%U %u %F' "/home/$user/domains/$d" 2>/dev/null
@@ -214,7 +215,7 @@ def parse_stat(lines: Sequence[str]) -> PathOwner | None:
     """`stat -c '%U %u %F'` -> owner, uid, kind; None when the path does not exist."""
     if not lines:
         return None
-    owner, uid, kind = (lines[0].split(" ", 2) + ["", ""])[:3]
+    owner, uid, kind = [*lines[0].split(" ", 2), "", ""][:3]
     return PathOwner(owner, int(uid) if uid.isdigit() else -1, kind)
 
 

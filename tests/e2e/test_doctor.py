@@ -137,9 +137,11 @@ def plain_lab(lab_factory: Any) -> Any:
     return lab_factory("doctor-plain")
 
 
-def test_what_a_plain_server_lacks_is_a_warning_with_what_to_do(plain_lab: Any, deployment_factory: Any) -> None:
+def test_what_a_plain_server_lacks_is_a_warning_with_what_to_do(plain_lab: Any,
+                                                                 deployment_factory: Any) -> None:
     d = deployment_factory("doctor-plain")
-    d.write_config({"lab": host_config(plain_lab)}, [app_config(APP, "lab", plain_lab.domain, d.app_sources[APP])])
+    d.write_config({"lab": host_config(plain_lab)},
+                   [app_config(APP, "lab", plain_lab.domain, d.app_sources[APP])])
     connections = plain_lab.ssh_connections_accepted()
     proc = doctor(d, "--json")
     assert plain_lab.ssh_connections_accepted() - connections == 1
@@ -179,7 +181,8 @@ def test_a_unit_socket_other_than_unitds_fails_with_the_field_to_set(plain_lab: 
     assert proc.returncode == 1
     found = checks(proc)
     socket = one(found, "unit-socket")
-    assert socket["status"] == "FAIL" and socket["fix"] == f"set hosts.lab.unitSocket: {plain_lab.unit_socket}"
+    assert socket["status"] == "FAIL"
+    assert socket["fix"] == f"set hosts.lab.unitSocket: {plain_lab.unit_socket}"
     # Unit is still asked, on the socket unitd really uses.
     assert one(found, "unit")["status"] == "OK" and plain_lab.unit_socket in one(found, "unit")["detail"]
 

@@ -10,11 +10,34 @@ from typing import Any
 import pytest
 
 from daunit import facts
-from daunit.doctor import (FAIL, OK, WARN, ApiSettings, Check, HostReport, UnitAnswer, api_applies,
-                           api_result, api_settings, as_json, check_directadmin, check_domain,
-                           check_domain_dir, check_port, check_ports, check_python, check_storage,
-                           check_unit, check_unit_feature, check_unit_socket, check_user,
-                           check_webserver, judge_host, render_lines, socket_to_ask)
+from daunit.doctor import (
+    FAIL,
+    OK,
+    WARN,
+    ApiSettings,
+    Check,
+    HostReport,
+    UnitAnswer,
+    api_applies,
+    api_result,
+    api_settings,
+    as_json,
+    check_directadmin,
+    check_domain,
+    check_domain_dir,
+    check_port,
+    check_ports,
+    check_python,
+    check_storage,
+    check_unit,
+    check_unit_feature,
+    check_unit_socket,
+    check_user,
+    check_webserver,
+    judge_host,
+    render_lines,
+    socket_to_ask,
+)
 from daunit.models import AppSpec, HostSpec, parse_stack
 from tests.unit.conftest import app_raw, host_raw
 
@@ -165,7 +188,8 @@ def test_storage_lists_apps_and_route_hosts() -> None:
 
 def test_a_directadmin_server_where_all_is_well_is_all_ok() -> None:
     host, app = _stack(listener="127.0.0.1:8899")
-    unit = UnitAnswer("/var/run/unit/control.sock", "Unit/1.35.0", {"modules": {"python": {"version": "3.11.2"}}})
+    modules = {"modules": {"python": {"version": "3.11.2"}}}
+    unit = UnitAnswer("/var/run/unit/control.sock", "Unit/1.35.0", modules)
     checks = judge_host(_sections(), unit, host, [app])
     assert [c for c in checks if c.status != OK] == []
     names = [c.name for c in checks]
@@ -260,7 +284,8 @@ def test_missing_storage_is_a_warning_about_the_refill() -> None:
 def test_ports_free_unit_or_taken() -> None:
     listening = facts.parse_ss(SS.splitlines())
     front = check_port(listening, "*", 80, unit_port=False)
-    assert front.status == FAIL and "nginx (pid 11, 12)" in front.detail and "127.0.0.1:unit_port" in front.fix
+    assert front.status == FAIL and "nginx (pid 11, 12)" in front.detail
+    assert "127.0.0.1:unit_port" in front.fix
     assert check_port(listening, "127.0.0.1", 8899, unit_port=True).status == OK
     assert check_port(listening, "127.0.0.1", 9000, unit_port=True).status == WARN
     assert check_port(listening, "127.0.0.1", 9000, unit_port=False).status == OK
@@ -277,8 +302,8 @@ def test_ports_free_unit_or_taken() -> None:
 def test_api_settings_from_the_environment_never_echo_the_key() -> None:
     key = "k" * 40
     assert api_settings({}) is None
-    good = api_settings({"DAFLASK_DA_URL": "https://203.0.113.10:2222/", "DAFLASK_DA_LOGIN": f"admin|bob:{key}",
-                         "DAFLASK_DA_CA": "/ca.pem"})
+    good = api_settings({"DAFLASK_DA_URL": "https://203.0.113.10:2222/",
+                         "DAFLASK_DA_LOGIN": f"admin|bob:{key}", "DAFLASK_DA_CA": "/ca.pem"})
     assert good == ApiSettings("https://203.0.113.10:2222", "admin|bob", key, "/ca.pem")
     assert key not in repr(good)
     for env in ({"DAFLASK_DA_URL": "https://x:2222"}, {"DAFLASK_DA_LOGIN": f"bob:{key}"},
