@@ -32,6 +32,7 @@ from daunit.status import StatusError, load_stack
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 Sections = Mapping[str, Sequence[str]]
 START_UNIT = "start Unit (`systemctl start unit`, or `da build unit` on DirectAdmin)"
+AS_ROOT = "run the doctor with sshUser root to check it (DirectAdmin's data is root's)"
 
 
 @dataclass
@@ -65,6 +66,10 @@ class UnitAnswer:
     error: str | None = None
 
 
+def cannot_read(name: str, what: str, subject: str = "") -> Check:
+    return Check(name, WARN, f"not checked: this SSH user may not read {what}", AS_ROOT, subject)
+
+
 # -- the server --------------------------------------------------------------------------
 
 def check_os(sections: Sections) -> Check:
@@ -94,6 +99,8 @@ def check_webserver(sections: Sections) -> Check:
     if not sections.get("options-file"):
         return Check("webserver", WARN, "no CustomBuild options.conf: no front web server known",
                      "on DirectAdmin, CustomBuild's options.conf names it (`da build opt_help`)")
+    if facts.unreadable(sections.get("options", [])):
+        return cannot_read("webserver", "custombuild/options.conf")
     server = facts.parse_kv(sections.get("options", [])).get("webserver", "")
     if not server:
         return Check("webserver", WARN, "options.conf has no webserver=: no front web server on 80/443",
@@ -107,6 +114,8 @@ def check_unit_enabled(sections: Sections) -> Check:
     if not sections.get("options-file"):
         return Check("unit-enabled", WARN, "no CustomBuild options.conf", "install Unit yourself, or "
                      "set enableUnit: true on a DirectAdmin server")
+    if facts.unreadable(sections.get("options", [])):
+        return cannot_read("unit-enabled", "custombuild/options.conf")
     value = facts.parse_kv(sections.get("options", [])).get("unit", "")
     if value == "yes":
         return Check("unit-enabled", OK, "unit=yes in custombuild/options.conf")
@@ -132,6 +141,8 @@ def check_unit_port(sections: Sections) -> Check:
                      f"Unit on 127.0.0.1:{port}")
     if not da_present(sections):
         return Check("unit-port", WARN, "no DirectAdmin: no unit_port", "nothing to do without DirectAdmin")
+    if facts.unreadable(sections.get("da-conf", [])):
+        return cannot_read("unit-port", "conf/directadmin.conf (and `directadmin config-get` said nothing)")
     return Check("unit-port", WARN, "DirectAdmin has no unit_port",
                  "set it with `da config-set unit_port PORT`; the front server proxies to 127.0.0.1:PORT")
 
@@ -146,7 +157,11 @@ def socket_to_ask(sections: Sections, stack_socket: str) -> str:
     return stack_socket
 
 
-def check_unit(unit: UnitAnswer) -> Check:
+def check_unit(unit: UnitAnswer, as_root: bool = True) -> Check:
+    if unit.error is not None and not as_root:
+        return Check("unit", WARN, f"not checked: Unit's control socket {unit.socket} is root's",
+                     "as a DirectAdmin user Unit is reached through CMD_UNIT (the da-api line); "
+                     "run the doctor with sshUser root to check Unit itself")
     if unit.error is not None:
         return Check("unit", FAIL, f"no answer on {unit.socket}: {unit.error}", START_UNIT)
     version = unit.server.partition("/")[2] or "?"
@@ -175,9 +190,10 @@ def check_unit_socket(sections: Sections, host: HostSpec) -> Check:
                  "start unitd with --control unix:/var/run/unit/control.sock (DirectAdmin's default)")
 
 
-def check_python(unit: UnitAnswer, apps: Sequence[AppSpec]) -> list[Check]:
+def check_python(unit: UnitAnswer, apps: Sequence[AppSpec], as_root: bool = True) -> list[Check]:
     if unit.status is None:
-        return [Check("python", FAIL, "not checked: Unit did not answer", START_UNIT)]
+        return [Check("python", FAIL if as_root else WARN, "not checked: Unit did not answer",
+                      START_UNIT if as_root else AS_ROOT)]
     modules = facts.python_modules(unit.status)
     have = ", ".join(modules) or "none"
     if not apps:
@@ -219,6 +235,8 @@ def check_unit_feature(sections: Sections, user: str) -> Check | None:
     """The per-package `nginx_unit` feature in the user's user.conf; None without one."""
     if not sections.get("user-conf"):
         return None
+    if facts.unreadable(sections["user-conf"]):
+        return cannot_read("unit-feature", f"data/users/{user}/user.conf", user)
     value = facts.parse_kv(sections["user-conf"]).get("nginx_unit", "")
     if value.upper() == "ON":
         return Check("unit-feature", OK, f"nginx_unit=ON in {user}'s user.conf: the panel offers them Unit",
@@ -233,10 +251,15 @@ def check_domain(sections: Sections, user: str, domain: str) -> Check:
     if not da_present(sections):
         return Check("domain", WARN, f"{domain}: no DirectAdmin to ask who owns it",
                      "make sure the domain is this user's", subject=domain)
-    if domain in {line.strip() for line in sections.get("domains-list", [])}:
+    listed = sections.get("domains-list", [])
+    if domain in {line.strip() for line in listed}:
         return Check("domain", OK, f"{domain} is in {user}'s domains.list", subject=domain)
-    owners = [o for o in sections.get(f"domain-owners {domain}", []) if o != user]
-    who = f"it belongs to {', '.join(owners)}" if owners else "no DirectAdmin user has it"
+    if facts.unreadable(listed):
+        return cannot_read("domain", f"data/users/{user}/domains.list", domain)
+    said = sections.get(f"domain-owners {domain}", [])
+    owners = [o for o in said if o not in (user, facts.UNREADABLE)]
+    who = (f"it belongs to {', '.join(owners)}" if owners else
+           "other users' domains.list unreadable" if facts.unreadable(said) else "no DirectAdmin user has it")
     return Check("domain", FAIL, f"{domain} is not in {user}'s domains.list ({who})",
                  f"add {domain} to {user} in DirectAdmin, or fix the app's domain or the host's daUser",
                  subject=domain)
@@ -262,8 +285,11 @@ def check_storage(sections: Sections, user: str, domain: str) -> Check | None:
     """DirectAdmin's own copy of Unit's config for the domain; None without DirectAdmin."""
     if not da_present(sections):
         return None
-    stored = facts.parse_storage(sections.get(f"storage {domain}", []))
+    lines = sections.get(f"storage {domain}", [])
     base = f"data/users/{user}/domains/{domain}"
+    if facts.unreadable(lines):
+        return cannot_read("unit-storage", f"{base}.unit", domain)
+    stored = facts.parse_storage(lines)
     if not stored.unit_dir:
         return Check("unit-storage", WARN,
                      f"{base}.unit is absent: DirectAdmin stores no Unit app for {domain}",
@@ -286,7 +312,7 @@ def _owners(users: Sequence[facts.Listening]) -> str:
             if pid not in pids.setdefault(name, []):
                 pids[name].append(pid)
     return ", ".join(f"{name} (pid {', '.join(sorted(p, key=int))})" for name, p in pids.items()) \
-        or "a process ss does not name (run as root to see it)"
+        or "a process ss does not name"
 
 
 def _by_unit(users: Sequence[facts.Listening]) -> bool:
@@ -338,9 +364,11 @@ def stack_hosts(spec: StackSpec) -> list[tuple[str, HostSpec, list[AppSpec]]]:
 
 def judge_host(sections: Sections, unit: UnitAnswer, host: HostSpec, apps: Sequence[AppSpec]) -> list[Check]:
     """Every check of one host from its facts (pure: no I/O)."""
+    as_root = host.ssh_user == "root"
     checks = [check_os(sections), check_directadmin(sections), check_webserver(sections),
-              check_unit_enabled(sections), check_unit(unit), check_unit_socket(sections, host),
-              check_unit_port(sections), *check_python(unit, apps), check_user(sections, host.da_user)]
+              check_unit_enabled(sections), check_unit(unit, as_root), check_unit_socket(sections, host),
+              check_unit_port(sections), *check_python(unit, apps, as_root),
+              check_user(sections, host.da_user)]
     feature = check_unit_feature(sections, host.da_user)
     if feature is not None:
         checks.append(feature)

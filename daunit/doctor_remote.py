@@ -59,7 +59,8 @@ def ask_unit(session: SSHSession, socket: str, log: str) -> UnitAnswer:
             status = unit.get("/status")
             return UnitAnswer(socket, unit.server, status if isinstance(status, dict) else {})
     except DeployError as exc:
-        return UnitAnswer(socket, error=str(exc).splitlines()[0])
+        # The first sentence: what happened (the rest is advice the check gives its own way).
+        return UnitAnswer(socket, error=str(exc).splitlines()[0].split(". ", 1)[0])
 
 
 def check_api(api: ApiSettings | str | None, host: HostSpec, domains: Sequence[str], hosts: int) -> Check:

@@ -27,6 +27,10 @@ _HOST_FACTS = r'''
 da=/usr/local/directadmin
 user=$1 sock=$2; shift 2
 section() { printf '\n@@%s\n' "$*"; }
+# The lines of file $1 matching the ERE $2, or "!unreadable" when it exists but this SSH
+# user may not read it (DirectAdmin's data is root's): "not there" and "not allowed to see"
+# must not look alike.
+pick() { if [ -r "$1" ]; then grep -E -e "$2" "$1"; elif [ -e "$1" ]; then echo '!unreadable'; fi; }
 section os-release; cat /etc/os-release 2>/dev/null
 section da-binary; [ -x "$da/directadmin" ] && echo "$da/directadmin"
 section da-conf-file; [ -f "$da/conf/directadmin.conf" ] && echo "$da/conf/directadmin.conf"
@@ -37,9 +41,9 @@ if [ -x "$da/directadmin" ]; then
 fi
 section da-config-get
 [ -x "$da/directadmin" ] && timeout 10 "$da/directadmin" config-get unit_port </dev/null 2>/dev/null
-section da-conf; grep -E '^(unit_port|port|ssl)=' "$da/conf/directadmin.conf" 2>/dev/null
+section da-conf; pick "$da/conf/directadmin.conf" '^(unit_port|port|ssl)='
 section options-file; [ -f "$da/custombuild/options.conf" ] && echo "$da/custombuild/options.conf"
-section options; grep -E '^(webserver|unit)=' "$da/custombuild/options.conf" 2>/dev/null
+section options; pick "$da/custombuild/options.conf" '^(webserver|unit)='
 # unitd's main process: owned by root (a site user can name a process anything) and in
 # this shell's namespaces (several Unit daemons may run in containers on one machine).
 # Started without --control (DirectAdmin's unit.service runs `unitd --no-daemon`), its
@@ -66,19 +70,26 @@ section socket; [ -S "$sock" ] && echo socket
 section passwd; getent passwd "$user"
 section user-conf
 conf="$da/data/users/$user/user.conf"
-[ -f "$conf" ] && { echo present; grep -E '^(usertype|nginx_unit)=' "$conf"; }
-section domains-list; cat "$da/data/users/$user/domains.list" 2>/dev/null
+[ -e "$conf" ] && { echo present; pick "$conf" '^(usertype|nginx_unit)='; }
+section domains-list; pick "$da/data/users/$user/domains.list" ''
+[ -e "$da/data/users" ] && [ ! -r "$da/data/users" ] && others='!unreadable' || others=''
 for d; do
   section domain-dir "$d"; stat -c '%U %u %F' "/home/$user/domains/$d" 2>/dev/null
   section domain-owners "$d"
+  [ -n "$others" ] && echo "$others"
   for f in "$da"/data/users/*/domains.list; do
-    grep -qxF -e "$d" "$f" 2>/dev/null && { f=${f%/domains.list}; echo "${f##*/}"; }
+    [ -e "$f" ] || continue
+    [ -r "$f" ] || { echo '!unreadable'; continue; }
+    grep -qxF -e "$d" "$f" && { f=${f%/domains.list}; echo "${f##*/}"; }
   done
   section storage "$d"
+  base="$da/data/users/$user/domains"
+  if [ -e "$da/data/users/$user" ] && [ ! -x "$base" ]; then echo '!unreadable'; continue; fi
   for kind in unit routes; do
-    dir="$da/data/users/$user/domains/$d.$kind"
+    dir="$base/$d.$kind"
     [ -d "$dir" ] || continue
     echo "$kind"
+    [ -r "$dir" ] || { echo '!unreadable'; continue; }
     for f in "$dir"/*; do [ -e "$f" ] && echo "$kind ${f##*/}"; done
   done
 done
@@ -90,6 +101,13 @@ exit 0
 def host_facts(da_user: str, unit_socket: str, domains: Sequence[str]) -> Argv:
     """The one command that reads every file and /proc fact of a host."""
     return sh(_HOST_FACTS, da_user, unit_socket, *domains)
+
+
+UNREADABLE = "!unreadable"  # the line a section holds for a file this SSH user may not read
+
+
+def unreadable(lines: Sequence[str]) -> bool:
+    return UNREADABLE in lines
 
 
 def split_sections(text: str) -> dict[str, list[str]]:

@@ -130,6 +130,26 @@ def test_the_api_without_the_lab_ca_fails_on_tls(front_lab: Any, front_stack: De
     assert proc.returncode == 1 and api["status"] == "FAIL" and "DAFLASK_DA_CA" in api["fix"]
 
 
+def test_as_the_directadmin_user_what_root_keeps_is_not_checked(front_lab: Any,
+                                                                 deployment_factory: Any) -> None:
+    d = deployment_factory(f"doctor-user-{front_lab.front}")
+    d.write_config({"lab": {**host_config(front_lab), "sshUser": front_lab.da_user}},
+                   [app_config(APP, "lab", front_lab.domain, d.app_sources[APP],
+                               listener=f"127.0.0.1:{front_lab.unit_port}")])
+    connections = front_lab.ssh_connections_accepted()
+    proc = doctor(d, "--json")
+    assert front_lab.ssh_connections_accepted() - connections == 1
+    found = checks(proc)
+    # DirectAdmin's domains.list and user.conf are root's (600): not read, so not judged.
+    for name in ("domain", "unit-feature"):
+        check = one(found, name)
+        assert check["status"] == "WARN" and check["detail"].startswith("not checked: "), check
+    assert one(found, "da-user")["status"] == one(found, "domain-dir")["status"] == "OK"
+    assert one(found, "webserver")["status"] == "OK"  # options.conf is world-readable
+    assert one(found, "unit")["status"] == "WARN" and "root's" in one(found, "unit")["detail"]
+    assert proc.returncode == 0, proc.stdout  # nothing it could see is wrong
+
+
 # -- a server without a front web server (today's default lab) -----------------------------
 
 @pytest.fixture(scope="module")

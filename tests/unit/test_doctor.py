@@ -229,6 +229,9 @@ def test_unit_not_answering_fails_unit_and_python() -> None:
     down = UnitAnswer("/s", error="no such socket")
     assert check_unit(down).status == FAIL
     assert [c.status for c in check_python(down, [app])] == [FAIL]
+    # Over SSH as a DirectAdmin user the root-only socket is expected to refuse.
+    assert check_unit(down, as_root=False).status == WARN and "CMD_UNIT" in check_unit(down, False).fix
+    assert [c.status for c in check_python(down, [app], as_root=False)] == [WARN]
 
 
 def test_an_app_wanting_a_python_unit_lacks_fails_naming_what_there_is() -> None:
@@ -274,6 +277,23 @@ def test_a_domain_of_another_user_names_its_owner() -> None:
 def test_the_domain_dir_must_be_the_users_own_directory(stat: list[str], words: str) -> None:
     check = check_domain_dir(_sections(**{"domain-dir example.com": stat}), "username", "example.com")
     assert check.status == FAIL and words in check.detail
+
+
+def test_what_this_ssh_user_may_not_read_is_not_checked_rather_than_failed() -> None:
+    # A DirectAdmin user over SSH sees root's files exist but not what they say.
+    hidden = ["!unreadable"]
+    sections = _sections(**{"options": hidden, "da-conf": hidden, "da-config-get": [],
+                            "user-conf": ["present", *hidden], "domains-list": hidden,
+                            "storage example.com": hidden, "domain-owners example.com": hidden})
+    host, app = _stack()
+    unit = UnitAnswer("/s", "Unit/1.35.0", {"modules": {"python": {"version": "3.11.2"}}})
+    by_name = {c.name: c for c in judge_host(sections, unit, host, [app]) if c.name != "port"}
+    for name in ("webserver", "unit-enabled", "unit-port", "unit-feature", "domain", "unit-storage"):
+        assert by_name[name].status == WARN and by_name[name].detail.startswith("not checked: "), name
+        assert "sshUser root" in by_name[name].fix
+    assert by_name["da-user"].status == OK
+    other = check_domain(_sections(**{"domain-owners shop.example": hidden}), "username", "shop.example")
+    assert other.status == FAIL and "other users' domains.list unreadable" in other.detail
 
 
 def test_missing_storage_is_a_warning_about_the_refill() -> None:
