@@ -122,6 +122,15 @@ def test_a_wrong_login_key_fails_the_api_line(front_lab: Any, front_stack: Deplo
     assert failing == [line]  # everything else still passes
 
 
+def test_the_admin_acting_as_the_user_is_accepted(front_lab: Any, front_stack: Deployment) -> None:
+    admin_key = front_lab.da_login_key("admin")
+    env = {**api_env(front_lab, admin_key), "DAFLASK_DA_LOGIN": f"admin|{front_lab.da_user}:{admin_key}"}
+    proc = doctor(front_stack, "--json", env=env)
+    api = one(checks(proc), "da-api")
+    assert api["status"] == "OK" and f"admin|{front_lab.da_user}" in api["detail"]
+    assert proc.returncode == 0 and admin_key not in proc.stdout + proc.stderr
+
+
 def test_the_api_without_the_lab_ca_fails_on_tls(front_lab: Any, front_stack: Deployment) -> None:
     env = api_env(front_lab, front_lab.da_login_key(front_lab.da_user))
     del env["DAFLASK_DA_CA"]
