@@ -20,7 +20,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, MutableMapping
+from collections.abc import MutableMapping
+from typing import Any
 
 ENV_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance", ".env")
 _UNESCAPES = {"\\": "\\", '"': '"', "n": "\n", "r": "\r"}

@@ -195,7 +195,8 @@ def test_one_off_command_runs_in_the_live_release(blog_lab: Any, blog: Deploymen
     cwd, digest = where.stdout.split()
     assert cwd.endswith(f"/releases/{live}")
     assert digest == hashlib.sha256(blog.secret_key.encode()).hexdigest()
-    failing = one_off(blog, BLOG, "python", "-c", "import sys; print('to stderr', file=sys.stderr); sys.exit(7)")
+    failing = one_off(blog, BLOG, "python", "-c",
+                      "import sys; print('to stderr', file=sys.stderr); sys.exit(7)")
     assert failing.returncode == 7 and "to stderr" in failing.stderr
     assert one_off(blog, "nosuchapp", "true").returncode == 2
     assert blog.stack.export() == state  # no state touched

@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("flask")
 
-from daunit.models import parse_stack  # noqa: E402
-from tests.unit.conftest import app_raw, host_raw  # noqa: E402
+from daunit.models import parse_stack
+from tests.unit.conftest import app_raw, host_raw
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flaskr_like"
 
