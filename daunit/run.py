@@ -9,18 +9,21 @@ with its venv first on PATH and the app's environment loaded from
 instance/.env by the entry module, so no secret is in any command line.
 Which release and venv are live is read from Unit's config, not from the
 stack's outputs. Output streams back as it comes (stdout to stdout, stderr
-to stderr), this machine's stdin is forwarded, and the exit status is the
-command's. One SSH connection; it reads the stack's config and outputs and
+to stderr), this machine's stdin is forwarded (on a terminal, the command
+gets one too, for `flask shell`; --no-tty says not to), and the exit status
+is the command's. One SSH connection; it reads the stack's config and outputs and
 changes no state.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
+import shutil
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +67,27 @@ def live_release(applications: Mapping[str, Any], app: AppSpec, app_dir: str) ->
     return release, venv
 
 
-def stream(session: Any, argv: Sequence[str]) -> int:
-    """Run argv on one exec channel: output as it comes, stdin forwarded; its exit status."""
+def stream(session: Any, argv: Sequence[str], *, tty: bool = False) -> int:
+    """Run argv on one exec channel: output as it comes, stdin forwarded; its exit status.
+
+    With `tty` the command gets a terminal of this one's size (for `flask
+    shell`), and this terminal is raw meanwhile: keys, Ctrl-C included, go
+    to the command.
+    """
     chan = session.transport.open_session()
+    if tty:
+        size = shutil.get_terminal_size()
+        chan.get_pty(term=os.environ.get("TERM", "xterm"), width=size.columns, height=size.lines)
     chan.exec_command(shlex.join(argv))
-    feeder = threading.Thread(target=_forward_stdin, args=(chan,), daemon=True)
-    feeder.start()
+    with _raw_terminal(tty):
+        threading.Thread(target=_forward_stdin, args=(chan,), daemon=True).start()
+        _copy_output(chan)
+    status: int = chan.recv_exit_status()
+    chan.close()
+    return 255 if status < 0 else status
+
+
+def _copy_output(chan: Any) -> None:
     out, err = sys.stdout.buffer, sys.stderr.buffer
     while not (chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready()):
         if chan.recv_ready():
@@ -80,9 +98,23 @@ def stream(session: Any, argv: Sequence[str]) -> int:
             err.flush()
         else:
             chan.status_event.wait(0.05)
-    status = chan.recv_exit_status()
-    chan.close()
-    return 255 if status < 0 else status
+
+
+@contextlib.contextmanager
+def _raw_terminal(tty: bool) -> Iterator[None]:
+    if not tty:
+        yield
+        return
+    import termios
+    import tty as tty_mode
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        tty_mode.setraw(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 def _forward_stdin(chan: Any) -> None:
@@ -97,7 +129,8 @@ def _forward_stdin(chan: Any) -> None:
         pass
 
 
-def run(project_dir: Path, stack: str, app_name: str, command: Sequence[str]) -> int:
+def run(project_dir: Path, stack: str, app_name: str, command: Sequence[str], *,
+        tty: bool = False) -> int:
     from daunit.remote.ssh import SSHSession
     from daunit.remote.unit import UnitClient
     from daunit.status_remote import target_for
@@ -111,13 +144,15 @@ def run(project_dir: Path, stack: str, app_name: str, command: Sequence[str]) ->
             applications = unit.get("/config/applications") or {}
         release, venv = live_release(applications, app, app_dir)
         site = hostops.Site(host.da_user, app_dir, app.domain)
-        return stream(session, hostops.run_in_release(site, release, venv, command))
+        return stream(session, hostops.run_in_release(site, release, venv, command), tty=tty)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m daunit.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="the stack the app belongs to")
     parser.add_argument("--cwd", default=".", help="the project directory (default: here)")
+    parser.add_argument("--no-tty", action="store_true",
+                        help="no terminal for the command, even when this one is a terminal")
     parser.add_argument("app", help="the app's name in the stack config")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     args = parser.parse_args(argv)
@@ -125,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not command:
         parser.error("give the command after --, like: -- flask routes")
     try:
-        return run(Path(args.cwd).resolve(), args.stack, args.app, command)
+        tty = not args.no_tty and sys.stdin.isatty() and sys.stdout.isatty()
+        return run(Path(args.cwd).resolve(), args.stack, args.app, command, tty=tty)
     except (StatusError, RunError, DeployError) as exc:
         print(f"run: {exc}", file=sys.stderr)
         return 2

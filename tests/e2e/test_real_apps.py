@@ -14,6 +14,8 @@ in the environment, its storage initialised by release commands.
 from __future__ import annotations
 
 import hashlib
+import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -52,12 +54,40 @@ def as_user(lab: Any, script: str, *args: str) -> str:
     return out.decode() if isinstance(out, bytes) else out
 
 
-def one_off(d: Deployment, app: str, *command: str) -> subprocess.CompletedProcess[str]:
-    env = {**d.stack.env(), "DAFLASK_PULUMI": str(REPO / "scripts" / "pulumi")}
-    return subprocess.run([sys.executable, "-m", "daunit.run", "--stack", d.stack.name,
-                           "--cwd", str(d.project), app, "--", *command],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
+def one_off_argv(d: Deployment, app: str, *command: str) -> list[str]:
+    return [sys.executable, "-m", "daunit.run", "--stack", d.stack.name, "--cwd", str(d.project),
+            app, "--", *command]
+
+
+def one_off_env(d: Deployment) -> dict[str, str]:
+    return {**d.stack.env(), "DAFLASK_PULUMI": str(REPO / "scripts" / "pulumi")}
+
+
+def one_off(d: Deployment, app: str, *command: str, stdin: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(one_off_argv(d, app, *command), cwd=REPO, env=one_off_env(d),
+                          capture_output=True, text=True, timeout=120, input=stdin,
+                          stdin=subprocess.DEVNULL if stdin is None else None)
+
+
+def one_off_on_a_terminal(d: Deployment, app: str, *command: str) -> str:
+    """What the command prints when run from a terminal (a pty made here)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(one_off_argv(d, app, *command), cwd=REPO, env=one_off_env(d),
+                            stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's last user closed it
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=120) == 0, b"".join(chunks)
+    return b"".join(chunks).decode()
 
 
 # -- (a) flaskr_like ------------------------------------------------------------
@@ -199,6 +229,12 @@ def test_one_off_command_runs_in_the_live_release(blog_lab: Any, blog: Deploymen
                       "import sys; print('to stderr', file=sys.stderr); sys.exit(7)")
     assert failing.returncode == 7 and "to stderr" in failing.stderr
     assert one_off(blog, "nosuchapp", "true").returncode == 2
+    upper = one_off(blog, BLOG, "python", "-c", "import sys; print(sys.stdin.read().upper())",
+                    stdin="forwarded stdin\n")
+    assert upper.returncode == 0 and "FORWARDED STDIN" in upper.stdout
+    # From a terminal, the command gets one (as `flask shell` wants).
+    assert "tty: True" in one_off_on_a_terminal(
+        blog, BLOG, "python", "-c", "import sys; print('tty:', sys.stdin.isatty())")
     assert blog.stack.export() == state  # no state touched
 
 
