@@ -513,3 +513,16 @@ cat >/dev/null
 
 def hold_lock(timeout_s: int, holder: str, lock_file: str = LOCK_FILE) -> Argv:
     return sh(_LOCK, lock_file, str(timeout_s), holder)
+
+
+def _constant_scripts() -> frozenset[str]:
+    """Every script constant of this module (`_NAME = r'''...'''`)."""
+    return frozenset(value for name, value in globals().items()
+                     if name.startswith("_") and name[1:].replace("_", "").isupper()
+                     and isinstance(value, str))
+
+
+# For the argv secret guard (daunit.remote.ssh): a script of this module is
+# code, not data, even where it travels as a positional argument (the site
+# user's step inside `as_site_user`).
+CONSTANT_SCRIPTS = _constant_scripts()

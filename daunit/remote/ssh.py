@@ -39,6 +39,7 @@ from paramiko.common import OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, cMSG_CHANNE
 from paramiko.pkey import UnknownKeyType
 
 from daunit import known_hosts
+from daunit.hostops import CONSTANT_SCRIPTS
 from daunit.errors import (
     CommandError,
     ConfigError,
@@ -716,9 +717,11 @@ MIN_GUARDED_SECRET = 8
 
 
 def _data_arguments(args: Sequence[str]) -> list[tuple[int, str]]:
-    """(index, arg) for the arguments that carry data: all but the script of `sh -c SCRIPT`."""
+    """(index, arg) for the arguments that carry data: all but the script of
+    `sh -c SCRIPT` and the scripts of daunit.hostops passed along as arguments."""
     constant_script = len(args) > 2 and args[0] in ("sh", "/bin/sh") and args[1] == "-c"
-    return [(i, arg) for i, arg in enumerate(args) if not (constant_script and i == 2)]
+    return [(i, arg) for i, arg in enumerate(args)
+            if not (constant_script and i == 2) and arg not in CONSTANT_SCRIPTS]
 
 
 def _secret_items(secrets: Sequence[str] | Mapping[str, str]) -> list[tuple[str, str]]:
