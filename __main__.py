@@ -66,7 +66,7 @@ def main() -> None:
                                    "unitVersion": h.unit.unit_version,
                                    "pythonModules": h.unit.python_modules}
                             for name, h in hosts.items()})
-    pulumi.export("apps", {a.unit_name: {"host": s.host, "domain": s.domain,
+    pulumi.export("apps", {s.name: {"host": s.host, "domain": s.domain,
                                          "domains": list(s.host_names), "urls": a.urls,
                                          "releaseId": a.release_id, "venvKey": a.venv_key,
                                          "tls": a.tls}
