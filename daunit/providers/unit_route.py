@@ -89,31 +89,39 @@ class UnitRouteProvider(Provider):
 
     # -- ownership ----------------------------------------------------------
     @staticmethod
-    def _route_is_ours(unit: UnitClient, routes: dict[str, Any], route: str,
-                       props: dict[str, Any], ours: set[str]) -> bool:
-        """Whether the live route `route` passes only to applications of ours."""
+    def _route_problem(unit: UnitClient, routes: dict[str, Any], route: str,
+                       props: dict[str, Any], ours: set[str]) -> str | None:
+        """Why the live route `route` is not ours (it passes to an application
+        that is not ours), or None. A missing route is nobody's: None."""
         steps = routes.get(route)
         if steps is None:
-            return False
+            return None
         apps = passes_to_app(steps)
+        if not apps:
+            return f"Unit route {route!r} passes to no application: it was not made by da-flask."
         app_dir = _app_dir(props)
         if app_dir is None:
             # State of the previous release without a static share to tell the
             # app dir: ours when it still passes where that state says.
-            return bool(apps) and apps <= passes_to_app(props.get("steps"))
-        return bool(apps) and all(
-            app_claim_problem(app, unit.get_or(app_path(app)), ours, app_dir) is None
-            for app in apps)
+            if apps <= passes_to_app(props.get("steps")):
+                return None
+            return f"Unit route {route!r} passes to {sorted(apps)}, not to this stack's app."
+        for app in sorted(apps):
+            problem = app_claim_problem(app, unit.get_or(app_path(app)), ours, app_dir)
+            if problem:
+                return f"Unit route {route!r} passes to an application that is not ours: {problem}"
+        return None
+
+    def _route_is_ours(self, unit: UnitClient, routes: dict[str, Any], route: str,
+                       props: dict[str, Any], ours: set[str]) -> bool:
+        return route in routes and self._route_problem(unit, routes, route, props, ours) is None
 
     def _check_claim(self, unit: UnitClient, routes: dict[str, Any], name: str,
                      props: dict[str, Any], ours: set[str], host: str) -> None:
         """Refuse when a route of our name exists and passes to someone else's app."""
-        if name in routes and not self._route_is_ours(unit, routes, name, props, ours) \
-                and passes_to_app(routes[name]) != passes_to_app(props["steps"]):
-            raise ConfigError(
-                f"Unit route {name!r} exists and passes to {sorted(passes_to_app(routes[name]))}, "
-                "which are not this stack's applications: it is not changed. Remove it by hand "
-                "if it is stale.", host=host)
+        problem = self._route_problem(unit, routes, name, props, ours)
+        if problem:
+            raise ConfigError(problem + " It is not changed.", host=host)
 
     @staticmethod
     def _check_hosts(unit: UnitClient, dispatch: list[dict[str, Any]], props: dict[str, Any],
@@ -208,13 +216,11 @@ class UnitRouteProvider(Provider):
                 routes = unit.get("/config/routes")
                 if not isinstance(routes, dict):
                     return
-                if name in routes and not self._route_is_ours(unit, routes, name, props,
-                                                               owners_of(props)):
+                problem = self._route_problem(unit, routes, name, props, owners_of(props))
+                if problem:
                     raise ConfigError(
-                        f"Unit route {name!r} is not this stack's: it passes to "
-                        f"{sorted(passes_to_app(routes[name]))} ({_route_owner(unit, name)}). "
-                        "It is left as it is; forget it with `pulumi state delete` if this stack "
-                        "no longer has it.", host=s.target.host)
+                        f"{problem} The route is left as it is; forget it with `pulumi state "
+                        "delete` if this stack no longer has it.", host=s.target.host)
                 self._drop_entry(unit, routes, name, dispatch)
                 if name in routes:
                     _delete_quietly(unit, ["config", "routes", name])
