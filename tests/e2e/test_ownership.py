@@ -14,12 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from daunit.ownership import OWNER_ENV
 from tests.e2e.conftest import Deployment, app_config, host_config
 
 pytestmark = [pytest.mark.root, pytest.mark.engine, pytest.mark.real_unitd]
 
 PROJECT = "da-flask"  # tests/e2e/conftest.make_project
+# daunit.ownership's names, spelled out: what a reader of Unit's config sees.
+OWNER_ENV = "DAFLASK_OWNER"
 
 
 def unit_name(stack: str, app: str) -> str:
