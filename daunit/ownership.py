@@ -48,6 +48,7 @@ SEPARATOR = ":"
 OWNER_ENV = "DAFLASK_OWNER"
 
 # What Pulumi accepts in project and stack names (and what we rely on: no ':').
+# Always fullmatch: `$` would let a trailing newline through.
 PULUMI_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 APP_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -61,7 +62,7 @@ class Owner:
 
     def __post_init__(self) -> None:
         for what, value in (("project", self.project), ("stack", self.stack)):
-            if not PULUMI_NAME_RE.match(value):
+            if not PULUMI_NAME_RE.fullmatch(value):
                 raise ValueError(f"Pulumi {what} name {value!r} is not usable in Unit names: "
                                  "use letters, digits, '_', '.' and '-'")
 
@@ -74,7 +75,7 @@ class Owner:
 def unit_name(owner: Owner, app_name: str) -> str:
     """The name of the app's Unit application, of its route, and the prefix of
     its certificate bundles: `daflask:<project>:<stack>:<app>`."""
-    if not APP_NAME_RE.match(app_name):
+    if not APP_NAME_RE.fullmatch(app_name):
         raise ValueError(f"app name {app_name!r} is not valid (see daunit.models)")
     return SEPARATOR.join((NAME_PREFIX, owner.project, owner.stack, app_name))
 
@@ -85,8 +86,8 @@ def name_owner(name: str) -> str | None:
     if len(parts) != 4 or parts[0] != NAME_PREFIX:
         return None
     _, project, stack, app = parts
-    if not (PULUMI_NAME_RE.match(project) and PULUMI_NAME_RE.match(stack)
-            and APP_NAME_RE.match(app)):
+    if not (PULUMI_NAME_RE.fullmatch(project) and PULUMI_NAME_RE.fullmatch(stack)
+            and APP_NAME_RE.fullmatch(app)):
         return None
     return f"{project}/{stack}"
 
