@@ -105,3 +105,28 @@ def test_previous_release_upgrades_in_place(lab_factory: Any, deployment_factory
     config = unit_config(lab)
     assert config["applications"] == {} and config["listeners"] == {}
     assert unit_request(lab, "GET", "/certificates").json() == {}
+
+
+def test_a_renamed_stack_moves_its_objects(lab_factory: Any, deployment_factory: Any) -> None:
+    lab = lab_factory("rename")
+    d = deployment_factory("before")
+    d.stack.set_config(f"appSecrets.{APP}.SECRET_KEY", d.secret_key, secret=True, path=True)
+    d.write_config({"lab": host_config(lab)}, [app_config(
+        APP, "lab", DOMAIN, d.app_sources[APP], secretEnvironmentKeys=["SECRET_KEY"])])
+    d.stack.up()
+    assert set(unit_config(lab)["applications"]) == {unit_name("before", APP)}
+
+    d.stack.run("stack", "rename", "after", "--stack", "before")
+    d.stack.name = "after"
+    ops = preview_ops(d)
+    assert not any("replace" in op for op in ops.values()), ops
+    with RequestLoop([lambda: get(lab)], warmup=0.5) as load:
+        d.stack.up()
+    assert load.failures == [], load.results
+    config = unit_config(lab)
+    name = unit_name("after", APP)
+    assert set(config["applications"]) == {name}
+    assert config["applications"][name]["environment"][OWNER_ENV] == "da-flask/after"
+    assert set(config["routes"]) == {name, "da-flask-hosts"}
+    d.stack.preview("--expect-no-changes")
+    assert get(lab).status_code == 200
