@@ -18,8 +18,9 @@ stack makes is therefore
   (marked) application. A dispatch entry is ours when it passes to our route.
 
 Before any update or delete the live object is checked: marked by another
-stack, or unmarked and pointing outside our app directory, and we refuse
-with an error naming the owner. Unmarked objects under the previous
+stack, or not running code from our app directory (a stack of the same name
+deploying from another state backend), and we refuse with an error naming
+the owner. Unmarked objects under the previous
 release's names (the bare app name) that point into our app directory were
 made by an earlier version of this very stack: they are adopted (replaced by
 the new names and removed).
@@ -112,27 +113,38 @@ def points_into(config: Mapping[str, Any], app_dir: str) -> bool:
 
 
 def app_claim_problem(name: str, live: Mapping[str, Any] | None, ours: Iterable[str],
-                      app_dir: str) -> str | None:
+                      app_dirs: str | Iterable[str]) -> str | None:
     """Why the live application `name` is not this stack's to change, or None.
 
     `ours` are the owner marks this stack answers to (its own, and the one in
-    its state when the stack was renamed). A missing object is ours to make.
+    its state when the stack was renamed); `app_dirs` the app's directories
+    (its own, and the one in its state when it moved). A missing object is
+    ours to make. Ours is: our mark and our code. The mark alone would also
+    match a stack of the same project and stack name deploying from another
+    state backend, whose app runs from its own directory.
     """
     if live is None:
         return None
+    dirs = [app_dirs] if isinstance(app_dirs, str) else [d for d in app_dirs if d]
+    runs_ours = any(points_into(live, d) for d in dirs)
+    where = live.get("working_directory") or live.get("path")
     mark = app_owner_mark(live)
     if mark is not None:
         if mark in set(ours):
-            return None
+            if runs_ours:
+                return None
+            return (f"Unit application {name!r} is marked as the stack {mark} but runs code from "
+                    f"{where!r}, not from {' or '.join(dirs)}: another deployment of a stack of "
+                    "that name (another state backend) made it. This stack does not change or "
+                    "remove it.")
         return (f"Unit application {name!r} belongs to the stack {mark} ({OWNER_ENV} in its "
                 f"environment): this stack does not change or remove it. Deploy under another "
                 f"app name, or remove the app from {mark} first.")
-    if points_into(live, app_dir):
+    if runs_ours:
         return None  # made by an earlier release of this stack: adopted
-    where = live.get("working_directory") or live.get("path")
     return (f"Unit application {name!r} was not made by da-flask (no {OWNER_ENV} in its "
-            f"environment) and runs code from {where!r}, outside {app_dir}: this stack does not "
-            "change or remove it. Remove or rename it by hand if it is stale.")
+            f"environment) and runs code from {where!r}, outside {' or '.join(dirs)}: this "
+            "stack does not change or remove it. Remove or rename it by hand if it is stale.")
 
 
 def passes_to_app(steps: Any) -> set[str]:

@@ -36,6 +36,11 @@ def owners_of(props: dict[str, Any], olds: dict[str, Any] | None = None) -> set[
     return {o for o in (props.get("owner"), (olds or {}).get("owner")) if o}
 
 
+def app_dirs_of(props: dict[str, Any], olds: dict[str, Any] | None = None) -> list[str]:
+    """The app's directories: its own, and the one its state recorded."""
+    return list(dict.fromkeys(d for d in (props.get("appDir"), (olds or {}).get("appDir")) if d))
+
+
 class UnitApplicationProvider(Provider):
     kind = "UnitApplication"
     required = ("connection", "name", "config", "socket", "appDir", "releaseId", "venvKey", "owner")
@@ -58,7 +63,8 @@ class UnitApplicationProvider(Provider):
             # (once, when Unit's `routes` is still an array) at the same time.
             with self.host_lock(s, f"UnitApplication {name}"):
                 before = unit.get_or(app_path(name))
-                problem = app_claim_problem(name, before, owners_of(props, olds), props["appDir"])
+                problem = app_claim_problem(name, before, owners_of(props, olds),
+                                            app_dirs_of(props, olds))
                 if problem:
                     raise ConfigError(problem, host=s.target.host)
                 if before != props["config"]:
@@ -97,7 +103,7 @@ class UnitApplicationProvider(Provider):
         with self.unit_api(props) as (s, unit):
             with self.host_lock(s, f"UnitApplication {name} (delete)"):
                 live = unit.get_or(app_path(name))
-                problem = app_claim_problem(name, live, owners_of(props), props["appDir"])
+                problem = app_claim_problem(name, live, owners_of(props), app_dirs_of(props))
                 if problem:
                     raise ConfigError(problem, host=s.target.host)
                 if live is None:

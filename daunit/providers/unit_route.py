@@ -22,7 +22,7 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.ownership import app_claim_problem, app_owner_mark, name_owner, passes_to_app
 from daunit.providers.base import Provider, plain
-from daunit.providers.unit_app import app_path, owners_of
+from daunit.providers.unit_app import app_dirs_of, app_path, owners_of
 from daunit.routing import (dispatch_with, dispatch_without, entry_hosts, host_conflicts,
                             normalized_routes_config, own_dispatch_entry)
 
@@ -58,10 +58,10 @@ class UnitRouteProvider(Provider):
                     listeners = unit.get_or("/config/listeners") or {}
                 else:
                     routes, listeners = self._named_routes(unit)
-                ours = owners_of(props, olds)
-                self._check_claim(unit, routes, name, props, ours, s.target.host)
+                ours, dirs = owners_of(props, olds), _app_dirs(props, olds)
+                self._check_claim(unit, routes, name, props, ours, dirs, s.target.host)
                 own = {name}
-                if previous and self._route_is_ours(unit, routes, previous, props, ours):
+                if previous and self._route_is_ours(unit, routes, previous, props, ours, dirs):
                     own.add(previous)
                 old_dispatch = routes.get(dispatch)
                 self._check_hosts(unit, old_dispatch or [], props, own, s.target.host)
@@ -84,13 +84,13 @@ class UnitRouteProvider(Provider):
                     raise
             if previous or passes_to_app((olds or {}).get("steps")) - passes_to_app(props["steps"]):
                 with self.host_lock(s, f"UnitRoute {name} (old names)"):
-                    self._remove_previous(unit, own - {name}, props, olds or {}, ours)
+                    self._remove_previous(unit, own - {name}, props, olds or {}, ours, dirs)
         return {**props, "healthChecked": bool(props.get("health"))}
 
     # -- ownership ----------------------------------------------------------
     @staticmethod
     def _route_problem(unit: UnitClient, routes: dict[str, Any], route: str,
-                       props: dict[str, Any], ours: set[str]) -> str | None:
+                       props: dict[str, Any], ours: set[str], app_dirs: list[str]) -> str | None:
         """Why the live route `route` is not ours (it passes to an application
         that is not ours), or None. A missing route is nobody's: None."""
         steps = routes.get(route)
@@ -99,27 +99,28 @@ class UnitRouteProvider(Provider):
         apps = passes_to_app(steps)
         if not apps:
             return f"Unit route {route!r} passes to no application: it was not made by da-flask."
-        app_dir = _app_dir(props)
-        if app_dir is None:
+        if not app_dirs:
             # State of the previous release without a static share to tell the
             # app dir: ours when it still passes where that state says.
             if apps <= passes_to_app(props.get("steps")):
                 return None
             return f"Unit route {route!r} passes to {sorted(apps)}, not to this stack's app."
         for app in sorted(apps):
-            problem = app_claim_problem(app, unit.get_or(app_path(app)), ours, app_dir)
+            problem = app_claim_problem(app, unit.get_or(app_path(app)), ours, app_dirs)
             if problem:
                 return f"Unit route {route!r} passes to an application that is not ours: {problem}"
         return None
 
     def _route_is_ours(self, unit: UnitClient, routes: dict[str, Any], route: str,
-                       props: dict[str, Any], ours: set[str]) -> bool:
-        return route in routes and self._route_problem(unit, routes, route, props, ours) is None
+                       props: dict[str, Any], ours: set[str], app_dirs: list[str]) -> bool:
+        return route in routes and \
+            self._route_problem(unit, routes, route, props, ours, app_dirs) is None
 
     def _check_claim(self, unit: UnitClient, routes: dict[str, Any], name: str,
-                     props: dict[str, Any], ours: set[str], host: str) -> None:
+                     props: dict[str, Any], ours: set[str], app_dirs: list[str],
+                     host: str) -> None:
         """Refuse when a route of our name exists and passes to someone else's app."""
-        problem = self._route_problem(unit, routes, name, props, ours)
+        problem = self._route_problem(unit, routes, name, props, ours, app_dirs)
         if problem:
             raise ConfigError(problem + " It is not changed.", host=host)
 
@@ -136,16 +137,16 @@ class UnitRouteProvider(Provider):
                 f"app from its stack first, or choose another domain.", host=host)
 
     def _remove_previous(self, unit: UnitClient, previous_routes: set[str], props: dict[str, Any],
-                         olds: dict[str, Any], ours: set[str]) -> None:
+                         olds: dict[str, Any], ours: set[str], app_dirs: list[str]) -> None:
         """After a switch: the route under its previous name, and applications the
         previous steps passed to that ours no longer do, when they are ours."""
         routes = unit.get_or("/config/routes") or {}
         for route in sorted(previous_routes):
-            if route in routes and self._route_is_ours(unit, routes, route, props, ours):
+            if route in routes and self._route_is_ours(unit, routes, route, props, ours, app_dirs):
                 _delete_quietly(unit, ["config", "routes", route])
         for app in sorted(passes_to_app(olds.get("steps")) - passes_to_app(props["steps"])):
             live = unit.get_or(app_path(app))
-            if live is not None and app_claim_problem(app, live, ours, props["appDir"]) is None:
+            if live is not None and app_claim_problem(app, live, ours, app_dirs) is None:
                 # Unit refuses (400) while something else still passes to it:
                 # then it is in use by config that is not ours, and stays.
                 _delete_quietly(unit, app_path(app), also=(400,))
@@ -216,7 +217,8 @@ class UnitRouteProvider(Provider):
                 routes = unit.get("/config/routes")
                 if not isinstance(routes, dict):
                     return
-                problem = self._route_problem(unit, routes, name, props, owners_of(props))
+                problem = self._route_problem(unit, routes, name, props, owners_of(props),
+                                              _app_dirs(props))
                 if problem:
                     raise ConfigError(
                         f"{problem} The route is left as it is; forget it with `pulumi state "
@@ -241,16 +243,17 @@ class UnitRouteProvider(Provider):
             unit.delete(["config", "routes", dispatch])
 
 
-def _app_dir(props: dict[str, Any]) -> str | None:
-    """The app's directory: an input since the naming scheme; for state of the
-    previous release, read from its static share (`<appDir>/releases/...`)."""
+def _app_dirs(props: dict[str, Any], olds: dict[str, Any] | None = None) -> list[str]:
+    """The app's directories: an input since the naming scheme (with the one its
+    state recorded); for state of the previous release, read from its static
+    share (`<appDir>/releases/...`)."""
     if props.get("appDir"):
-        return str(props["appDir"])
+        return app_dirs_of(props, olds)
     for step in props.get("steps") or []:
         share = (step.get("action") or {}).get("share")
         if isinstance(share, str) and "/releases/" in share:
-            return share.split("/releases/", 1)[0]
-    return None
+            return [share.split("/releases/", 1)[0]]
+    return []
 
 
 def _route_owner(unit: UnitClient, route: str | None) -> str:

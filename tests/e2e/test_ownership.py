@@ -154,6 +154,27 @@ def test_a_stack_never_takes_another_stacks_objects(lab_factory: Any,
     assert unit_config(lab)["applications"] == {}
 
 
+def test_a_stack_of_the_same_name_from_another_backend_is_refused(
+        lab_factory: Any, deployment_factory: Any) -> None:
+    # Two people, each with their own state backend and a stack called "prod".
+    lab = lab_factory("own-twin")
+    first = deployment_factory("prod", apps=("shop",))
+    second = deployment_factory("prod", apps=("shop",))
+    assert first.stack.state_dir != second.stack.state_dir
+    deploy_app(first, lab, "shop", "shop.first.example", "first shop")
+    first.stack.up()
+    deploy_app(second, lab, "shop", "shop.second.example", "second shop")
+    refused = second.stack.up(check=False)
+    assert refused.returncode != 0
+    assert f"marked as the stack {PROJECT}/prod" in refused.stdout
+    assert "another deployment" in refused.stdout
+    assert "first shop" in get(lab, "shop.first.example").text
+    assert not_routed(lab, "shop.second.example")
+    second.stack.destroy()
+    assert "first shop" in get(lab, "shop.first.example").text
+    first.stack.destroy()
+
+
 # --- DirectAdmin's and an admin's objects -----------------------------------------------------
 
 DA_APP = {"type": "python", "path": "/tmp", "module": "nothing_here",

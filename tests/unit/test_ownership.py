@@ -68,6 +68,14 @@ def test_claims() -> None:
     # A renamed stack still owns what its state says it made.
     assert app_claim_problem(name, app(mark="da-flask/old"), {OURS.mark, "da-flask/old"},
                              APP_DIR) is None
+    # Our mark but another tree: a stack of our name deploying from another backend.
+    twin = app(path="/home/bob/domains/b.example/public_html/shop/releases/x", mark=OURS.mark)
+    problem = app_claim_problem(name, twin, {OURS.mark}, APP_DIR)
+    assert problem is not None and "marked as the stack da-flask/prod" in problem
+    assert "another deployment" in problem
+    # ... unless the state says the app lived there (its domain or appDir changed).
+    assert app_claim_problem(name, twin, {OURS.mark},
+                             [APP_DIR, "/home/bob/domains/b.example/public_html/shop"]) is None
     other = app_claim_problem(name, app(mark="shop/prod"), {OURS.mark}, APP_DIR)
     assert other is not None and "belongs to the stack shop/prod" in other
     # Unmarked: adopted when it runs our code (the previous release made it) ...
