@@ -38,6 +38,7 @@ __all__ = [
     "Owner",
     "app_claim_problem",
     "app_owner_mark",
+    "dir_sharing_problem",
     "name_owner",
     "passes_to_app",
     "points_into",
@@ -145,6 +146,22 @@ def app_claim_problem(name: str, live: Mapping[str, Any] | None, ours: Iterable[
     return (f"Unit application {name!r} was not made by da-flask (no {OWNER_ENV} in its "
             f"environment) and runs code from {where!r}, outside {' or '.join(dirs)}: this "
             "stack does not change or remove it. Remove or rename it by hand if it is stale.")
+
+
+def dir_sharing_problem(name: str, apps: Mapping[str, Any], ours: Iterable[str],
+                        app_dir: str) -> str | None:
+    """Why `app_dir` is not ours to deploy into: another stack's application
+    (marked, not by us) already runs code from it. Unmarked ones are left to
+    app_claim_problem (the previous release's, adopted by name)."""
+    mine = set(ours)
+    for other, config in sorted(apps.items()):
+        mark = app_owner_mark(config) if isinstance(config, Mapping) else None
+        if other != name and mark is not None and mark not in mine \
+                and points_into(config, app_dir):
+            return (f"the app directory {app_dir} is already used by Unit application "
+                    f"{other!r} of the stack {mark}: two stacks never share an app's files. "
+                    "Choose another app name or domain, or remove the app from that stack first.")
+    return None
 
 
 def passes_to_app(steps: Any) -> set[str]:

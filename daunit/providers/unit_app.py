@@ -22,7 +22,7 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit import hostops
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
-from daunit.ownership import app_claim_problem
+from daunit.ownership import app_claim_problem, dir_sharing_problem
 from daunit.providers.base import Provider, plain
 
 
@@ -62,9 +62,13 @@ class UnitApplicationProvider(Provider):
             # Under the host lock: a route provider may rewrite shared config
             # (once, when Unit's `routes` is still an array) at the same time.
             with self.host_lock(s, f"UnitApplication {name}"):
-                before = unit.get_or(app_path(name))
-                problem = app_claim_problem(name, before, owners_of(props, olds),
-                                            app_dirs_of(props, olds))
+                # All applications in one request: ours, and any other that
+                # runs from our app directory.
+                apps = unit.get_or(["config", "applications"]) or {}
+                before = apps.get(name)
+                ours = owners_of(props, olds)
+                problem = (app_claim_problem(name, before, ours, app_dirs_of(props, olds))
+                           or dir_sharing_problem(name, apps, ours, props["appDir"]))
                 if problem:
                     raise ConfigError(problem, host=s.target.host)
                 if before != props["config"]:

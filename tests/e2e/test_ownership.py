@@ -9,6 +9,7 @@ as they were through create, update and destroy.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import httpx
@@ -152,6 +153,30 @@ def test_a_stack_never_takes_another_stacks_objects(lab_factory: Any,
     unit_put(lab, app_path, marked)
     alpha.stack.destroy()
     assert unit_config(lab)["applications"] == {}
+
+
+def test_a_stack_never_deploys_into_another_stacks_app_dir(lab_factory: Any,
+                                                          deployment_factory: Any) -> None:
+    # One app name on one domain: both stacks would use the same app directory.
+    lab = lab_factory("own-dir")
+    alpha = deployment_factory("alpha", apps=("shop",))
+    beta = deployment_factory("beta", apps=("shop",))
+    deploy_app(alpha, lab, "shop", "shop.example.org", "alpha shop")
+    alpha.stack.up()
+    current = lab.host_path(f"/home/{lab.da_user}/domains/shop.example.org/public_html/shop/current")
+    live_release = os.readlink(current)
+    before = unit_config(lab)["applications"]
+
+    (beta.app_sources["shop"] / "beta.txt").write_text("a release of beta's own\n")
+    deploy_app(beta, lab, "shop", "shop.example.org", "beta shop")
+    refused = beta.stack.up(check=False)
+    assert refused.returncode != 0
+    assert f"of the stack {PROJECT}/alpha" in refused.stdout
+    assert "two stacks never share an app's files" in refused.stdout
+    assert unit_config(lab)["applications"] == before
+    assert os.readlink(current) == live_release
+    assert "alpha shop" in get(lab, "shop.example.org").text
+    alpha.stack.destroy()
 
 
 def test_a_stack_of_the_same_name_from_another_backend_is_refused(

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from daunit.ownership import (OWNER_ENV, Owner, app_claim_problem, name_owner, passes_to_app,
-                              points_into, unit_name)
+from daunit.ownership import (OWNER_ENV, Owner, app_claim_problem, dir_sharing_problem,
+                              name_owner, passes_to_app, points_into, unit_name)
 from daunit.routing import dispatch_with, host_conflicts, normalized_routes_config
 
 APP_DIR = "/home/alice/domains/shop.example.org/public_html/shop"
@@ -88,6 +88,22 @@ def test_claims() -> None:
         problem = app_claim_problem("shop", app(path=path), {OURS.mark}, APP_DIR)
         assert problem is not None and "not made by da-flask" in problem and path in problem
     assert not points_into(app(), "")  # no app dir known: nothing is ours by path
+
+
+def test_an_app_dir_another_stack_runs_from_is_not_ours() -> None:
+    name = unit_name(OURS, "shop")
+    apps = {"daflask:da-flask:staging:shop": app(mark="da-flask/staging"),
+            "shop": app(),  # the previous release's, unmarked: adopted, no conflict
+            name: app(mark=OURS.mark),
+            "example.com_app": app(path="/home/alice/domains/example.com/public_html/x")}
+    problem = dir_sharing_problem(name, apps, {OURS.mark}, APP_DIR)
+    assert problem is not None and "of the stack da-flask/staging" in problem
+    assert APP_DIR in problem
+    del apps["daflask:da-flask:staging:shop"]
+    assert dir_sharing_problem(name, apps, {OURS.mark}, APP_DIR) is None
+    # A renamed stack's own app under the old name is no conflict.
+    apps["daflask:da-flask:old:shop"] = app(mark="da-flask/old")
+    assert dir_sharing_problem(name, apps, {OURS.mark, "da-flask/old"}, APP_DIR) is None
 
 
 def test_route_passes() -> None:
