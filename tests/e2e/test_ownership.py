@@ -73,31 +73,31 @@ def test_two_stacks_with_one_app_name_both_serve(lab_factory: Any,
     lab = lab_factory("own-two")
     alpha = deployment_factory("alpha", apps=("shop",))
     beta = deployment_factory("beta", apps=("shop",))
-    deploy_app(alpha, lab, "shop", "shop.alpha.example", "alpha shop")
-    deploy_app(beta, lab, "shop", "shop.beta.example", "beta shop")
+    deploy_app(alpha, lab, "shop", "alpha.example.com", "alpha shop")
+    deploy_app(beta, lab, "shop", "beta.example.com", "beta shop")
     alpha.stack.up()
     beta.stack.up()
 
-    assert "alpha shop" in get(lab, "shop.alpha.example").text
-    assert "beta shop" in get(lab, "shop.beta.example").text
+    assert "alpha shop" in get(lab, "alpha.example.com").text
+    assert "beta shop" in get(lab, "beta.example.com").text
     config = unit_config(lab)
     apps = config["applications"]
     assert apps[unit_name("alpha", "shop")]["environment"][OWNER_ENV] == f"{PROJECT}/alpha"
     assert apps[unit_name("beta", "shop")]["environment"][OWNER_ENV] == f"{PROJECT}/beta"
     assert apps[unit_name("alpha", "shop")]["path"].startswith(
-        f"/home/{lab.da_user}/domains/shop.alpha.example/")
+        f"/home/{lab.da_user}/domains/alpha.example.com/")
     assert [e["action"]["pass"] for e in config["routes"]["da-flask-hosts"]] == [
         f"routes/{unit_name('alpha', 'shop')}", f"routes/{unit_name('beta', 'shop')}"]
 
     # An update of one leaves the other as it was; a destroy of one too.
     before = unit_config(lab)["applications"][unit_name("alpha", "shop")]
-    deploy_app(beta, lab, "shop", "shop.beta.example", "beta shop, second edition")
+    deploy_app(beta, lab, "shop", "beta.example.com", "beta shop, second edition")
     beta.stack.up()
-    assert "beta shop, second edition" in get(lab, "shop.beta.example").text
+    assert "beta shop, second edition" in get(lab, "beta.example.com").text
     assert unit_config(lab)["applications"][unit_name("alpha", "shop")] == before
     beta.stack.destroy()
-    assert "alpha shop" in get(lab, "shop.alpha.example").text
-    assert not_routed(lab, "shop.beta.example")
+    assert "alpha shop" in get(lab, "alpha.example.com").text
+    assert not_routed(lab, "beta.example.com")
     assert set(unit_config(lab)["applications"]) == {unit_name("alpha", "shop")}
     alpha.stack.destroy()
     config = unit_config(lab)
@@ -112,25 +112,25 @@ def test_a_stack_never_takes_another_stacks_objects(lab_factory: Any,
     lab = lab_factory("own-take")
     alpha = deployment_factory("alpha", apps=("shop",))
     beta = deployment_factory("beta", apps=("store", "shop"))
-    deploy_app(alpha, lab, "shop", "shop.example.org", "alpha shop")
+    deploy_app(alpha, lab, "shop", "shop.example.com", "alpha shop")
     alpha.stack.up()
 
     # Another stack's app for the same domain: the domain is alpha's.
-    deploy_app(beta, lab, "store", "shop.example.org", "beta store")
+    deploy_app(beta, lab, "store", "shop.example.com", "beta store")
     taken = beta.stack.up(check=False)
     assert taken.returncode != 0
-    assert f"stack {PROJECT}/alpha" in taken.stdout and "shop.example.org" in taken.stdout
-    assert "alpha shop" in get(lab, "shop.example.org").text
+    assert f"stack {PROJECT}/alpha" in taken.stdout and "shop.example.com" in taken.stdout
+    assert "alpha shop" in get(lab, "shop.example.com").text
     routes = unit_config(lab)["routes"]
     assert [e["action"]["pass"] for e in routes["da-flask-hosts"]] == [
         f"routes/{unit_name('alpha', 'shop')}"]
     beta.stack.destroy()
-    assert "alpha shop" in get(lab, "shop.example.org").text
+    assert "alpha shop" in get(lab, "shop.example.com").text
 
     # An object under beta's name carrying someone else's mark is not beta's to change.
     squatter = {**unit_config(lab)["applications"][unit_name("alpha", "shop")]}
     unit_put(lab, f"/config/applications/{unit_name('beta', 'shop')}", squatter)
-    deploy_app(beta, lab, "shop", "shop.beta.example", "beta shop")
+    deploy_app(beta, lab, "shop", "beta.example.com", "beta shop")
     refused = beta.stack.up(check=False)
     assert refused.returncode != 0
     assert f"belongs to the stack {PROJECT}/alpha" in refused.stdout
@@ -161,21 +161,21 @@ def test_a_stack_never_deploys_into_another_stacks_app_dir(lab_factory: Any,
     lab = lab_factory("own-dir")
     alpha = deployment_factory("alpha", apps=("shop",))
     beta = deployment_factory("beta", apps=("shop",))
-    deploy_app(alpha, lab, "shop", "shop.example.org", "alpha shop")
+    deploy_app(alpha, lab, "shop", "shop.example.com", "alpha shop")
     alpha.stack.up()
-    current = lab.host_path(f"/home/{lab.da_user}/domains/shop.example.org/public_html/shop/current")
+    current = lab.host_path(f"/home/{lab.da_user}/domains/shop.example.com/public_html/shop/current")
     live_release = os.readlink(current)
     before = unit_config(lab)["applications"]
 
     (beta.app_sources["shop"] / "beta.txt").write_text("a release of beta's own\n")
-    deploy_app(beta, lab, "shop", "shop.example.org", "beta shop")
+    deploy_app(beta, lab, "shop", "shop.example.com", "beta shop")
     refused = beta.stack.up(check=False)
     assert refused.returncode != 0
     assert f"of the stack {PROJECT}/alpha" in refused.stdout
     assert "two stacks never share an app's files" in refused.stdout
     assert unit_config(lab)["applications"] == before
     assert os.readlink(current) == live_release
-    assert "alpha shop" in get(lab, "shop.example.org").text
+    assert "alpha shop" in get(lab, "shop.example.com").text
     alpha.stack.destroy()
 
 
@@ -186,17 +186,17 @@ def test_a_stack_of_the_same_name_from_another_backend_is_refused(
     first = deployment_factory("prod", apps=("shop",))
     second = deployment_factory("prod", apps=("shop",))
     assert first.stack.state_dir != second.stack.state_dir
-    deploy_app(first, lab, "shop", "shop.first.example", "first shop")
+    deploy_app(first, lab, "shop", "first.example.com", "first shop")
     first.stack.up()
-    deploy_app(second, lab, "shop", "shop.second.example", "second shop")
+    deploy_app(second, lab, "shop", "second.example.com", "second shop")
     refused = second.stack.up(check=False)
     assert refused.returncode != 0
     assert f"marked as the stack {PROJECT}/prod" in refused.stdout
     assert "another deployment" in refused.stdout
-    assert "first shop" in get(lab, "shop.first.example").text
-    assert not_routed(lab, "shop.second.example")
+    assert "first shop" in get(lab, "first.example.com").text
+    assert not_routed(lab, "second.example.com")
     second.stack.destroy()
-    assert "first shop" in get(lab, "shop.first.example").text
+    assert "first shop" in get(lab, "first.example.com").text
     first.stack.destroy()
 
 
@@ -256,10 +256,10 @@ def test_an_app_named_default_keeps_units_unnamed_route(lab_factory: Any,
     unit_put(lab, "/config", {"applications": {}, "routes": RETURN_204,
                               "listeners": {"*:8092": {"pass": "routes"}}})
     d = deployment_factory("dflt", apps=("default",))
-    deploy_app(d, lab, "default", "default.example.org", "app called default")
+    deploy_app(d, lab, "default", "default.example.com", "app called default")
     d.stack.up()
 
-    assert "app called default" in get(lab, "default.example.org").text
+    assert "app called default" in get(lab, "default.example.com").text
     # The unnamed route became `default` and still answers as before.
     assert get(lab, "anything.example", port=8092).status_code == 204
     config = unit_config(lab)
