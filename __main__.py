@@ -95,10 +95,10 @@ def main() -> None:
                                    "unitVersion": h.unit.unit_version,
                                    "pythonModules": h.unit.python_modules}
                             for name, h in hosts.items()})
-    pulumi.export("apps", {a.unit_name: {"host": s.host, "domain": s.domain,
-                                         "domains": list(s.host_names), "urls": a.urls,
-                                         "releaseId": a.release_id, "venvKey": a.venv_key,
-                                         "tls": a.tls}
+    pulumi.export("apps", {s.name: {"host": s.host, "domain": s.domain,
+                                    "domains": list(s.host_names), "urls": a.urls,
+                                    "releaseId": a.release_id, "venvKey": a.venv_key,
+                                    "tls": a.tls}
                            for a, s in zip(apps, spec.apps, strict=True)})
     pulumi.export("dnsRecords", [r for a in apps for r in a.dns_records])
     pulumi.export("urls", [u for a in apps for u in a.urls])

@@ -90,16 +90,16 @@ SYSTEM_ACCOUNTS = frozenset({
 # Where unitLog may point: Unit's log, under the root-owned log tree.
 UNIT_LOG_DIR = "/var/log/"
 
-# App names that would collide with objects Unit or da-flask name themselves:
-# "default" is the name routing.py gives Unit's pre-existing unnamed routes;
-# the prefixes are kept for da-flask's own objects.
-RESERVED_APP_NAMES = frozenset({"default"})
+# Unit objects are named daflask:<project>:<stack>:<app> (daunit.ownership), so
+# no app name collides with Unit's or DirectAdmin's; these only keep a name
+# from looking like one of da-flask's own.
 RESERVED_APP_PREFIXES = ("da_flask", "daflask")
 
 # Environment names da-flask sets itself; a value from the stack would be overwritten.
 RESERVED_ENV_NAMES: dict[str, str] = {
     "PYTHONPATH": "to the release directory",
     "DAFLASK_ENV_REVISION": "to restart the app when instance/.env changes",
+    "DAFLASK_OWNER": "to mark the Unit application as this stack's",
 }
 
 # The seed's after_request headers, set at the edge by the app's Unit route
@@ -814,9 +814,8 @@ class AppSpec(_Spec):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if value in RESERVED_APP_NAMES or value.startswith(RESERVED_APP_PREFIXES):
-            raise _invalid(f"app name {value!r} is reserved: Unit or da-flask already uses it for objects of "
-                           "their own (\"default\" is the route Unit's unnamed routes are kept as); "
+        if value.startswith(RESERVED_APP_PREFIXES):
+            raise _invalid(f"app name {value!r} is reserved: da-flask names its own objects so; "
                            "choose another name, like flask_app")
         if APP_NAME_RE.fullmatch(value):
             return value

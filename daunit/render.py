@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daunit.models import ENV_NAME_RE, AppSpec, HostSpec, listener_port
+from daunit.ownership import OWNER_ENV, Owner, unit_name
 
 __all__ = [
     "ENV_FILE_MODE",
@@ -137,21 +138,26 @@ class AppLayout:
         return "/" + path[len(prefix):]
 
 
-def unit_app_name(app: AppSpec) -> str:
-    """The key under /config/applications."""
-    return app.name
+def unit_app_name(app: AppSpec, owner: Owner) -> str:
+    """The key under /config/applications: `daflask:<project>:<stack>:<app>`
+    (daunit.ownership says why it cannot collide)."""
+    return unit_name(owner, app.name)
 
 
-def unit_route_name(app: AppSpec) -> str:
-    """The key of the app's own route under /config/routes."""
-    return app.name
+def unit_route_name(app: AppSpec, owner: Owner) -> str:
+    """The key of the app's own route under /config/routes (the app's name:
+    routes and applications are separate namespaces in Unit)."""
+    return unit_name(owner, app.name)
 
 
-def unit_application(app: AppSpec, host: HostSpec, release_id: str, venv_key: str) -> dict[str, Any]:
+def unit_application(app: AppSpec, host: HostSpec, release_id: str, venv_key: str,
+                     owner: Owner) -> dict[str, Any]:
     """The object for `PUT /config/applications/<name>`.
 
     Only non-secret environment goes here (Unit config is readable by anyone
-    who can read the socket or state); secrets go to instance/.env.
+    who can read the socket or state); secrets go to instance/.env. The
+    owner's mark (DAFLASK_OWNER) comes last, so the app's own environment
+    cannot forge it.
     """
     version = VENV_KEY_RE.match(_check_venv_key(venv_key))
     if version and version.group(1) != app.python_version:
@@ -172,7 +178,7 @@ def unit_application(app: AppSpec, host: HostSpec, release_id: str, venv_key: st
         "working_directory": release,
         "user": host.da_user,
         "group": host.da_user,
-        "environment": {**app.environment, "PYTHONPATH": release},
+        "environment": {**app.environment, "PYTHONPATH": release, OWNER_ENV: owner.mark},
         "processes": app.processes.to_unit(),
         "threads": app.threads,
     }
@@ -188,7 +194,7 @@ def _static_base(app: AppSpec) -> str:
     return app.static_dir.removesuffix(tail).rstrip("/")
 
 
-def unit_route(app: AppSpec, host: HostSpec, release_id: str) -> list[dict[str, Any]]:
+def unit_route(app: AppSpec, host: HostSpec, release_id: str, owner: Owner) -> list[dict[str, Any]]:
     """The app's own named route: its static files from Unit, the rest to the app.
 
     The share is an absolute host path even with isolation: Unit's router,
@@ -204,7 +210,7 @@ def unit_route(app: AppSpec, host: HostSpec, release_id: str) -> list[dict[str, 
         # .../app/static$uri looked in app/static/static/).
         steps.append({"match": {"uri": f"{app.static_url}*"},
                       "action": _with_headers(app, {"share": f"{root}$uri"})})
-    steps.append({"action": _with_headers(app, {"pass": f"applications/{unit_app_name(app)}"})})
+    steps.append({"action": _with_headers(app, {"pass": f"applications/{unit_app_name(app, owner)}"})})
     return steps
 
 
@@ -216,9 +222,10 @@ def _with_headers(app: AppSpec, action: dict[str, Any]) -> dict[str, Any]:
     return action
 
 
-def host_dispatch_entry(app: AppSpec) -> dict[str, Any]:
+def host_dispatch_entry(app: AppSpec, owner: Owner) -> dict[str, Any]:
     """The one entry this app owns in the host's shared dispatch route."""
-    return {"match": {"host": list(app.host_names)}, "action": {"pass": f"routes/{unit_route_name(app)}"}}
+    return {"match": {"host": list(app.host_names)},
+            "action": {"pass": f"routes/{unit_route_name(app, owner)}"}}
 
 
 def instance_environment(app: AppSpec, secret_values: Mapping[str, str]) -> dict[str, str]:
@@ -335,7 +342,9 @@ def chain_sha256(chain: str) -> str:
 
 
 def certificate_name(app_name: str, chain_hash: str) -> str:
-    """Unit's bundle name: `<app>-<16 hex of the chain hash>` (bundles are immutable)."""
+    """Unit's bundle name: `<unit app name>-<16 hex of the chain hash>` (bundles
+    are immutable). `app_name` is the app's Unit name (unit_app_name), so two
+    stacks' apps of one name never share or remove each other's bundles."""
     if not re.fullmatch(r"[0-9a-f]{64}", chain_hash):
         raise ValueError(f"chain hash {chain_hash!r} is not a sha256 hex digest")
     return f"{app_name}-{chain_hash[:CERT_NAME_HASH_LEN]}"

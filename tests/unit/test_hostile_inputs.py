@@ -262,7 +262,10 @@ DOLLARS = [
 ]
 
 RESERVED_NAMES = [
-    refused("app-name-default", "apps[0].name", "reserved", "\"default\"", app={"name": "default"}),
+    # Unit's objects are daflask:<project>:<stack>:default, not Unit's own "default" route.
+    accepted("app-name-default", app={"name": "default"}, secrets={"default": {"SECRET_KEY": SECRET}}),
+    refused("env-daflask-owner", "apps[0].environment.DAFLASK_OWNER", "set by da-flask",
+            app={"environment": {"DAFLASK_OWNER": "other/stack"}}),
     refused("app-name-da-flask", "apps[0].name", "reserved", app={"name": "da_flask_hosts"}),
     refused("app-name-daflask", "apps[0].name", "reserved", app={"name": "daflask"}),
     refused("app-name-Default", "apps[0].name", "lower-case", app={"name": "Default"}),
