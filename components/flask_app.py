@@ -43,8 +43,10 @@ class FlaskApp(pulumi.ComponentResource):
         entry = next(p for p, e in manifest.items() if e.mode == 0o755)
         owner = current_owner()
         unit_name = unit_app_name(app, owner)
+        # `owner` claims the app dir for this stack, `domain` is checked to be
+        # the user's before any tree work (daunit.hostops).
         common = {"connection": host.connection, "appDir": layout.app_dir,
-                  "user": host_spec.da_user}
+                  "user": host_spec.da_user, "domain": app.domain, "owner": owner.mark}
 
         self.release = Release(f"{name}-release", {
             **common,
@@ -72,7 +74,6 @@ class FlaskApp(pulumi.ComponentResource):
         self.unit_app = UnitApplication(f"{name}-unit-app", {
             **common,
             "name": unit_name,
-            "owner": owner.mark,
             "socket": host.unit_socket,
             "log": host.unit_log,
             "config": unit_config,
