@@ -87,6 +87,9 @@ SYSTEM_ACCOUNTS = frozenset({
     "mysql", "mariadb", "postgres", "redis", "memcached", "apache", "httpd", "nginx", "litespeed",
     "lsadm", "admin", "diradmin", "majordomo", "clamav", "spamd", "unit", "nginx_unit", "git",
 })
+# Where DirectAdmin keeps a user's domain certificates (chain and key).
+DIRECTADMIN_USER_DOMAINS = "/usr/local/directadmin/data/users/{user}/domains"
+
 # Where unitLog may point: Unit's log, under the root-owned log tree.
 UNIT_LOG_DIR = "/var/log/"
 
@@ -1192,6 +1195,26 @@ class StackSpec(_Spec):
             problem = _site_tree_problem(app.app_dir, host.da_user)
             if problem:
                 problems.append((("apps", index, "appDir"), problem))
+        if problems:
+            raise _errors_at("StackSpec", problems)
+        return self
+
+    @model_validator(mode="after")
+    def _tls_files_in_directadmin_data(self) -> StackSpec:
+        """Root reads certFile/keyFile on the host and loads them into Unit:
+        only the user's own files in DirectAdmin's data, never any root file."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for index, app in enumerate(self.apps):
+            host = self.hosts.get(app.host)
+            if app.tls is None or host is None:
+                continue
+            where = DIRECTADMIN_USER_DOMAINS.format(user=host.da_user) + "/"
+            for field, value in (("certFile", app.tls.cert_file), ("keyFile", app.tls.key_file)):
+                if value is not None and not (value.startswith(where) and "/" not in value[len(where):]):
+                    problems.append((("apps", index, "tls", field), (
+                        f"tls {field} {value!r} is not one of daUser {host.da_user!r}'s certificate files: "
+                        f"root reads it on the host, so it must be a file in {where}, like "
+                        f"{where}{app.domain}.{'cert.combined' if field == 'certFile' else 'key'}")))
         if problems:
             raise _errors_at("StackSpec", problems)
         return self

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from daunit.models import ENV_NAME_RE, AppSpec, HostSpec, listener_port
+from daunit.models import DIRECTADMIN_USER_DOMAINS, ENV_NAME_RE, AppSpec, HostSpec, listener_port
 from daunit.ownership import OWNER_ENV, Owner, unit_name
 
 __all__ = [
@@ -315,14 +315,13 @@ def app_urls(app: AppSpec) -> list[str]:
 
 # --- TLS ---------------------------------------------------------------------------------
 
-DIRECTADMIN_DOMAINS = "/usr/local/directadmin/data/users/{user}/domains"
 CERT_NAME_HASH_LEN = 16
 
 
 def directadmin_cert_files(app: AppSpec, host: HostSpec) -> tuple[str, str]:
     """Where DirectAdmin keeps the domain's certificate (chain) and key, unless
     the app's tls config names other files."""
-    base = f"{DIRECTADMIN_DOMAINS.format(user=host.da_user)}/{app.domain}"
+    base = f"{DIRECTADMIN_USER_DOMAINS.format(user=host.da_user)}/{app.domain}"
     tls = app.tls
     cert = (tls.cert_file if tls else None) or f"{base}.cert.combined"
     key = (tls.key_file if tls else None) or f"{base}.key"

@@ -97,9 +97,19 @@ def test_tls_defaults_and_shorthand() -> None:
     assert directadmin_cert_files(app, host) == (
         "/usr/local/directadmin/data/users/username/domains/example.com.cert.combined",
         "/usr/local/directadmin/data/users/username/domains/example.com.key")
-    app, host = specs(tls={"source": "directadmin", "certFile": "/etc/ssl/site.pem",
-                           "keyFile": "/etc/ssl/site.key"})
-    assert directadmin_cert_files(app, host) == ("/etc/ssl/site.pem", "/etc/ssl/site.key")
+    data = "/usr/local/directadmin/data/users/username/domains"
+    app, host = specs(tls={"source": "directadmin", "certFile": f"{data}/shop.example.com.cert.combined",
+                           "keyFile": f"{data}/shop.example.com.key"})
+    assert directadmin_cert_files(app, host) == (f"{data}/shop.example.com.cert.combined",
+                                                 f"{data}/shop.example.com.key")
+
+
+def test_tls_files_are_the_users_own_in_directadmins_data() -> None:
+    """Root reads them on the host: never a root file, nor another user's."""
+    errors = app_errors(tls={"source": "directadmin", "certFile": "/etc/ssl/site.pem",
+                             "keyFile": "/usr/local/directadmin/data/users/bob/domains/b.com.key"})
+    assert "not one of daUser 'username'" in errors["apps[0].tls.certFile"]
+    assert "/usr/local/directadmin/data/users/username/domains/" in errors["apps[0].tls.keyFile"]
 
 
 def test_https_urls_come_first() -> None:
