@@ -61,8 +61,9 @@ class FlaskApp(pulumi.ComponentResource):
             "key": vkey,
             "requirements": requirements.decode(),
         }, child)
-        environment = pulumi.Output.secret(pulumi.Output.from_input(secret_env).apply(
-            lambda values: instance_environment(app, values or {})))
+        plain_env: pulumi.Output[dict[str, str]] = pulumi.Output.from_input(secret_env).apply(
+            lambda values: instance_environment(app, values or {}))
+        environment: pulumi.Output[dict[str, str]] = pulumi.Output.secret(plain_env)
         self.instance = InstanceConfig(f"{name}-instance", {
             **common, "environment": environment,
             "secretKeys": list(app.secret_environment_keys)}, child)

@@ -360,7 +360,8 @@ class SSHSession:
         ``Transport.open_channel`` with the payload OpenSSH's PROTOCOL file
         gives (section 2.4): socket path, reserved string, reserved uint32.
         """
-        transport = self.transport
+        # Any: the private members below are not in paramiko's type stubs.
+        transport: Any = self.transport
         timeout = self.target.connect_timeout if timeout is None else timeout
         kind = "direct-streamlocal@openssh.com"
         # Private paramiko API (pinned paramiko==5.1.0): the same steps as
@@ -378,7 +379,7 @@ class SSHSession:
             m.add_string(path)
             m.add_string("")  # reserved
             m.add_int(0)  # reserved
-            chan = paramiko.Channel(chanid)
+            chan: Any = paramiko.Channel(chanid)  # private members below, as transport
             transport._channels.put(chanid, chan)
             transport.channel_events[chanid] = event = threading.Event()
             transport.channels_seen[chanid] = True
@@ -394,7 +395,7 @@ class SSHSession:
                 transport._channels.delete(chanid)
                 raise UnitUnavailableError(path, f"no answer to the channel open within {timeout:g} s",
                                            host=self.target.host)
-        opened = transport._channels.get(chanid)
+        opened: paramiko.Channel | None = transport._channels.get(chanid)
         if opened is not None:
             return opened
         exc = transport.get_exception()
