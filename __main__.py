@@ -6,7 +6,9 @@ and nothing on any host changes.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
@@ -52,6 +54,15 @@ def audit_requirements(spec: StackSpec) -> None:
             + "\nUpgrade those pins (or pin what is not pinned), or set the app's `audit: warn`.")
 
 
+def entry_of(app_name: str) -> Callable[[Any], dict[str, Any]]:
+    """The app's own part of a per-app secret config object (appSecrets, tlsCertificates)."""
+    return lambda values: dict((values or {}).get(app_name) or {})
+
+
+def certificate_entry(app_name: str, domain: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda tls: {"app": app_name, "domain": domain, **tls}
+
+
 def portable_key_path(path: str) -> str:
     """`~/...` stays as written, so each machine finds its own key; a relative
     path is made absolute against the project directory."""
@@ -80,12 +91,10 @@ def main() -> None:
 
     apps = []
     for app in spec.apps:
-        secrets = pulumi.Output.from_input(app_secrets).apply(
-            lambda s, n=app.name: dict((s or {}).get(n) or {}))
+        secrets = pulumi.Output.from_input(app_secrets).apply(entry_of(app.name))
         tls = None
         if app.tls is not None and app.tls.source == "config":
-            tls = pulumi.Output.from_input(tls_certificates).apply(
-                lambda s, n=app.name: dict((s or {}).get(n) or {}))
+            tls = pulumi.Output.from_input(tls_certificates).apply(entry_of(app.name))
         apps.append(FlaskApp(app.name, app=app, host_spec=spec.hosts[app.host],
                              host=hosts[app.host], secret_env=secrets, tls_material=tls))
 
@@ -95,15 +104,15 @@ def main() -> None:
                                    "unitVersion": h.unit.unit_version,
                                    "pythonModules": h.unit.python_modules}
                             for name, h in hosts.items()})
-    pulumi.export("apps", {a.unit_name: {"host": s.host, "domain": s.domain,
-                                         "domains": list(s.host_names), "urls": a.urls,
-                                         "releaseId": a.release_id, "venvKey": a.venv_key,
-                                         "tls": a.tls}
+    pulumi.export("apps", {s.name: {"host": s.host, "domain": s.domain,
+                                    "domains": list(s.host_names), "urls": a.urls,
+                                    "releaseId": a.release_id, "venvKey": a.venv_key,
+                                    "tls": a.tls}
                            for a, s in zip(apps, spec.apps, strict=True)})
     pulumi.export("dnsRecords", [r for a in apps for r in a.dns_records])
     pulumi.export("urls", [u for a in apps for u in a.urls])
     pulumi.export("certificates", [
-        a.tls.apply(lambda t, s=s: {"app": s.name, "domain": s.domain, **t})
+        a.tls.apply(certificate_entry(s.name, s.domain))
         for a, s in zip(apps, spec.apps, strict=True) if a.tls is not None])
 
 

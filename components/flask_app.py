@@ -11,6 +11,7 @@ import pulumi
 from components.host import DirectAdminHost
 from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
 from daunit.models import AppSpec, HostSpec
+from daunit.ownership import Owner
 from daunit.render import (AppLayout, app_urls, chain_sha256, directadmin_cert_files, dns_records,
                            host_dispatch_entry, instance_environment, unit_app_name,
                            unit_application, unit_route, unit_route_name)
@@ -18,8 +19,14 @@ from daunit.resources import (InstanceConfig, Release, ReleaseCommands, UnitAppl
                               UnitCertificate, UnitRoute, Virtualenv)
 from daunit.shipped import with_entry_module
 
-# A hyphen never appears in an app name, so no app route can take this name.
+# Shared by every stack on a host (one listener passes to one route). App
+# routes are named `daflask:...` (daunit.ownership), so none can take this name.
 DISPATCH_ROUTE = "da-flask-hosts"
+
+
+def current_owner() -> Owner:
+    """This stack, as its Unit objects are named and marked."""
+    return Owner(pulumi.get_project(), pulumi.get_stack())
 
 
 class FlaskApp(pulumi.ComponentResource):
@@ -35,8 +42,12 @@ class FlaskApp(pulumi.ComponentResource):
         requirements = read_requirements(app)
         vkey = venv_key(app.python_version, requirements, interpreter=host_spec.python)
         entry = next(p for p, e in manifest.items() if e.mode == 0o755)
+        owner = current_owner()
+        unit_name = unit_app_name(app, owner)
+        # `owner` claims the app dir for this stack, `domain` is checked to be
+        # the user's before any tree work (daunit.hostops).
         common = {"connection": host.connection, "appDir": layout.app_dir,
-                  "user": host_spec.da_user}
+                  "user": host_spec.da_user, "domain": app.domain, "owner": owner.mark}
 
         self.release = Release(f"{name}-release", {
             **common,
@@ -51,8 +62,9 @@ class FlaskApp(pulumi.ComponentResource):
             "key": vkey,
             "requirements": requirements.decode(),
         }, child)
-        environment = pulumi.Output.secret(pulumi.Output.from_input(secret_env).apply(
-            lambda values: instance_environment(app, values or {})))
+        plain_env: pulumi.Output[dict[str, str]] = pulumi.Output.from_input(secret_env).apply(
+            lambda values: instance_environment(app, values or {}))
+        environment: pulumi.Output[dict[str, str]] = pulumi.Output.secret(plain_env)
         self.instance = InstanceConfig(f"{name}-instance", {
             **common, "environment": environment,
             "secretKeys": list(app.secret_environment_keys)}, child)
@@ -70,11 +82,11 @@ class FlaskApp(pulumi.ComponentResource):
 
         health = ({"listener": app.listener, "host": app.domain, "path": app.health_path,
                    "status": app.health_status, "timeout": 30} if app.health_check else None)
-        base_config = unit_application(app, host_spec, rid, vkey)
+        base_config = unit_application(app, host_spec, rid, vkey, owner)
         unit_config = self.instance.revision.apply(lambda rev: _with_revision(base_config, rev))
         self.unit_app = UnitApplication(f"{name}-unit-app", {
             **common,
-            "name": unit_app_name(app),
+            "name": unit_name,
             "socket": host.unit_socket,
             "log": host.unit_log,
             "config": unit_config,
@@ -85,11 +97,13 @@ class FlaskApp(pulumi.ComponentResource):
         }, pulumi.ResourceOptions(parent=self, depends_on=before_switch))
         self.route = UnitRoute(f"{name}-unit-route", {
             "connection": host.connection,
-            "name": unit_route_name(app),
+            "name": unit_route_name(app, owner),
+            "owner": owner.mark,
+            "appDir": layout.app_dir,
             "socket": host.unit_socket,
             "log": host.unit_log,
-            "steps": unit_route(app, host_spec, rid),
-            "dispatchEntry": host_dispatch_entry(app),
+            "steps": unit_route(app, host_spec, rid, owner),
+            "dispatchEntry": host_dispatch_entry(app, owner),
             "dispatchRoute": DISPATCH_ROUTE,
             "listener": app.listener,
             "health": health,
@@ -97,25 +111,28 @@ class FlaskApp(pulumi.ComponentResource):
 
         self.certificate: UnitCertificate | None = None
         if app.tls is not None:
-            self.certificate = self._certificate(name, app, host_spec, host, tls_material)
+            self.certificate = self._certificate(name, app, host_spec, host, tls_material,
+                                                 unit_name)
 
         self.urls = app_urls(app)
         address = host_spec.dns_address
         self.dns_records = dns_records(app, address) if address else []
         self.release_id = rid
         self.venv_key = vkey
-        self.unit_name = unit_app_name(app)
+        self.unit_name = unit_name
         self.tls = self._tls_facts(app)
         self.register_outputs({"urls": self.urls, "releaseId": rid, "venvKey": vkey,
                                "unitApplication": self.unit_name, "appDir": layout.app_dir,
                                "tls": self.tls})
 
     def _certificate(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
-                     tls_material: pulumi.Input[dict[str, str]] | None) -> UnitCertificate:
+                     tls_material: pulumi.Input[dict[str, str]] | None,
+                     unit_name: str) -> UnitCertificate:
         assert app.tls is not None
         props: dict[str, Any] = {
             "connection": host.connection,
             "app": app.name,
+            "unitName": unit_name,
             "domain": app.domain,
             "source": app.tls.source,
             "listener": app.tls.listener,

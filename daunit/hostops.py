@@ -45,10 +45,14 @@ class Site:
     user: str
     app_dir: str
     domain: str = ""
+    # The stack that owns the app dir ("<project>/<stack>", daunit.ownership);
+    # empty in the state of releases before the claim existed: no check then.
+    owner: str = ""
 
     @classmethod
     def of(cls, props: Mapping[str, Any]) -> Site:
-        return cls(str(props["user"]), str(props["appDir"]), str(props.get("domain") or ""))
+        return cls(str(props["user"]), str(props["appDir"]), str(props.get("domain") or ""),
+                   str(props.get("owner") or ""))
 
 
 def refusal_message(stderr: str) -> str | None:
@@ -121,12 +125,12 @@ check_domain() {
 '''
 
 # $1 user, $2 app dir, $3 domain ("" : from the app dir), $4 domain|nodomain,
-# $5 the step's script, $6.. its arguments. Runs $5 as the user with
+# $5 the owning stack ("" : unchecked), $6 the step's script, $7.. its arguments. Runs $5 as the user with
 # $2 as its $1. setpriv, not su/runuser -l: no PAM, no login shell, no
 # profile; the environment is rebuilt from nothing (env -i), so nothing of
 # root's session reaches the user's process.
 _AS_SITE_USER = _ROOT_CHECKS + r'''
-user=$1 app=$2 domain=$3 mode=$4 step=$5; shift 5
+user=$1 app=$2 domain=$3 mode=$4 claim=$5 step=$6; shift 6
 check_user
 check_app_dir
 if [ "$mode" = domain ]; then
@@ -138,7 +142,7 @@ if [ "$mode" = domain ]; then
 fi
 cd /
 exec setpriv --reuid="$uid" --regid="$gid" --init-groups -- \
-  env -i HOME="$home" USER="$user" LOGNAME="$user" LC_ALL=C \
+  env -i HOME="$home" USER="$user" LOGNAME="$user" LC_ALL=C DAFLASK_CLAIM="$claim" \
   PATH=/usr/local/bin:/usr/bin:/bin sh -c "$step" sh "$app" "$@"
 '''
 
@@ -152,7 +156,7 @@ def as_site_user(site: Site, step: str, *args: str, check_domain: bool = True) -
     the domain: they must still work after a domain moved away.
     """
     mode = "domain" if check_domain else "nodomain"
-    return sh(_AS_SITE_USER, site.user, site.app_dir, site.domain, mode, step, *args)
+    return sh(_AS_SITE_USER, site.user, site.app_dir, site.domain, mode, site.owner, step, *args)
 
 
 # $1 user, $2.. domains: exits 0 when every domain is the user's.
@@ -206,6 +210,23 @@ odd_entries() {
   find . ! -type f ! -type d ! -path ./instance ! -path ./logs -print0 |
     xargs -0 -r -n 1 sh -c 'printf "not-a-regular-file  %s\n" "$1"' sh
 }
+# The stack that owns the app dir, kept in .daflask-owner: another stack
+# deploying (or destroying) an app with the same dir is refused before it
+# writes anything. Written by the first step that finds the dir there.
+claim_app() {
+  [ -n "${DAFLASK_CLAIM:-}" ] && [ -d "$1" ] && [ ! -L "$1" ] || return 0
+  f="$1/.daflask-owner"
+  if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then
+    refuse "$f is not a plain file: remove it and run pulumi up again"
+  fi
+  if [ -f "$f" ]; then
+    have=$(head -n 1 -- "$f")
+    [ "$have" = "$DAFLASK_CLAIM" ] || refuse "$1 belongs to da-flask stack $have, not to $DAFLASK_CLAIM: give this app another name or domain, or remove it from stack $have first"
+  else
+    printf '%s\n' "$DAFLASK_CLAIM" > "$f"
+  fi
+}
+claim_app "$1"
 '''
 
 # -- Release -------------------------------------------------------------
@@ -512,6 +533,8 @@ if [ -L "$app" ]; then
 fi
 [ -d "$app" ] || exit 0
 for p in "$@"; do rm -rf -- "$app/$p"; done
+# The claim goes with the last of the app's parts (its resources are removed in parallel).
+if [ "$(ls -A -- "$app")" = .daflask-owner ]; then rm -f -- "$app/.daflask-owner"; fi
 rmdir --ignore-fail-on-non-empty -- "$app" 2>/dev/null || [ ! -e "$app" ] ||
   rmdir --ignore-fail-on-non-empty -- "$app"  # again, for its message
 '''
@@ -551,3 +574,16 @@ cat >/dev/null
 
 def hold_lock(timeout_s: int, holder: str, lock_file: str = LOCK_FILE) -> Argv:
     return sh(_LOCK, lock_file, str(timeout_s), holder)
+
+
+def _constant_scripts() -> frozenset[str]:
+    """Every script constant of this module (`_NAME = r'''...'''`)."""
+    return frozenset(value for name, value in globals().items()
+                     if name.startswith("_") and name[1:].replace("_", "").isupper()
+                     and isinstance(value, str))
+
+
+# For the argv secret guard (daunit.remote.ssh): a script of this module is
+# code, not data, even where it travels as a positional argument (the site
+# user's step inside `as_site_user`).
+CONSTANT_SCRIPTS = _constant_scripts()

@@ -88,13 +88,15 @@ SYSTEM_ACCOUNTS = frozenset({
     "mysql", "mariadb", "postgres", "redis", "memcached", "apache", "httpd", "nginx", "litespeed",
     "lsadm", "admin", "diradmin", "majordomo", "clamav", "spamd", "unit", "nginx_unit", "git",
 })
+# Where DirectAdmin keeps a user's domain certificates (chain and key).
+DIRECTADMIN_USER_DOMAINS = "/usr/local/directadmin/data/users/{user}/domains"
+
 # Where unitLog may point: Unit's log, under the root-owned log tree.
 UNIT_LOG_DIR = "/var/log/"
 
-# App names that would collide with objects Unit or da-flask name themselves:
-# "default" is the name routing.py gives Unit's pre-existing unnamed routes;
-# the prefixes are kept for da-flask's own objects.
-RESERVED_APP_NAMES = frozenset({"default"})
+# Unit objects are named daflask:<project>:<stack>:<app> (daunit.ownership), so
+# no app name collides with Unit's or DirectAdmin's; these only keep a name
+# from looking like one of da-flask's own.
 RESERVED_APP_PREFIXES = ("da_flask", "daflask")
 
 # Environment names da-flask sets itself; a value from the stack would be overwritten.
@@ -103,6 +105,7 @@ RESERVED_ENV_NAMES: dict[str, str] = {
     "DAFLASK_ENV_REVISION": "to restart the app when instance/.env changes",
     "DAFLASK_APP_MODULE": "to the app's module, for da-flask's entry module",
     "DAFLASK_APP_CALLABLE": "to the app's callable, for da-flask's entry module",
+    "DAFLASK_OWNER": "to mark the Unit application as this stack's",
 }
 
 # The seed's after_request headers, set at the edge by the app's Unit route
@@ -866,9 +869,8 @@ class AppSpec(_Spec):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if value in RESERVED_APP_NAMES or value.startswith(RESERVED_APP_PREFIXES):
-            raise _invalid(f"app name {value!r} is reserved: Unit or da-flask already uses it for objects of "
-                           "their own (\"default\" is the route Unit's unnamed routes are kept as); "
+        if value.startswith(RESERVED_APP_PREFIXES):
+            raise _invalid(f"app name {value!r} is reserved: da-flask names its own objects so; "
                            "choose another name, like flask_app")
         if APP_NAME_RE.fullmatch(value):
             return value
@@ -1250,6 +1252,26 @@ class StackSpec(_Spec):
             problem = _site_tree_problem(app.app_dir, host.da_user)
             if problem:
                 problems.append((("apps", index, "appDir"), problem))
+        if problems:
+            raise _errors_at("StackSpec", problems)
+        return self
+
+    @model_validator(mode="after")
+    def _tls_files_in_directadmin_data(self) -> StackSpec:
+        """Root reads certFile/keyFile on the host and loads them into Unit:
+        only the user's own files in DirectAdmin's data, never any root file."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for index, app in enumerate(self.apps):
+            host = self.hosts.get(app.host)
+            if app.tls is None or host is None:
+                continue
+            where = DIRECTADMIN_USER_DOMAINS.format(user=host.da_user) + "/"
+            for field, value in (("certFile", app.tls.cert_file), ("keyFile", app.tls.key_file)):
+                if value is not None and not (value.startswith(where) and "/" not in value[len(where):]):
+                    problems.append((("apps", index, "tls", field), (
+                        f"tls {field} {value!r} is not one of daUser {host.da_user!r}'s certificate files: "
+                        f"root reads it on the host, so it must be a file in {where}, like "
+                        f"{where}{app.domain}.{'cert.combined' if field == 'certFile' else 'key'}")))
         if problems:
             raise _errors_at("StackSpec", problems)
         return self

@@ -44,7 +44,7 @@ class TlsOutput(TypedDict):
     __pydantic_config__ = _STRICT  # type: ignore[misc]
     listener: str  # Unit's TLS listener, e.g. "*:443"
     source: Literal["config", "directadmin"]
-    certificateName: str  # the bundle's name in Unit: "<app>-<16 hex of sha256(chain)>"
+    certificateName: str  # the bundle's name in Unit: "daflask:<project>:<stack>:<app>-<16 hex>"
     subjectNames: list[str]  # the leaf's common name, then its other DNS names
     issuer: str  # the issuer's common name (or organization)
     notBefore: str | None  # ISO 8601 UTC, "2026-11-23T21:16:09Z"

@@ -196,6 +196,10 @@ def _restart(step: Step | None) -> tuple[str, list[str]]:
         return "yes (its .env changes, so its config is known only during the update)", \
             [f"{prefix} (known after the update)"]
     paths = [p for p in changed_paths(old, new) if p != ("environment", "DAFLASK_ENV_REVISION")]
+    renamed = _renamed(step, "applications")
+    if renamed:
+        return ("yes (moves to its new Unit name; the old object serves until the route "
+                "switches, then it is removed)", renamed)
     if not paths:
         return "no", []
     why = "new release" if ("path",) in paths else "its Unit application changes"
@@ -212,13 +216,22 @@ def _route(step: Step | None) -> list[str]:
         listener = step.new_inputs.get("listener") or step.old_inputs.get("listener")
         return [f"routes/{name} ({verb})", f"routes/{dispatch}: this app's entry ({verb})",
                 f"listeners/{listener} (if no other app uses it)"]
-    keys = [_unit_key("routes", name, *p)
-            for p in changed_paths(step.old_inputs.get("steps"), step.new_inputs.get("steps"))]
+    keys = _renamed(step, "routes") or [
+        _unit_key("routes", name, *p)
+        for p in changed_paths(step.old_inputs.get("steps"), step.new_inputs.get("steps"))]
     if step.old_inputs.get("dispatchEntry") != step.new_inputs.get("dispatchEntry"):
         keys.append(f"routes/{dispatch}: this app's entry")
     if step.old_inputs.get("listener") != step.new_inputs.get("listener"):
         keys.append(f"listeners: {step.old_inputs.get('listener')} -> {step.new_inputs.get('listener')}")
     return keys
+
+
+def _renamed(step: Step, kind: str) -> list[str]:
+    """An update that moves the object to a new name (daunit.ownership's naming)."""
+    old, new = step.old_inputs.get("name"), step.new_inputs.get("name")
+    if not old or not new or old == new:
+        return []
+    return [f"{kind}/{new} (added)", f"{kind}/{old} (removed after the switch)"]
 
 
 def _env(step: Step | None) -> str | None:
@@ -243,7 +256,7 @@ def _tls(step: Step | None) -> tuple[str | None, list[str]]:
     old_name = outs.get("name")
     if step.op == "create":
         chain = new.get("chainSha256")
-        name = f"`{new.get('app')}-{chain[:16]}`" if isinstance(chain, str) and len(chain) == 64 \
+        name = f"`{new.get('unitName') or new.get('app')}-{chain[:16]}`" if isinstance(chain, str) and len(chain) == 64 \
             else "(named after its chain, read on the host)"
         return f"certificate {name} created {where}, on `{listener}`", [f"certificates/{name.strip('`')}",
                                                                        f"listeners/{listener}/tls"]
@@ -257,7 +270,7 @@ def _tls(step: Step | None) -> tuple[str | None, list[str]]:
     keys = [f"listeners/{listener}/tls/certificate"]
     old_chain, new_chain = old.get("chainSha256"), new.get("chainSha256")
     if old_chain != new_chain and isinstance(new_chain, str) and len(new_chain) == 64:
-        new_name = f"{new.get('app')}-{new_chain[:16]}"
+        new_name = f"{new.get('unitName') or new.get('app')}-{new_chain[:16]}"
         parts.append(f"rotated: `{old_name}` -> `{new_name}` (new chain in stack config; the old "
                      "bundle is deleted after the switch)")
         keys = [f"certificates/{new_name} (added)", f"certificates/{old_name} (deleted)", *keys]

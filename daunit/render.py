@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from daunit.models import ENV_NAME_RE, AppSpec, HostSpec, listener_port
+from daunit.models import DIRECTADMIN_USER_DOMAINS, ENV_NAME_RE, AppSpec, HostSpec, listener_port
+from daunit.ownership import OWNER_ENV, Owner, unit_name
 from daunit.shipped import ENTRY_MODULE
 
 # The WSGI object of the entry module (daunit/shipped/daflask_entry.py).
@@ -142,23 +143,28 @@ class AppLayout:
         return "/" + path[len(prefix):]
 
 
-def unit_app_name(app: AppSpec) -> str:
-    """The key under /config/applications."""
-    return app.name
+def unit_app_name(app: AppSpec, owner: Owner) -> str:
+    """The key under /config/applications: `daflask:<project>:<stack>:<app>`
+    (daunit.ownership says why it cannot collide)."""
+    return unit_name(owner, app.name)
 
 
-def unit_route_name(app: AppSpec) -> str:
-    """The key of the app's own route under /config/routes."""
-    return app.name
+def unit_route_name(app: AppSpec, owner: Owner) -> str:
+    """The key of the app's own route under /config/routes (the app's name:
+    routes and applications are separate namespaces in Unit)."""
+    return unit_name(owner, app.name)
 
 
-def unit_application(app: AppSpec, host: HostSpec, release_id: str, venv_key: str) -> dict[str, Any]:
+def unit_application(app: AppSpec, host: HostSpec, release_id: str, venv_key: str,
+                     owner: Owner) -> dict[str, Any]:
     """The object for `PUT /config/applications/<name>`.
 
     Only non-secret environment goes here (Unit config is readable by anyone
     who can read the socket or state); secrets go to instance/.env. Unit runs
     da-flask's entry module (daunit/shipped), which loads instance/.env into
     os.environ and then imports the app's own module and callable, named here.
+    The owner's mark (DAFLASK_OWNER) comes last, so the app's own environment
+    cannot forge it.
     """
     version = VENV_KEY_RE.match(_check_venv_key(venv_key))
     if version and version.group(1) != app.python_version:
@@ -179,7 +185,8 @@ def unit_application(app: AppSpec, host: HostSpec, release_id: str, venv_key: st
         "working_directory": release,
         "user": host.da_user,
         "group": host.da_user,
-        "environment": {**app.environment, "PYTHONPATH": release, **entry_environment(app)},
+        "environment": {**app.environment, "PYTHONPATH": release, **entry_environment(app),
+                        OWNER_ENV: owner.mark},
         "processes": app.processes.to_unit(),
         "threads": app.threads,
     }
@@ -200,7 +207,7 @@ def _static_base(app: AppSpec) -> str:
     return app.static_dir.removesuffix(tail).rstrip("/")
 
 
-def unit_route(app: AppSpec, host: HostSpec, release_id: str) -> list[dict[str, Any]]:
+def unit_route(app: AppSpec, host: HostSpec, release_id: str, owner: Owner) -> list[dict[str, Any]]:
     """The app's own named route: its static files from Unit, the rest to the app.
 
     The share is an absolute host path even with isolation: Unit's router,
@@ -216,7 +223,7 @@ def unit_route(app: AppSpec, host: HostSpec, release_id: str) -> list[dict[str, 
         # .../app/static$uri looked in app/static/static/).
         steps.append({"match": {"uri": f"{app.static_url}*"},
                       "action": _with_headers(app, {"share": f"{root}$uri"})})
-    steps.append({"action": _with_headers(app, {"pass": f"applications/{unit_app_name(app)}"})})
+    steps.append({"action": _with_headers(app, {"pass": f"applications/{unit_app_name(app, owner)}"})})
     return steps
 
 
@@ -228,9 +235,10 @@ def _with_headers(app: AppSpec, action: dict[str, Any]) -> dict[str, Any]:
     return action
 
 
-def host_dispatch_entry(app: AppSpec) -> dict[str, Any]:
+def host_dispatch_entry(app: AppSpec, owner: Owner) -> dict[str, Any]:
     """The one entry this app owns in the host's shared dispatch route."""
-    return {"match": {"host": list(app.host_names)}, "action": {"pass": f"routes/{unit_route_name(app)}"}}
+    return {"match": {"host": list(app.host_names)},
+            "action": {"pass": f"routes/{unit_route_name(app, owner)}"}}
 
 
 def instance_environment(app: AppSpec, secret_values: Mapping[str, str]) -> dict[str, str]:
@@ -320,14 +328,13 @@ def app_urls(app: AppSpec) -> list[str]:
 
 # --- TLS ---------------------------------------------------------------------------------
 
-DIRECTADMIN_DOMAINS = "/usr/local/directadmin/data/users/{user}/domains"
 CERT_NAME_HASH_LEN = 16
 
 
 def directadmin_cert_files(app: AppSpec, host: HostSpec) -> tuple[str, str]:
     """Where DirectAdmin keeps the domain's certificate (chain) and key, unless
     the app's tls config names other files."""
-    base = f"{DIRECTADMIN_DOMAINS.format(user=host.da_user)}/{app.domain}"
+    base = f"{DIRECTADMIN_USER_DOMAINS.format(user=host.da_user)}/{app.domain}"
     tls = app.tls
     cert = (tls.cert_file if tls else None) or f"{base}.cert.combined"
     key = (tls.key_file if tls else None) or f"{base}.key"
@@ -347,7 +354,9 @@ def chain_sha256(chain: str) -> str:
 
 
 def certificate_name(app_name: str, chain_hash: str) -> str:
-    """Unit's bundle name: `<app>-<16 hex of the chain hash>` (bundles are immutable)."""
+    """Unit's bundle name: `<unit app name>-<16 hex of the chain hash>` (bundles
+    are immutable). `app_name` is the app's Unit name (unit_app_name), so two
+    stacks' apps of one name never share or remove each other's bundles."""
     if not re.fullmatch(r"[0-9a-f]{64}", chain_hash):
         raise ValueError(f"chain hash {chain_hash!r} is not a sha256 hex digest")
     return f"{app_name}-{chain_hash[:CERT_NAME_HASH_LEN]}"

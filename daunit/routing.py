@@ -2,15 +2,57 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-
-def _passes_to(entry: dict[str, Any], name: str) -> bool:
-    return (entry.get("action") or {}).get("pass") == f"routes/{name}"
+Names = str | Iterable[str]
 
 
-def own_dispatch_entry(dispatch: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+def _route_names(names: Names) -> set[str]:
+    return {names} if isinstance(names, str) else set(names)
+
+
+def _passes_to(entry: dict[str, Any], names: Names) -> bool:
+    route = entry_route(entry)
+    return route is not None and route in _route_names(names)
+
+
+def entry_route(entry: Any) -> str | None:
+    """The route a dispatch entry passes to, or None when it passes elsewhere."""
+    target = (entry.get("action") or {}).get("pass") if isinstance(entry, dict) else None
+    if isinstance(target, str) and target.startswith("routes/"):
+        return target.removeprefix("routes/")
+    return None
+
+
+def entry_hosts(entry: Any) -> set[str]:
+    """The exact host names an entry matches (patterns and negations left out)."""
+    hosts = ((entry.get("match") or {}).get("host") if isinstance(entry, dict) else None) or []
+    hosts = [hosts] if isinstance(hosts, str) else hosts
+    return {h.lower() for h in hosts
+            if isinstance(h, str) and h and not any(c in h for c in "*!")}
+
+
+def host_conflicts(dispatch: list[dict[str, Any]], hosts: Iterable[str],
+                   own: Names) -> list[tuple[str | None, list[str]]]:
+    """Entries of other routes that already match one of `hosts`: (route, hosts).
+
+    Unit takes the first matching entry, so adding ours after such an entry
+    would silently serve the other app, and putting ours first would take
+    the domain from it: either way the domain is someone else's.
+    """
+    wanted = {h.lower() for h in hosts}
+    out = []
+    for entry in dispatch:
+        if _passes_to(entry, own):
+            continue
+        overlap = sorted(entry_hosts(entry) & wanted)
+        if overlap:
+            out.append((entry_route(entry), overlap))
+    return out
+
+
+def own_dispatch_entry(dispatch: list[dict[str, Any]], name: Names) -> dict[str, Any] | None:
     for entry in dispatch:
         if _passes_to(entry, name):
             return entry
@@ -33,13 +75,17 @@ def _with_own(items: list[Any], own: Callable[[Any], bool], entry: Any) -> list[
     return out
 
 
-def dispatch_with(dispatch: list[dict[str, Any]], name: str,
+def dispatch_with(dispatch: list[dict[str, Any]], name: Names,
                   entry: dict[str, Any]) -> list[dict[str, Any]]:
-    """The dispatch route with this app's entry set, others untouched and in order."""
+    """The dispatch route with this app's entry set, others untouched and in order.
+
+    `name` may be several route names (the app's route under its current and
+    its previous name): the entry takes the place of the first one found.
+    """
     return _with_own(dispatch, lambda e: _passes_to(e, name), entry)
 
 
-def dispatch_without(dispatch: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+def dispatch_without(dispatch: list[dict[str, Any]], name: Names) -> list[dict[str, Any]]:
     return [e for e in dispatch if not _passes_to(e, name)]
 
 

@@ -34,7 +34,7 @@ from lab.deps import SYSTEM_PYTHON, ensure_dependencies, which
 from lab.errors import LabCommandError, LabError
 
 if TYPE_CHECKING:
-    import paramiko  # type: ignore[import-untyped]
+    import paramiko
 
 __all__ = [
     "FrontChoice", "LabCommandError", "LabError", "LabHost", "UnitChoice", "down", "down_all", "find_unit_modules", "find_unitd",

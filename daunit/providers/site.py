@@ -25,7 +25,7 @@ def run_step(s: SSHSession, argv: Sequence[str], *, stdin: bytes | None = None,
              timeout: float | None = None, check: bool = True,
              secrets: Sequence[str] | Mapping[str, str] = ()) -> CommandResult:
     try:
-        return s.run(argv, stdin=stdin, timeout=timeout, check=check, secrets=secrets)  # type: ignore[arg-type]
+        return s.run(argv, stdin=stdin, timeout=timeout, check=check, secrets=secrets)
     except CommandError as exc:
         reason = hostops.refusal_message(exc.stderr_tail) if exc.exit_status == hostops.REFUSED else None
         if reason is None:

@@ -6,6 +6,13 @@ Unit follows; if it fails, the previous application object goes back in the
 same operation and the update fails with the status, a body snippet and the
 tail of unit.log. After a good switch, `current` points at the live release
 and releases/venvs beyond the kept number are pruned.
+
+The object is this stack's (daunit.ownership): before any change or delete
+the live object's DAFLASK_OWNER is checked, and an object of another stack
+is refused with an error naming it. A change of `name` (the previous
+release named apps by the bare app name) is an update, not a replace: the
+new object is made beside the old one, the route switches to it
+(UnitRoute), and the route removes the old one after the switch.
 """
 from __future__ import annotations
 
@@ -14,7 +21,8 @@ from typing import Any
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit import hostops
-from daunit.errors import HealthCheckError, UnitAPIError
+from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
+from daunit.ownership import app_claim_problem, dir_sharing_problem
 from daunit.providers.base import Provider, plain
 
 
@@ -22,26 +30,47 @@ def app_path(name: str) -> list[str]:
     return ["config", "applications", name]
 
 
+def owners_of(props: dict[str, Any], olds: dict[str, Any] | None = None) -> set[str]:
+    """The owner marks this resource answers to: its own, and the one its state
+    recorded (a renamed stack still owns what it made under the old name)."""
+    return {o for o in (props.get("owner"), (olds or {}).get("owner")) if o}
+
+
+def app_dirs_of(props: dict[str, Any], olds: dict[str, Any] | None = None) -> list[str]:
+    """The app's directories: its own, and the one its state recorded."""
+    return list(dict.fromkeys(d for d in (props.get("appDir"), (olds or {}).get("appDir")) if d))
+
+
 class UnitApplicationProvider(Provider):
     kind = "UnitApplication"
-    required = ("connection", "name", "config", "socket", "appDir", "releaseId", "venvKey")
-    replace_on = ("connection.host", "connection.port", "name", "socket")
+    required = ("connection", "name", "config", "socket", "appDir", "releaseId", "venvKey", "owner")
+    # Not `name`: a new name (new naming scheme, renamed stack) is switched
+    # to in place by update, with no moment where the app is missing.
+    replace_on = ("connection.host", "connection.port", "socket")
     outputs = ("healthChecked",)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = plain(props)
-        return CreateResult(id_=props["name"], outs=self._apply(props))
+        return CreateResult(id_=props["name"], outs=self._apply(props, None))
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._apply(plain(news)))
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._apply(plain(news), plain(olds)))
 
-    def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
+    def _apply(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
         name = props["name"]
         with self.unit_api(props) as (s, unit):
             # Under the host lock: a route provider may rewrite shared config
             # (once, when Unit's `routes` is still an array) at the same time.
             with self.host_lock(s, f"UnitApplication {name}"):
-                before = unit.get_or(app_path(name))
+                # All applications in one request: ours, and any other that
+                # runs from our app directory.
+                apps = unit.get_or(["config", "applications"]) or {}
+                before = apps.get(name)
+                ours = owners_of(props, olds)
+                problem = (app_claim_problem(name, before, ours, app_dirs_of(props, olds))
+                           or dir_sharing_problem(name, apps, ours, props["appDir"]))
+                if problem:
+                    raise ConfigError(problem, host=s.target.host)
                 if before != props["config"]:
                     unit.put(app_path(name), props["config"])
             health = props.get("health")
@@ -64,17 +93,27 @@ class UnitApplicationProvider(Provider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
+        # The id is the name at create; after a rename only `name` is current.
+        name = props.get("name") or id_
         with self.unit_api(props) as (s, unit):
-            live = unit.get_or(app_path(id_))
+            live = unit.get_or(app_path(name))
         if live is None:
             return ReadResult(id_=None, outs={})
         return ReadResult(id_=id_, outs={**props, "config": live})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
+        name = props.get("name") or id_
         with self.unit_api(props) as (s, unit):
-            try:
-                unit.delete(app_path(id_))
-            except UnitAPIError as exc:
-                if exc.status != 404:  # already gone is what we wanted
-                    raise
+            with self.host_lock(s, f"UnitApplication {name} (delete)"):
+                live = unit.get_or(app_path(name))
+                problem = app_claim_problem(name, live, owners_of(props), app_dirs_of(props))
+                if problem:
+                    raise ConfigError(problem, host=s.target.host)
+                if live is None:
+                    return  # already gone is what we wanted
+                try:
+                    unit.delete(app_path(name))
+                except UnitAPIError as exc:
+                    if exc.status != 404:
+                        raise

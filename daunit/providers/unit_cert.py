@@ -1,7 +1,10 @@
 """UnitCertificate: one app's PEM bundle in Unit, attached to a TLS listener.
 
 Bundles are immutable in Unit, so each is uploaded under a name derived from
-its chain (`<app>-<16 hex of sha256(chain)>`). A rotation is: upload the new
+its chain (`<unit app name>-<16 hex of sha256(chain)>`, the app's Unit name
+being this stack's own: daunit.ownership). The bundle a previous release
+named `<app>-<hex>` is the one the state names: it is switched away from
+and removed like any old bundle. A rotation is: upload the new
 bundle, swap this app's name in the listener's `tls.certificate` array (one
 PUT: Unit picks the certificate by SNI, and connections already open keep
 theirs), check the listener now serves the new leaf for the domain, and only
@@ -90,13 +93,13 @@ class UnitCertificateProvider(Provider):
         return UpdateResult(outs=self._install(plain(news), plain(olds)))
 
     def _install(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
-        app, listener, domain = props["app"], props["listener"], props["domain"]
+        listener, domain = props["listener"], props["domain"]
         dispatch = props["dispatchRoute"]
-        owned = _owner(app)
+        owned = _owner(props, olds)
         with self.unit_api(props) as (s, unit):
             chain, key = self._material(s, props)
             digest = chain_sha256(chain)
-            name = certificate_name(app, digest)
+            name = certificate_name(_prefix(props), digest)
             with self.host_lock(s, f"UnitCertificate {name}"):
                 installed = unit.get("/certificates") or {}
                 if name not in installed:
@@ -223,7 +226,7 @@ class UnitCertificateProvider(Provider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
         app = props.get("app") or id_
-        owned = _owner(app)
+        owned = _owner(props, None)
         with self.unit_api(props) as (s, unit):
             with self.host_lock(s, f"UnitCertificate {app} (delete)"):
                 for listener in list(unit.get("/config/listeners") or {}):
@@ -231,5 +234,18 @@ class UnitCertificateProvider(Provider):
                 self._delete_unused(unit, owned, keep=None)
 
 
-def _owner(app: str) -> Owned:
-    return lambda name: owns_certificate(app, name)
+def _prefix(props: dict[str, Any]) -> str:
+    """What bundle names start with: the app's Unit name (`unitName`); state of
+    the previous release has only the bare app name."""
+    return str(props.get("unitName") or props["app"])
+
+
+def _owner(props: dict[str, Any], olds: dict[str, Any] | None) -> Owned:
+    """Which bundle names are this resource's: its own name pattern, and the
+    exact bundle its state recorded (named by the previous scheme, or by the
+    stack's previous name)."""
+    # A bare app name (previous release's state) is no claim on every bundle
+    # named after it: another stack's app of that name has such bundles too.
+    prefixes = {str(p["unitName"]) for p in (props, olds or {}) if p.get("unitName")}
+    recorded = {n for n in (props.get("name"), (olds or {}).get("name")) if n}
+    return lambda name: name in recorded or any(owns_certificate(p, name) for p in prefixes)

@@ -3,6 +3,15 @@
 Unit config shared by every app on a host (the listener and the host-dispatch
 route) is changed by read-modify-write of just the entry this app owns, under
 a host-wide lock, so parallel resources and concurrent stacks lose nothing.
+
+Ownership (daunit.ownership): the route is ours when it passes to our
+application (marked DAFLASK_OWNER); the dispatch entry is ours when it
+passes to our route. A domain another entry already routes is refused with
+the owner named; entries of others, DirectAdmin's objects and listeners we
+did not make are never changed. When the route's name changes (the previous
+release named it after the bare app name), the new route is made, the
+dispatch entry switches to it in place, and after the health check the old
+route and the old application are removed.
 """
 from __future__ import annotations
 
@@ -11,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
+from daunit.ownership import app_claim_problem, app_owner_mark, name_owner, passes_to_app
 from daunit.providers.base import Provider, plain
-from daunit.routing import (dispatch_without, dispatch_with, normalized_routes_config,
-                            own_dispatch_entry)
+from daunit.providers.unit_app import app_dirs_of, app_path, owners_of
+from daunit.routing import (dispatch_with, dispatch_without, entry_hosts, host_conflicts,
+                            normalized_routes_config, own_dispatch_entry)
 
 if TYPE_CHECKING:
     from daunit.remote.unit import UnitClient
@@ -22,19 +33,22 @@ if TYPE_CHECKING:
 class UnitRouteProvider(Provider):
     kind = "UnitRoute"
     required = ("connection", "name", "steps", "dispatchEntry", "listener", "dispatchRoute",
-                "socket")
-    replace_on = ("connection.host", "connection.port", "name", "socket", "dispatchRoute")
+                "socket", "owner", "appDir")
+    # Not `name`: a renamed route is switched to in place (see the docstring).
+    replace_on = ("connection.host", "connection.port", "socket", "dispatchRoute")
     outputs = ("healthChecked",)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = plain(props)
-        return CreateResult(id_=props["name"], outs=self._apply(props))
+        return CreateResult(id_=props["name"], outs=self._apply(props, None))
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._apply(plain(news)))
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._apply(plain(news), plain(olds)))
 
-    def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
+    def _apply(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
         name, dispatch, listener = props["name"], props["dispatchRoute"], props["listener"]
+        previous = (olds or {}).get("name")
+        previous = previous if previous and previous != name else None
         with self.unit_api(props) as (s, unit):
             with self.host_lock(s, f"UnitRoute {name}"):
                 # Only the two parts we touch: the whole /config holds every
@@ -44,11 +58,17 @@ class UnitRouteProvider(Provider):
                     listeners = unit.get_or("/config/listeners") or {}
                 else:
                     routes, listeners = self._named_routes(unit)
-                old_steps = routes.get(name)
+                ours, dirs = owners_of(props, olds), _app_dirs(props, olds)
+                self._check_claim(unit, routes, name, props, ours, dirs, s.target.host)
+                own = {name}
+                if previous and self._route_is_ours(unit, routes, previous, props, ours, dirs):
+                    own.add(previous)
                 old_dispatch = routes.get(dispatch)
+                self._check_hosts(unit, old_dispatch or [], props, own, s.target.host)
+                old_steps = routes.get(name)
                 unit.put(["config", "routes", name], props["steps"])
                 unit.put(["config", "routes", dispatch],
-                         dispatch_with(old_dispatch or [], name, props["dispatchEntry"]))
+                         dispatch_with(old_dispatch or [], own, props["dispatchEntry"]))
                 self._ensure_listener(unit, listeners, listener, dispatch)
             # The check waits for the app to start: outside the lock, or every
             # other app on the host would wait for this one's start-up too.
@@ -60,23 +80,97 @@ class UnitRouteProvider(Provider):
                     check_health(s, health, log_tail=unit.log_tail)
                 except HealthCheckError:
                     with self.host_lock(s, f"UnitRoute {name} (revert)"):
-                        self._restore(unit, name, dispatch, old_steps, old_dispatch)
+                        self._restore(unit, name, dispatch, old_steps, old_dispatch, own)
                     raise
+            if previous or passes_to_app((olds or {}).get("steps")) - passes_to_app(props["steps"]):
+                with self.host_lock(s, f"UnitRoute {name} (old names)"):
+                    self._remove_previous(unit, own - {name}, props, olds or {}, ours, dirs)
         return {**props, "healthChecked": bool(props.get("health"))}
 
+    # -- ownership ----------------------------------------------------------
+    @staticmethod
+    def _route_problem(unit: UnitClient, routes: dict[str, Any], route: str,
+                       props: dict[str, Any], ours: set[str], app_dirs: list[str]) -> str | None:
+        """Why the live route `route` is not ours (it passes to an application
+        that is not ours), or None. A missing route is nobody's: None."""
+        steps = routes.get(route)
+        if steps is None:
+            return None
+        apps = passes_to_app(steps)
+        if not apps:
+            return f"Unit route {route!r} passes to no application: it was not made by da-flask."
+        if not app_dirs:
+            # State of the previous release without a static share to tell the
+            # app dir: ours when it still passes where that state says.
+            if apps <= passes_to_app(props.get("steps")):
+                return None
+            return f"Unit route {route!r} passes to {sorted(apps)}, not to this stack's app."
+        for app in sorted(apps):
+            problem = app_claim_problem(app, unit.get_or(app_path(app)), ours, app_dirs)
+            if problem:
+                return f"Unit route {route!r} passes to an application that is not ours: {problem}"
+        return None
+
+    def _route_is_ours(self, unit: UnitClient, routes: dict[str, Any], route: str,
+                       props: dict[str, Any], ours: set[str], app_dirs: list[str]) -> bool:
+        return route in routes and \
+            self._route_problem(unit, routes, route, props, ours, app_dirs) is None
+
+    def _check_claim(self, unit: UnitClient, routes: dict[str, Any], name: str,
+                     props: dict[str, Any], ours: set[str], app_dirs: list[str],
+                     host: str) -> None:
+        """Refuse when a route of our name exists and passes to someone else's app."""
+        problem = self._route_problem(unit, routes, name, props, ours, app_dirs)
+        if problem:
+            raise ConfigError(problem + " It is not changed.", host=host)
+
+    @staticmethod
+    def _check_hosts(unit: UnitClient, dispatch: list[dict[str, Any]], props: dict[str, Any],
+                     own: set[str], host: str) -> None:
+        """Refuse a domain that another entry of the dispatch route already serves."""
+        wanted = entry_hosts(props["dispatchEntry"])
+        for route, names in host_conflicts(dispatch, wanted, own):
+            owner = _route_owner(unit, route)
+            raise ConfigError(
+                f"{', '.join(names)} is already served on this host through Unit route "
+                f"{route!r} ({owner}): this stack does not take a domain from another. Remove the "
+                f"app from its stack first, or choose another domain.", host=host)
+
+    def _remove_previous(self, unit: UnitClient, previous_routes: set[str], props: dict[str, Any],
+                         olds: dict[str, Any], ours: set[str], app_dirs: list[str]) -> None:
+        """After a switch: the route under its previous name, and applications the
+        previous steps passed to that ours no longer do, when they are ours."""
+        routes = unit.get_or("/config/routes") or {}
+        for route in sorted(previous_routes):
+            if route in routes and self._route_is_ours(unit, routes, route, props, ours, app_dirs):
+                _delete_quietly(unit, ["config", "routes", route])
+        for app in sorted(passes_to_app(olds.get("steps")) - passes_to_app(props["steps"])):
+            live = unit.get_or(app_path(app))
+            if live is not None and app_claim_problem(app, live, ours, app_dirs) is None:
+                # Unit refuses (400) while something else still passes to it:
+                # then it is in use by config that is not ours, and stays.
+                _delete_quietly(unit, app_path(app), also=(400,))
+
+    # -- shared config ------------------------------------------------------
     @staticmethod
     def _restore(unit: UnitClient, name: str, dispatch: str, old_steps: Any,
-                 old_dispatch: list[dict[str, Any]] | None) -> None:
+                 old_dispatch: list[dict[str, Any]] | None, own: set[str] | None = None) -> None:
         """Put this app's route and dispatch entry back as they were; entries of
-        other apps, which may have changed since, are left as they are now."""
+        other apps, which may have changed since, are left as they are now.
+        `own` are the route's names (the current one, and the previous one
+        during a rename)."""
+        own = own or {name}
         if old_steps is not None:
             unit.put(["config", "routes", name], old_steps)
         if old_dispatch is not None:
             current = unit.get_or(["config", "routes", dispatch]) or []
-            old_entry = own_dispatch_entry(old_dispatch, name)
+            old_entry = own_dispatch_entry(old_dispatch, own)
             unit.put(["config", "routes", dispatch],
-                     dispatch_with(current, name, old_entry) if old_entry is not None
-                     else dispatch_without(current, name))
+                     dispatch_with(current, own, old_entry) if old_entry is not None
+                     else dispatch_without(current, own))
+        if old_steps is None and own != {name}:
+            # A new name that nothing passes to any more: the old one serves.
+            _delete_quietly(unit, ["config", "routes", name], also=(400,))
 
     @staticmethod
     def _named_routes(unit: UnitClient) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -106,7 +200,7 @@ class UnitRouteProvider(Provider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
-        name, dispatch = id_, props["dispatchRoute"]
+        name, dispatch = props.get("name") or id_, props["dispatchRoute"]
         with self.unit_api(props) as (s, unit):
             routes = unit.get("/config/routes")
         if not isinstance(routes, dict) or name not in routes:
@@ -117,27 +211,70 @@ class UnitRouteProvider(Provider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
-        name, dispatch = id_, props["dispatchRoute"]
+        name, dispatch = props.get("name") or id_, props["dispatchRoute"]
         with self.unit_api(props) as (s, unit):
             with self.host_lock(s, f"UnitRoute {name} (delete)"):
                 routes = unit.get("/config/routes")
                 if not isinstance(routes, dict):
                     return
-                remaining = dispatch_without(routes.get(dispatch) or [], name)
-                if remaining:
-                    unit.put(["config", "routes", dispatch], remaining)
-                else:
-                    # Last app on this dispatch route: drop the listeners that
-                    # lead to it, then the route itself.
-                    listeners = unit.get("/config/listeners") or {}
-                    for lname, lconf in listeners.items():
-                        if lconf.get("pass") == f"routes/{dispatch}":
-                            unit.delete(["config", "listeners", lname])
-                    if dispatch in routes:
-                        unit.delete(["config", "routes", dispatch])
+                problem = self._route_problem(unit, routes, name, props, owners_of(props),
+                                              _app_dirs(props))
+                if problem:
+                    raise ConfigError(
+                        f"{problem} The route is left as it is; forget it with `pulumi state "
+                        "delete` if this stack no longer has it.", host=s.target.host)
+                self._drop_entry(unit, routes, name, dispatch)
                 if name in routes:
-                    try:
-                        unit.delete(["config", "routes", name])
-                    except UnitAPIError as exc:
-                        if exc.status != 404:
-                            raise
+                    _delete_quietly(unit, ["config", "routes", name])
+
+    @staticmethod
+    def _drop_entry(unit: UnitClient, routes: dict[str, Any], name: str, dispatch: str) -> None:
+        """This app's dispatch entry out; with the last entry, the dispatch route
+        and the listeners leading to it go too."""
+        remaining = dispatch_without(routes.get(dispatch) or [], name)
+        if remaining:
+            unit.put(["config", "routes", dispatch], remaining)
+            return
+        listeners = unit.get("/config/listeners") or {}
+        for lname, lconf in listeners.items():
+            if lconf.get("pass") == f"routes/{dispatch}":
+                unit.delete(["config", "listeners", lname])
+        if dispatch in routes:
+            unit.delete(["config", "routes", dispatch])
+
+
+def _app_dirs(props: dict[str, Any], olds: dict[str, Any] | None = None) -> list[str]:
+    """The app's directories: an input since the naming scheme (with the one its
+    state recorded); for state of the previous release, read from its static
+    share (`<appDir>/releases/...`)."""
+    if props.get("appDir"):
+        return app_dirs_of(props, olds)
+    for step in props.get("steps") or []:
+        share = (step.get("action") or {}).get("share")
+        if isinstance(share, str) and "/releases/" in share:
+            return [share.split("/releases/", 1)[0]]
+    return []
+
+
+def _route_owner(unit: UnitClient, route: str | None) -> str:
+    """Who a route belongs to, in words, for error messages."""
+    if route is None:
+        return "not a route"
+    owner = name_owner(route)
+    if owner:
+        return f"stack {owner}"
+    steps = unit.get_or(["config", "routes", route])
+    marks = sorted({m for app in passes_to_app(steps)
+                    if (m := app_owner_mark(unit.get_or(app_path(app)))) is not None})
+    if marks:
+        return "stack " + ", ".join(marks)
+    return "not made by this version of da-flask: an earlier release, DirectAdmin or by hand"
+
+
+def _delete_quietly(unit: UnitClient, path: list[str], also: tuple[int, ...] = ()) -> None:
+    """Delete; already gone (404), or a status in `also`, is not an error."""
+    try:
+        unit.delete(path)
+    except UnitAPIError as exc:
+        if exc.status != 404 and exc.status not in also:
+            raise

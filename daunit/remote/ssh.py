@@ -39,6 +39,7 @@ from paramiko.common import OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, cMSG_CHANNE
 from paramiko.pkey import UnknownKeyType
 
 from daunit import known_hosts
+from daunit.hostops import CONSTANT_SCRIPTS
 from daunit.errors import (
     CommandError,
     ConfigError,
@@ -359,7 +360,8 @@ class SSHSession:
         ``Transport.open_channel`` with the payload OpenSSH's PROTOCOL file
         gives (section 2.4): socket path, reserved string, reserved uint32.
         """
-        transport = self.transport
+        # Any: the private members below are not in paramiko's type stubs.
+        transport: Any = self.transport
         timeout = self.target.connect_timeout if timeout is None else timeout
         kind = "direct-streamlocal@openssh.com"
         # Private paramiko API (pinned paramiko==5.1.0): the same steps as
@@ -377,7 +379,7 @@ class SSHSession:
             m.add_string(path)
             m.add_string("")  # reserved
             m.add_int(0)  # reserved
-            chan = paramiko.Channel(chanid)
+            chan: Any = paramiko.Channel(chanid)  # private members below, as transport
             transport._channels.put(chanid, chan)
             transport.channel_events[chanid] = event = threading.Event()
             transport.channels_seen[chanid] = True
@@ -393,7 +395,7 @@ class SSHSession:
                 transport._channels.delete(chanid)
                 raise UnitUnavailableError(path, f"no answer to the channel open within {timeout:g} s",
                                            host=self.target.host)
-        opened = transport._channels.get(chanid)
+        opened: paramiko.Channel | None = transport._channels.get(chanid)
         if opened is not None:
             return opened
         exc = transport.get_exception()
@@ -716,9 +718,11 @@ MIN_GUARDED_SECRET = 8
 
 
 def _data_arguments(args: Sequence[str]) -> list[tuple[int, str]]:
-    """(index, arg) for the arguments that carry data: all but the script of `sh -c SCRIPT`."""
+    """(index, arg) for the arguments that carry data: all but the script of
+    `sh -c SCRIPT` and the scripts of daunit.hostops passed along as arguments."""
     constant_script = len(args) > 2 and args[0] in ("sh", "/bin/sh") and args[1] == "-c"
-    return [(i, arg) for i, arg in enumerate(args) if not (constant_script and i == 2)]
+    return [(i, arg) for i, arg in enumerate(args)
+            if not (constant_script and i == 2) and arg not in CONSTANT_SCRIPTS]
 
 
 def _secret_items(secrets: Sequence[str] | Mapping[str, str]) -> list[tuple[str, str]]:

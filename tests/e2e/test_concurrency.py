@@ -16,9 +16,14 @@ pytestmark = [pytest.mark.root, pytest.mark.engine]
 DISPATCH = "da-flask-hosts"
 
 
+def app_names(unit_names: Any) -> set[str]:
+    """App names from Unit names (daflask:<project>:<stack>:<app>)."""
+    return {n.rsplit(":", 1)[-1] for n in unit_names}
+
+
 def names_in_dispatch(lab: Any) -> set[str]:
     dispatch = unit_config(lab)["routes"][DISPATCH]
-    return {e["action"]["pass"].removeprefix("routes/") for e in dispatch}
+    return app_names(e["action"]["pass"].removeprefix("routes/") for e in dispatch)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +45,7 @@ def test_ten_apps_in_parallel_keep_every_route_entry(lab: Any, deployment_factor
     d.stack.up("--parallel", "16")
     assert names_in_dispatch(lab) >= set(names)
     config = unit_config(lab)
-    assert set(names) <= set(config["applications"]) and set(names) <= set(config["routes"])
+    assert set(names) <= app_names(config["applications"]) and set(names) <= app_names(config["routes"])
     d.stack.destroy()
     assert DISPATCH not in unit_config(lab)["routes"]  # the last app took it with it
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import app_config, host_config
+from tests.e2e.test_ownership import unit_name
 
 pytestmark = [pytest.mark.root, pytest.mark.engine]
 
@@ -35,15 +36,16 @@ def test_deploy_noop_destroy_against_the_double(lab_factory: Any,
     d.stack.up()
 
     config = unit_config(lab)
-    app = config["applications"]["flask_app"]
+    name = unit_name("double", "flask_app")
+    app = config["applications"][name]
     assert app["type"] == "python 3.11" and app["user"] == lab.da_user
     assert app["path"].startswith(f"/home/{lab.da_user}/domains/example.com/public_html/"
                                   "flask_app/releases/")
     assert d.secret_key not in str(config)  # secrets go to .env only
-    assert config["routes"]["flask_app"][-1]["action"]["pass"] == "applications/flask_app"
+    assert config["routes"][name][-1]["action"]["pass"] == f"applications/{name}"
     assert config["routes"]["da-flask-hosts"] == [
         {"match": {"host": ["example.com", "www.example.com"]},
-         "action": {"pass": "routes/flask_app"}}]
+         "action": {"pass": f"routes/{name}"}}]
     assert config["listeners"]["*:80"] == {"pass": "routes/da-flask-hosts"}
 
     noop = d.stack.up()
@@ -52,4 +54,4 @@ def test_deploy_noop_destroy_against_the_double(lab_factory: Any,
     d.stack.destroy()
     config = unit_config(lab)
     assert config["applications"] == {} and config["listeners"] == {}
-    assert "flask_app" not in config["routes"]
+    assert name not in config["routes"]

@@ -15,11 +15,13 @@ import pytest
 
 from tests.e2e.conftest import Deployment, app_config, host_config
 from tests.e2e.test_deploy import app_dir, get, unit_config
+from tests.e2e.test_ownership import unit_name
 from tests.support.engine import PULUMI_WRAPPER
 from tests.support.load import RequestLoop
 
 pytestmark = [pytest.mark.root, pytest.mark.engine, pytest.mark.real_unitd]
 APP = "flask_app"
+UNIT_APP = unit_name("day2", APP)  # its name in Unit (daunit.ownership)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,7 @@ def test_no_failed_request_across_code_env_and_venv_changes(lab: Any, d: Deploym
 
 
 def test_failed_health_check_reverts_to_previous_release(lab: Any, d: Deployment) -> None:
-    before = unit_config(lab)["applications"][APP]
+    before = unit_config(lab)["applications"][UNIT_APP]
     views = d.app_sources[APP] / "app" / "views" / "main.py"
     original = views.read_text()
     # A release that imports fine but answers 500 on its health path.
@@ -79,7 +81,7 @@ def test_failed_health_check_reverts_to_previous_release(lab: Any, d: Deployment
     assert result.returncode != 0
     assert "health check http://example.com/" in out and "got HTTP 500" in out
     assert "unit.log" in out
-    assert unit_config(lab)["applications"][APP] == before
+    assert unit_config(lab)["applications"][UNIT_APP] == before
     assert get(lab, "/").status_code == 200
     # `current` still names the release that serves.
     assert (app_dir(lab) / "current").resolve().name in before["path"]
@@ -130,7 +132,7 @@ def test_rollback_to_a_kept_release_uploads_nothing(lab: Any, d: Deployment) -> 
 
     index = d.app_sources[APP] / "app" / "templates" / "index.html"
     good = index.read_text()
-    good_release = unit_config(lab)["applications"][APP]["path"]
+    good_release = unit_config(lab)["applications"][UNIT_APP]["path"]
     index.write_text(good.replace("Hello from da-flask", "Hello from the new release"))
     d.stack.up()
     assert "Hello from the new release" in get(lab, "/").text
@@ -144,7 +146,7 @@ def test_rollback_to_a_kept_release_uploads_nothing(lab: Any, d: Deployment) -> 
     print(f"rollback took {elapsed:.1f} s")
     assert resource_outputs(d, "flask_app-release")["filesSent"] == 0
     assert resource_outputs(d, "flask_app-release")["bytesSent"] == 0
-    assert unit_config(lab)["applications"][APP]["path"] == good_release
+    assert unit_config(lab)["applications"][UNIT_APP]["path"] == good_release
     assert "Hello from the new release" not in get(lab, "/").text
 
 
@@ -155,7 +157,7 @@ def test_old_releases_are_pruned_beyond_keep(lab: Any, d: Deployment) -> None:
     for n in range(3):
         about.write_text(original + f"\n<!-- release {n} -->\n")
         d.stack.up()
-    live = Path(unit_config(lab)["applications"][APP]["path"]).name
+    live = Path(unit_config(lab)["applications"][UNIT_APP]["path"]).name
     kept = sorted(p.name for p in (app_dir(lab) / "releases").iterdir())
     assert live in kept and len(kept) == 2, kept
     venvs = [p.name for p in (app_dir(lab) / "venvs").iterdir()]

@@ -17,10 +17,12 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Deployment, app_config, host_config
+from tests.e2e.test_ownership import unit_name
 
 pytestmark = [pytest.mark.root, pytest.mark.engine, pytest.mark.real_unitd]
 
 APP = "flask_app"
+UNIT_APP = unit_name("e2e", APP)  # its name in Unit (daunit.ownership)
 DOMAIN = "example.com"
 
 
@@ -32,7 +34,7 @@ def app_dir(lab: Any, domain: str = DOMAIN, name: str = APP) -> Path:
     return lab.host_path(f"/home/{lab.da_user}/domains/{domain}/public_html/{name}")
 
 
-def worker_pids(lab: Any, name: str = APP) -> set[int]:
+def worker_pids(lab: Any, name: str = UNIT_APP) -> set[int]:
     """PIDs of this lab's workers of app `name` (other labs may run one too)."""
     def lines(argv: list[str]) -> set[int]:
         out = subprocess.run(argv, capture_output=True, text=True).stdout
@@ -184,29 +186,29 @@ def test_4_requirements_change_rebuilds_venv_and_failure_keeps_old(
     assert lab.host_path(venv_dir + "/.complete").exists()
     assert get(lab, "/").status_code == 200
 
-    live_before = unit_config(lab)["applications"][APP]
+    live_before = unit_config(lab)["applications"][UNIT_APP]
     reqs.write_text(original + "this-package-does-not-exist-da-flask==0.0.1\n")
     failed = deployed.stack.up(check=False)
     assert failed.returncode != 0
     assert "this-package-does-not-exist-da-flask" in failed.stdout + failed.stderr
     # The previous release and venv keep serving.
-    assert unit_config(lab)["applications"][APP] == live_before
+    assert unit_config(lab)["applications"][UNIT_APP] == live_before
     assert get(lab, "/").status_code == 200
     reqs.write_text(original)
     deployed.stack.up()
 
 
 def test_6_drift_is_seen_by_refresh_and_repaired_by_up(lab: Any, deployed: Deployment) -> None:
-    live = unit_config(lab)["applications"][APP]
+    live = unit_config(lab)["applications"][UNIT_APP]
     edited = {**live, "environment": {**live["environment"], "GREETING": "edited by hand"}}
-    assert unit_put(lab, f"/config/applications/{APP}", edited).status_code == 200
+    assert unit_put(lab, f"/config/applications/{UNIT_APP}", edited).status_code == 200
     assert "edited by hand" in get(lab, "/").text
 
     refresh = deployed.stack.refresh("--diff")
     assert "edited by hand" in refresh.stdout
     deployed.stack.up()
     assert "edited by hand" not in get(lab, "/").text
-    assert unit_config(lab)["applications"][APP] == live
+    assert unit_config(lab)["applications"][UNIT_APP] == live
 
 
 def test_7_destroy_removes_only_what_it_made(lab: Any, deployed: Deployment) -> None:
@@ -219,8 +221,8 @@ def test_7_destroy_removes_only_what_it_made(lab: Any, deployed: Deployment) -> 
 
     deployed.stack.destroy()
     config = unit_config(lab)
-    assert APP not in config["applications"]
-    assert APP not in (config.get("routes") or {})
+    assert UNIT_APP not in config["applications"]
+    assert UNIT_APP not in (config.get("routes") or {})
     assert config["applications"]["other_app"] == other
     assert config["listeners"]["*:8081"] == {"pass": "applications/other_app"}
     assert not app_dir(lab).exists()

@@ -23,12 +23,14 @@ from daunit.preview_summary import summarize
 from daunit.render import certificate_name, chain_sha256
 from tests.e2e.conftest import Deployment, app_config, host_config
 from tests.e2e.test_deploy import get, unit_config
+from tests.e2e.test_ownership import unit_name
 from tests.support.certs import Leaf, TestCA, https_get, served_certificate, tls_load
 from tests.support.engine import REPO, Stack
 
 pytestmark = [pytest.mark.root, pytest.mark.engine, pytest.mark.real_unitd]
 
 APP = "flask_app"
+UNIT_APP = unit_name("edge", APP)  # its name in Unit (daunit.ownership)
 DOMAIN = "example.com"
 SEED_HEADERS = {
     "content-security-policy": "default-src 'self'",
@@ -130,7 +132,7 @@ def test_1_up_with_tls_from_config_and_seed_headers(lab: Any, edge: Deployment, 
     assert "certificate" in summary and "created" in summary, summary
     d.stack.up()
 
-    name = certificate_name(APP, chain_sha256(certs["first"].chain_pem))
+    name = certificate_name(UNIT_APP, chain_sha256(certs["first"].chain_pem))
     assert unit_config(lab)["listeners"]["*:443"] == {
         "pass": "routes/da-flask-hosts", "tls": {"certificate": [name]}}
     for path in ("/", "/static/style.css"):
@@ -178,8 +180,8 @@ def test_2_preview_summary_then_rotation_under_load(lab: Any, edge: Deployment, 
     assert "app/templates/index.html" in summary
     assert re.search(r"virtualenv.*reused", summary, re.I), summary
     assert "response_headers" in summary
-    old = certificate_name(APP, chain_sha256(certs["first"].chain_pem))
-    new = certificate_name(APP, chain_sha256(certs["second"].chain_pem))
+    old = certificate_name(UNIT_APP, chain_sha256(certs["first"].chain_pem))
+    new = certificate_name(UNIT_APP, chain_sha256(certs["second"].chain_pem))
     assert old in summary and new in summary, summary
 
     with tls_load(lab.address, DOMAIN, ca, "/healthz") as load:
@@ -204,7 +206,7 @@ def test_3_directadmin_certificate_and_its_renewal(lab: Any, edge: Deployment, c
     configure(d, lab, tls={"source": "directadmin"})
     d.stack.up()
     assert served_certificate(lab.address, DOMAIN) == certs["da1"].cert
-    first_name = certificate_name(APP, chain_sha256(certs["da1"].chain_pem))
+    first_name = certificate_name(UNIT_APP, chain_sha256(certs["da1"].chain_pem))
     assert list(unit_certificates(lab)) == [first_name]
 
     # No change: nothing to do, and the host is only read.
@@ -222,7 +224,7 @@ def test_3_directadmin_certificate_and_its_renewal(lab: Any, edge: Deployment, c
         d.stack.up()
     assert not load.failures, load.failures[:3]
     assert served_certificate(lab.address, DOMAIN) == certs["da2"].cert
-    renewed_name = certificate_name(APP, chain_sha256(certs["da2"].chain_pem))
+    renewed_name = certificate_name(UNIT_APP, chain_sha256(certs["da2"].chain_pem))
     assert list(unit_certificates(lab)) == [renewed_name]
     outputs = validate_outputs(d.stack.outputs())
     tls = outputs["apps"][APP]["tls"]
@@ -316,8 +318,8 @@ def test_two_apps_share_the_tls_listener(lab_factory: Any, deployment_factory: A
     d.stack.up("--parallel", "8")
 
     names = unit_config(lab)["listeners"]["*:443"]["tls"]["certificate"]
-    assert sorted(names) == sorted([certificate_name("shop", chain_sha256(shop.chain_pem)),
-                                    certificate_name("blog", chain_sha256(blog.chain_pem))])
+    assert sorted(names) == sorted([certificate_name(unit_name("edge-two", "shop"), chain_sha256(shop.chain_pem)),
+                                    certificate_name(unit_name("edge-two", "blog"), chain_sha256(blog.chain_pem))])
     for domain, leaf in (("shop.example.com", shop), ("blog.example.com", blog)):
         assert served_certificate(lab.address, domain) == leaf.cert
         assert https_get(lab.address, domain, "/", ca).status_code == 200
@@ -328,6 +330,6 @@ def test_two_apps_share_the_tls_listener(lab_factory: Any, deployment_factory: A
     d.write_config({"lab": host_config(lab)}, apps[1:])
     d.stack.up()
     assert unit_config(lab)["listeners"]["*:443"]["tls"]["certificate"] == [
-        certificate_name("blog", chain_sha256(blog.chain_pem))]
-    assert list(unit_certificates(lab)) == [certificate_name("blog", chain_sha256(blog.chain_pem))]
+        certificate_name(unit_name("edge-two", "blog"), chain_sha256(blog.chain_pem))]
+    assert list(unit_certificates(lab)) == [certificate_name(unit_name("edge-two", "blog"), chain_sha256(blog.chain_pem))]
     assert https_get(lab.address, "blog.example.com", "/", ca).status_code == 200

@@ -13,9 +13,11 @@ import pytest
 
 from tests.e2e.conftest import Deployment, app_config, host_config
 from tests.e2e.test_deploy import get, unit_config
+from tests.e2e.test_ownership import unit_name
 
 pytestmark = [pytest.mark.root, pytest.mark.engine, pytest.mark.real_unitd]
 APP = "flask_app"
+UNIT_APP = unit_name("faults", APP)  # its name in Unit (daunit.ownership)
 SITE = "/home/username/domains/example.com/public_html"
 
 
@@ -48,7 +50,7 @@ def d(lab: Any, deployment_factory: Any) -> Deployment:
 
 
 def test_full_disk_during_upload(lab: Any, d: Deployment) -> None:
-    before = unit_config(lab)["applications"][APP]
+    before = unit_config(lab)["applications"][UNIT_APP]
     big = d.app_sources[APP] / "app" / "static" / "huge.bin"
     big.write_bytes(os.urandom(120 * 1024 * 1024))
     try:
@@ -58,14 +60,14 @@ def test_full_disk_during_upload(lab: Any, d: Deployment) -> None:
     out = result.stdout + result.stderr
     assert result.returncode != 0
     assert "No space left on device" in out, out[-3000:]
-    assert unit_config(lab)["applications"][APP] == before
+    assert unit_config(lab)["applications"][UNIT_APP] == before
     assert get(lab, "/").status_code == 200
     d.stack.up()
     assert incoming(lab) == []
 
 
 def test_ssh_connection_dropped_mid_upload(lab: Any, d: Deployment) -> None:
-    before = unit_config(lab)["applications"][APP]
+    before = unit_config(lab)["applications"][UNIT_APP]
     big = d.app_sources[APP] / "app" / "static" / "big.bin"
     big.write_bytes(os.urandom(48 * 1024 * 1024))
     dropped = threading.Event()
@@ -95,12 +97,12 @@ def test_ssh_connection_dropped_mid_upload(lab: Any, d: Deployment) -> None:
     assert dropped.is_set(), "the upload was never seen on the host"
     assert result.returncode != 0
     assert "10.77." in out  # the error names the host
-    assert unit_config(lab)["applications"][APP] == before
+    assert unit_config(lab)["applications"][UNIT_APP] == before
     assert get(lab, "/").status_code == 200
     # Running the same deploy again converges: the half-made tree is replaced.
     d.stack.up()
     assert incoming(lab) == []
-    assert unit_config(lab)["applications"][APP] != before
+    assert unit_config(lab)["applications"][UNIT_APP] != before
     big.unlink()
     d.stack.up()
     assert get(lab, "/").status_code == 200

@@ -262,7 +262,10 @@ DOLLARS = [
 ]
 
 RESERVED_NAMES = [
-    refused("app-name-default", "apps[0].name", "reserved", "\"default\"", app={"name": "default"}),
+    # Unit's objects are daflask:<project>:<stack>:default, not Unit's own "default" route.
+    accepted("app-name-default", app={"name": "default"}, secrets={"default": {"SECRET_KEY": SECRET}}),
+    refused("env-daflask-owner", "apps[0].environment.DAFLASK_OWNER", "set by da-flask",
+            app={"environment": {"DAFLASK_OWNER": "other/stack"}}),
     refused("app-name-da-flask", "apps[0].name", "reserved", app={"name": "da_flask_hosts"}),
     refused("app-name-daflask", "apps[0].name", "reserved", app={"name": "daflask"}),
     refused("app-name-Default", "apps[0].name", "lower-case", app={"name": "Default"}),
@@ -606,19 +609,19 @@ def test_hostile_input(case: Case, material: Material, tmp_path: Path) -> None:
 
 
 def test_guard_ignores_short_secrets_found_in_ordinary_arguments() -> None:
-    argv = hostops.write_env("/home/username/domains/shop1.example.org/public_html/shop", "username")
+    argv = hostops.write_env(hostops.Site("username", "/home/username/domains/shop1.example.org/public_html/shop"))
     assert _checked_argv(argv, {"PIN": "1", "FLAG": "true", "NAME": "shop"}) == argv
 
 
 def test_guard_ignores_secrets_that_are_words_of_the_constant_script() -> None:
-    argv = hostops.write_env(f"{SITE}/public_html/shop", "username")
+    argv = hostops.write_env(hostops.Site("username", f"{SITE}/public_html/shop"))
     words = [w for w in argv[2].split() if len(w) >= MIN_GUARDED_SECRET]
     assert words  # the script has words as long as a guarded secret
     assert _checked_argv(argv, {f"K{i}": w for i, w in enumerate(words)}) == argv
 
 
 def test_guard_refuses_a_secret_in_a_data_argument_naming_it_not_showing_it() -> None:
-    argv = hostops.write_env(f"{SITE}/public_html/{SECRET}", "username")
+    argv = hostops.write_env(hostops.Site("username", f"{SITE}/public_html/{SECRET}"))
     with pytest.raises(ValueError, match="secret SECRET_KEY: send secrets on stdin") as info:
         _checked_argv(argv, {"SECRET_KEY": SECRET})
     assert SECRET not in str(info.value)

@@ -114,3 +114,19 @@ def test_command_refuses_garbage() -> None:
     out = subprocess.run([sys.executable, "-m", "daunit.preview_summary"], cwd=REPO,
                          input="not json", capture_output=True, text=True)
     assert out.returncode == 1 and "not the JSON" in out.stderr
+
+
+def test_a_move_to_the_new_unit_names_is_named() -> None:
+    # The first preview after the previous release: name changes are updates.
+    preview = copy.deepcopy(load("edit_and_rotate"))
+    new_name = "daflask:da-flask:edge:flask_app"
+    for suffix in ("flask_app-unit-app", "flask_app-unit-route"):
+        raw = step(preview, suffix)
+        raw["op"] = "update"
+        raw["newState"]["inputs"]["name"] = new_name
+    text = summarize(preview)
+    assert f"`applications/{new_name} (added)`" in text
+    assert "`applications/flask_app (removed after the switch)`" in text
+    assert f"`routes/{new_name} (added)`" in text
+    assert "`routes/flask_app (removed after the switch)`" in text
+    assert "moves to its new Unit name" in text

@@ -21,15 +21,19 @@ from daunit.render import (
     host_dispatch_entry,
     instance_environment,
     unit_app_name,
+    unit_route_name,
     unit_application,
     unit_route,
 )
+from daunit.ownership import Owner
 from tests.unit.conftest import app_raw, host_raw
 
 GOLDEN = Path(__file__).parent / "golden"
 RELEASE = "0123456789abcdef"
 VENV = "py3.11-fedcba9876543210"
 APP_DIR = "/home/username/domains/example.com/public_html/flask_app"
+OWNER = Owner("da-flask", "dev")
+UNIT_NAME = "daflask:da-flask:dev:flask_app"
 
 
 def specs(host: dict[str, Any] | None = None, **app: Any) -> tuple[AppSpec, HostSpec]:
@@ -46,10 +50,12 @@ def golden_cases() -> list[Path]:
 def render_case(inputs: dict[str, Any]) -> dict[str, Any]:
     host = HostSpec.model_validate(inputs["host"])
     app = AppSpec.model_validate(inputs["app"])
+    owner = Owner(**inputs["owner"])
     return {
-        "unit_application": unit_application(app, host, inputs["release_id"], inputs["venv_key"]),
-        "unit_route": unit_route(app, host, inputs["release_id"]),
-        "host_dispatch_entry": host_dispatch_entry(app),
+        "unit_application": unit_application(app, host, inputs["release_id"], inputs["venv_key"],
+                                             owner),
+        "unit_route": unit_route(app, host, inputs["release_id"], owner),
+        "host_dispatch_entry": host_dispatch_entry(app, owner),
     }
 
 
@@ -69,11 +75,12 @@ def test_golden_cases_exist() -> None:
 
 
 def test_canonical_bytes_of_the_seed_case() -> None:
-    # The exact bytes PUT to /config/applications/flask_app: sorted keys, compact.
+    # The exact bytes PUT to /config/applications/daflask:da-flask:dev:flask_app:
+    # sorted keys, compact.
     app, host = specs(environment={"FLASK_CONFIG": "production"})
-    assert canonical_json(unit_application(app, host, RELEASE, VENV)) == (
+    assert canonical_json(unit_application(app, host, RELEASE, VENV, OWNER)) == (
         '{"callable":"application","environment":{"DAFLASK_APP_CALLABLE":"application",'
-        '"DAFLASK_APP_MODULE":"wsgi","FLASK_CONFIG":"production",'
+        '"DAFLASK_APP_MODULE":"wsgi","DAFLASK_OWNER":"da-flask/dev","FLASK_CONFIG":"production",'
         f'"PYTHONPATH":"{APP_DIR}/releases/{RELEASE}"}},"group":"username",'
         f'"home":"{APP_DIR}/venvs/{VENV}","module":"_daflask_entry",'
         f'"path":"{APP_DIR}/releases/{RELEASE}",'
@@ -132,59 +139,59 @@ def test_venv_keys_are_checked(bad: str) -> None:
 
 def test_application_never_carries_secrets() -> None:
     app, host = specs()
-    config = unit_application(app, host, RELEASE, VENV)
+    config = unit_application(app, host, RELEASE, VENV, OWNER)
     assert "SECRET_KEY" not in config["environment"]
     assert config["environment"]["PYTHONPATH"] == config["path"] == config["working_directory"]
 
 
 def test_isolation_rewrites_paths_into_the_root() -> None:
     app, host = specs(isolation=True)
-    config = unit_application(app, host, RELEASE, VENV)
+    config = unit_application(app, host, RELEASE, VENV, OWNER)
     assert config["path"] == config["working_directory"] == f"/releases/{RELEASE}"
     assert config["home"] == f"/venvs/{VENV}"
     assert config["environment"]["PYTHONPATH"] == f"/releases/{RELEASE}"
     assert config["isolation"] == {"namespaces": {"mount": True, "pid": True, "uname": True}, "rootfs": APP_DIR}
     # The router serves static files from outside the rootfs: absolute host path.
-    assert unit_route(app, host, RELEASE)[0]["action"]["share"] == f"{APP_DIR}/releases/{RELEASE}/app$uri"
+    assert unit_route(app, host, RELEASE, OWNER)[0]["action"]["share"] == f"{APP_DIR}/releases/{RELEASE}/app$uri"
 
 
 def test_no_isolation_key_when_off() -> None:
     app, host = specs()
-    assert "isolation" not in unit_application(app, host, RELEASE, VENV)
+    assert "isolation" not in unit_application(app, host, RELEASE, VENV, OWNER)
 
 
 def test_venv_key_must_match_the_python_version() -> None:
     app, host = specs(pythonVersion="3.12")
     with pytest.raises(ValueError, match="is for Python 3.11, but the app runs Python 3.12"):
-        unit_application(app, host, RELEASE, VENV)
+        unit_application(app, host, RELEASE, VENV, OWNER)
 
 
 def test_route_share_plus_uri_is_the_static_file() -> None:
     app, host = specs()
-    static_step, app_step = unit_route(app, host, RELEASE)
+    static_step, app_step = unit_route(app, host, RELEASE, OWNER)
     assert static_step["match"] == {"uri": "/static/*"}
     share = static_step["action"]["share"]
     # Unit substitutes the request URI for $uri.
     assert share.replace("$uri", "/static/style.css") == f"{APP_DIR}/releases/{RELEASE}/app/static/style.css"
-    assert app_step == {"action": {"pass": f"applications/{unit_app_name(app)}",
+    assert app_step == {"action": {"pass": f"applications/{unit_app_name(app, OWNER)}",
                                    "response_headers": DEFAULT_SECURITY_HEADERS}}
 
 
 def test_route_when_static_dir_is_at_the_top() -> None:
     app, host = specs(staticUrl="/static/", staticDir="static")
-    assert unit_route(app, host, RELEASE)[0]["action"]["share"] == f"{APP_DIR}/releases/{RELEASE}$uri"
+    assert unit_route(app, host, RELEASE, OWNER)[0]["action"]["share"] == f"{APP_DIR}/releases/{RELEASE}$uri"
 
 
 def test_route_without_static() -> None:
     app, host = specs(staticUrl=None, securityHeaders=False)
-    assert unit_route(app, host, RELEASE) == [{"action": {"pass": "applications/flask_app"}}]
+    assert unit_route(app, host, RELEASE, OWNER) == [{"action": {"pass": f"applications/{UNIT_NAME}"}}]
 
 
 def test_dispatch_entry() -> None:
     app, _ = specs(aliases=["www.example.com", "example.net"])
-    assert host_dispatch_entry(app) == {
+    assert host_dispatch_entry(app, OWNER) == {
         "match": {"host": ["example.com", "example.net", "www.example.com"]},
-        "action": {"pass": "routes/flask_app"},
+        "action": {"pass": f"routes/{UNIT_NAME}"},
     }
 
 

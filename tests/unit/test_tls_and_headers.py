@@ -21,7 +21,7 @@ from daunit.render import (app_urls, certificate_facts, certificate_name, chain_
 from daunit.routing import certificates_with, certificates_without, listener_certificates
 from tests.support.certs import TestCA
 from tests.unit.test_models import app_errors, stack_errors
-from tests.unit.test_render import RELEASE, specs
+from tests.unit.test_render import OWNER, RELEASE, specs
 from tests.unit.conftest import app_raw, host_raw
 
 
@@ -51,7 +51,7 @@ def test_security_headers_default_to_the_seeds() -> None:
 def test_security_headers_off() -> None:
     app, host = specs(securityHeaders=False)
     assert app.security_headers == {}
-    assert all("response_headers" not in step["action"] for step in unit_route(app, host, RELEASE))
+    assert all("response_headers" not in step["action"] for step in unit_route(app, host, RELEASE, OWNER))
 
 
 def test_security_headers_merge_over_the_defaults_by_name() -> None:
@@ -67,7 +67,7 @@ def test_security_headers_merge_over_the_defaults_by_name() -> None:
 
 def test_every_route_action_carries_the_headers() -> None:
     app, host = specs()
-    static, rest = unit_route(app, host, RELEASE)
+    static, rest = unit_route(app, host, RELEASE, OWNER)
     assert static["action"]["response_headers"] == DEFAULT_SECURITY_HEADERS
     assert rest["action"]["response_headers"] == DEFAULT_SECURITY_HEADERS
 
@@ -97,9 +97,19 @@ def test_tls_defaults_and_shorthand() -> None:
     assert directadmin_cert_files(app, host) == (
         "/usr/local/directadmin/data/users/username/domains/example.com.cert.combined",
         "/usr/local/directadmin/data/users/username/domains/example.com.key")
-    app, host = specs(tls={"source": "directadmin", "certFile": "/etc/ssl/site.pem",
-                           "keyFile": "/etc/ssl/site.key"})
-    assert directadmin_cert_files(app, host) == ("/etc/ssl/site.pem", "/etc/ssl/site.key")
+    data = "/usr/local/directadmin/data/users/username/domains"
+    app, host = specs(tls={"source": "directadmin", "certFile": f"{data}/shop.example.com.cert.combined",
+                           "keyFile": f"{data}/shop.example.com.key"})
+    assert directadmin_cert_files(app, host) == (f"{data}/shop.example.com.cert.combined",
+                                                 f"{data}/shop.example.com.key")
+
+
+def test_tls_files_are_the_users_own_in_directadmins_data() -> None:
+    """Root reads them on the host: never a root file, nor another user's."""
+    errors = app_errors(tls={"source": "directadmin", "certFile": "/etc/ssl/site.pem",
+                             "keyFile": "/usr/local/directadmin/data/users/bob/domains/b.com.key"})
+    assert "not one of daUser 'username'" in errors["apps[0].tls.certFile"]
+    assert "/usr/local/directadmin/data/users/username/domains/" in errors["apps[0].tls.keyFile"]
 
 
 def test_https_urls_come_first() -> None:
