@@ -48,11 +48,15 @@ class Site:
     # The stack that owns the app dir ("<project>/<stack>", daunit.ownership);
     # empty in the state of releases before the claim existed: no check then.
     owner: str = ""
+    # This stack's owner before an update (a renamed stack): its claim is ours.
+    previous_owner: str = ""
 
     @classmethod
-    def of(cls, props: Mapping[str, Any]) -> Site:
+    def of(cls, props: Mapping[str, Any], olds: Mapping[str, Any] | None = None) -> Site:
+        owner = str(props.get("owner") or "")
+        previous = str((olds or {}).get("owner") or "")
         return cls(str(props["user"]), str(props["appDir"]), str(props.get("domain") or ""),
-                   str(props.get("owner") or ""))
+                   owner, previous if previous != owner else "")
 
 
 def refusal_message(stderr: str) -> str | None:
@@ -125,12 +129,13 @@ check_domain() {
 '''
 
 # $1 user, $2 app dir, $3 domain ("" : from the app dir), $4 domain|nodomain,
-# $5 the owning stack ("" : unchecked), $6 the step's script, $7.. its arguments. Runs $5 as the user with
+# $5 the owning stack ("" : unchecked), $6 its name before an update ("" : none),
+# $7 the step's script, $8.. its arguments. Runs $5 as the user with
 # $2 as its $1. setpriv, not su/runuser -l: no PAM, no login shell, no
 # profile; the environment is rebuilt from nothing (env -i), so nothing of
 # root's session reaches the user's process.
 _AS_SITE_USER = _ROOT_CHECKS + r'''
-user=$1 app=$2 domain=$3 mode=$4 claim=$5 step=$6; shift 6
+user=$1 app=$2 domain=$3 mode=$4 claim=$5 claim_from=$6 step=$7; shift 7
 check_user
 check_app_dir
 if [ "$mode" = domain ]; then
@@ -142,7 +147,7 @@ if [ "$mode" = domain ]; then
 fi
 cd /
 exec setpriv --reuid="$uid" --regid="$gid" --init-groups -- \
-  env -i HOME="$home" USER="$user" LOGNAME="$user" LC_ALL=C DAFLASK_CLAIM="$claim" \
+  env -i HOME="$home" USER="$user" LOGNAME="$user" LC_ALL=C DAFLASK_CLAIM="$claim" DAFLASK_CLAIM_FROM="$claim_from" \
   PATH=/usr/local/bin:/usr/bin:/bin sh -c "$step" sh "$app" "$@"
 '''
 
@@ -156,7 +161,8 @@ def as_site_user(site: Site, step: str, *args: str, check_domain: bool = True) -
     the domain: they must still work after a domain moved away.
     """
     mode = "domain" if check_domain else "nodomain"
-    return sh(_AS_SITE_USER, site.user, site.app_dir, site.domain, mode, site.owner, step, *args)
+    return sh(_AS_SITE_USER, site.user, site.app_dir, site.domain, mode, site.owner, site.previous_owner,
+              step, *args)
 
 
 # $1 user, $2.. domains: exits 0 when every domain is the user's.
@@ -221,6 +227,10 @@ claim_app() {
   fi
   if [ -f "$f" ]; then
     have=$(head -n 1 -- "$f")
+    if [ -n "${DAFLASK_CLAIM_FROM:-}" ] && [ "$have" = "$DAFLASK_CLAIM_FROM" ]; then
+      printf '%s\n' "$DAFLASK_CLAIM" > "$f"  # this stack, renamed
+      return 0
+    fi
     [ "$have" = "$DAFLASK_CLAIM" ] || refuse "$1 belongs to da-flask stack $have, not to $DAFLASK_CLAIM: give this app another name or domain, or remove it from stack $have first"
   else
     printf '%s\n' "$DAFLASK_CLAIM" > "$f"

@@ -30,17 +30,17 @@ class InstanceConfigProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(id_=props["appDir"], outs=self._write(plain(props)))
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._write(plain(news)))
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._write(plain(news), plain(olds)))
 
-    def _write(self, props: dict[str, Any]) -> dict[str, Any]:
+    def _write(self, props: dict[str, Any], olds: dict[str, Any] | None = None) -> dict[str, Any]:
         env = props["environment"]
         # Only the secret values are secrets: the plain ones ("1", a domain) are
         # in Unit's config and the preview anyway, and matching them against
         # argv would refuse ordinary deploys (remote/ssh.py, MIN_GUARDED_SECRET).
         secret_values = {key: env[key] for key in props["secretKeys"] if key in env}
         with self.session(props) as s:
-            run_step(s, hostops.write_env(hostops.Site.of(props)),
+            run_step(s, hostops.write_env(hostops.Site.of(props, olds)),
                      stdin=dotenv_bytes(env), secrets=secret_values)
         return {**props, "envFile": f"{props['appDir']}/instance/.env",
                 "keys": sorted(env), "revision": secrets.token_hex(8)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
@@ -22,6 +22,9 @@ from daunit.manifest import SourceFile
 from daunit.providers.base import Provider, plain
 from daunit.providers.site import run_step, upload_command
 from daunit.shipped import ENTRY_NAME, entry_bytes
+
+if TYPE_CHECKING:
+    from daunit.remote.ssh import SSHSession
 
 
 def _content(source: str, path: str, sha256: str) -> SourceFile | bytes:
@@ -50,7 +53,7 @@ class ReleaseProvider(Provider):
         return UpdateResult(outs=self._deploy(plain(news), plain(olds)))
 
     def _deploy(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
-        site = hostops.Site.of(props)
+        site = hostops.Site.of(props, olds)
         rid: str = props["releaseId"]
         files: dict[str, str] = props["files"]
         prev_id = (olds or {}).get("releaseId") or ""
@@ -69,7 +72,7 @@ class ReleaseProvider(Provider):
                 "filesSent": len(sent),
                 "bytesSent": sent_bytes}
 
-    def _upload(self, s: Any, site: hostops.Site, rid: str, source: str, files: dict[str, str],
+    def _upload(self, s: SSHSession, site: hostops.Site, rid: str, source: str, files: dict[str, str],
                 sent: list[str]) -> int:
         if not sent:
             return 0

@@ -45,11 +45,11 @@ class ReleaseCommandsProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(id_=props["appDir"], outs=self._run(plain(props)))
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._run(plain(news)))
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._run(plain(news), plain(olds)))
 
-    def _run(self, props: dict[str, Any]) -> dict[str, Any]:
-        site = hostops.Site.of(props)
+    def _run(self, props: dict[str, Any], olds: dict[str, Any] | None = None) -> dict[str, Any]:
+        site = hostops.Site.of(props, olds)
         env: dict[str, str] = props["environment"] or {}
         secrets = {key: env[key] for key in props["secretKeys"] if key in env}
         with self.session(props) as s:

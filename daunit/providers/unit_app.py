@@ -75,7 +75,7 @@ class UnitApplicationProvider(Provider):
                     unit.put(app_path(name), props["config"])
             health = props.get("health")
             routed = bool(health) and unit.exists(["config", "routes", name])
-            if routed:
+            if routed and health:
                 from daunit.remote.health import check_health
 
                 try:
@@ -86,7 +86,7 @@ class UnitApplicationProvider(Provider):
                     if before is not None:
                         unit.put(app_path(name), before)
                     raise
-            site = hostops.Site.of(props)
+            site = hostops.Site.of(props, olds)
             s.run(hostops.switch_current(site, props["releaseId"]))
             s.run(hostops.prune(site, int(props.get("keep", 5)), [props["releaseId"], props["venvKey"]]))
         return {**props, "healthChecked": routed}

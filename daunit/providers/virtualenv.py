@@ -24,11 +24,11 @@ class VirtualenvProvider(Provider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(id_=props["appDir"], outs=self._build(plain(props)))
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._build(plain(news)))
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._build(plain(news), plain(olds)))
 
-    def _build(self, props: dict[str, Any]) -> dict[str, Any]:
-        site = hostops.Site.of(props)
+    def _build(self, props: dict[str, Any], olds: dict[str, Any] | None = None) -> dict[str, Any]:
+        site = hostops.Site.of(props, olds)
         with self.session(props) as s:
             result = run_step(s, hostops.build_venv(site, props["key"], props["python"]),
                               stdin=props["requirements"].encode(), timeout=1800)
