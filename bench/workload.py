@@ -116,6 +116,27 @@ def make_project(root: Path, kind: str, stack_name: str) -> Project:
     return Project(kind, stack, [])
 
 
+def ours_config(lab: Any, address: str, port: int,
+                sources: list[Path]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """This project's `da-flask:hosts` and `da-flask:apps` for the lab (or the relay
+    in front of it), one app per source; the pyinfra baseline reads the same."""
+    names = [f"app{i:02d}" for i in range(1, len(sources) + 1)]
+    # A bare key line: valid whatever address/port the relay listens on.
+    hosts = {"lab": {"address": address, "port": port, "sshUser": "root",
+                     "hostKey": lab.host_public_key, "keyFile": lab.client_key_path,
+                     "daUser": lab.da_user, "publicAddress": lab.address}}
+    apps = [{"name": n, "host": "lab", "domain": f"{n}.example.com", "source": str(s),
+             "environment": {"FLASK_CONFIG": "production", "GREETING": "first greeting"},
+             "secretEnvironmentKeys": ["SECRET_KEY"]}
+            for n, s in zip(names, sources, strict=True)]
+    return hosts, apps
+
+
+def secrets_of(count: int) -> dict[str, dict[str, str]]:
+    """Every app's secret environment (the same throwaway value for each)."""
+    return {f"app{i:02d}": {"SECRET_KEY": SECRET_PLAINTEXT} for i in range(1, count + 1)}
+
+
 def configure(project: Project, lab: Any, address: str, port: int, sources: list[Path]) -> None:
     """Point the stack at the lab (or the relay in front of it) with one app per source."""
     project.sources = sources
@@ -127,16 +148,10 @@ def configure(project: Project, lab: Any, address: str, port: int, sources: list
         project.stack.set_config(f"appSecrets.{names[0]}.SECRET_KEY", SECRET_PLAINTEXT,
                                  secret=True, path=True)
         secure = yaml.safe_load(project.config_path.read_text())["config"]["da-flask:appSecrets"][names[0]]["SECRET_KEY"]
+        hosts, apps = ours_config(lab, address, port, sources)
         project.write_config({
-            "da-flask:hosts": {"lab": {"address": address, "port": port, "sshUser": "root",
-                                       "hostKey": host_key, "keyFile": lab.client_key_path,
-                                       "daUser": lab.da_user, "publicAddress": lab.address}},
-            "da-flask:apps": [{"name": n, "host": "lab", "domain": f"{n}.example.com",
-                               "source": str(s),
-                               "environment": {"FLASK_CONFIG": "production",
-                                               "GREETING": "first greeting"},
-                               "secretEnvironmentKeys": ["SECRET_KEY"]}
-                              for n, s in zip(names, sources, strict=True)],
+            "da-flask:hosts": hosts,
+            "da-flask:apps": apps,
             "da-flask:appSecrets": {n: {"SECRET_KEY": secure} for n in names},
         })
     elif project.kind == "baseline":
