@@ -15,7 +15,9 @@
 """
 from __future__ import annotations
 
+import base64
 import resource
+import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -78,3 +80,40 @@ def measure(lab: Any, relay: DelayRelay | None, fn: Callable[[], Any]) -> tuple[
             "per_connection": [[c.up_bytes, c.down_bytes, c.turns] for c in new] if len(new) <= 20 else None,
         }
     return result, figures
+
+
+def ssh_handshake_s(lab: Any, address: str, port: int, reps: int = 3) -> float:
+    """Median seconds of one SSH connection made and authenticated (TCP, key
+    exchange, the pinned host key checked, public-key auth), as paramiko does it
+    for this project's providers: through the relay when address:port is the relay's."""
+    import paramiko  # type: ignore[import-untyped]
+
+    kind, blob = lab.host_public_key.split()[:2]
+    key = paramiko.PKey.from_type_string(kind, base64.b64decode(blob))
+    pinned = address if port == 22 else f"[{address}]:{port}"
+    times = []
+    for _ in range(reps):
+        started = time.monotonic()
+        client = paramiko.SSHClient()
+        client.get_host_keys().add(pinned, key.get_name(), key)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        sock = socket.create_connection((address, port), timeout=15)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            client.connect(address, port, username="root", key_filename=lab.client_key_path, sock=sock,
+                           allow_agent=False, look_for_keys=False, timeout=15)
+            times.append(time.monotonic() - started)
+        finally:
+            client.close()
+    return statistics.median(times)
+
+
+def unit_restart_s(lab: Any, app: str, reps: int = 3) -> float:
+    """Median seconds Unit takes to answer `GET /control/applications/APP/restart`
+    (curl's own time_total inside the lab: no network, no process start counted)."""
+    times = []
+    for _ in range(reps):
+        run = lab.run(["curl", "-fsS", "-o", "/dev/null", "-w", "%{time_total}", "--unix-socket",
+                       lab.unit_socket, f"http://localhost/control/applications/{app}/restart"])
+        times.append(float(run.stdout.strip()))
+    return statistics.median(times)

@@ -57,7 +57,7 @@ def ensure_venv(out: Path) -> Path:
 def version(venv: Path) -> str:
     run = subprocess.run([str(venv / "bin" / "pyinfra"), "--version"], capture_output=True,
                          text=True, check=False, timeout=60)
-    return run.stdout.strip() or "?"
+    return run.stdout.strip().removeprefix("pyinfra: ") or "?"
 
 
 def _swap_paths(value: Any, layout: AppLayout, code: str, venv: str) -> Any:

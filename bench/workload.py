@@ -176,17 +176,34 @@ def resource_outputs(stack: Stack, type_suffix: str) -> list[dict[str, Any]]:
             if r["urn"].endswith(type_suffix) or r["urn"].rsplit("::", 1)[-1].endswith(type_suffix)]
 
 
-def fetch_wheels(requirements: Path, dest: Path) -> Path:
-    """The app's pinned wheels, downloaded once with pip on this machine (the lab's
-    Python is this machine's /usr/bin/python3.11, so the same wheels fit)."""
-    key = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+def fetch_wheels(requirements: Path, dest: Path, extra: tuple[str, ...] = ()) -> Path:
+    """The app's pinned wheels and `extra` ones (the package the requirements
+    scenario adds), downloaded once with pip on this machine (the lab's Python
+    is this machine's /usr/bin/python3.11, so the same wheels fit)."""
+    key = hashlib.sha256(requirements.read_bytes() + "\n".join(extra).encode()).hexdigest()[:16]
     wheels = dest / f"wheels-{key}"
     if not (wheels / ".complete").exists():
         wheels.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(REPO / ".venv" / "bin" / "pip"), "download", "-q", "--disable-pip-version-check",
-                        "-d", str(wheels), "-r", str(requirements)], check=True, timeout=600)
+                        "--no-deps", "-d", str(wheels), "-r", str(requirements), *extra],
+                       check=True, timeout=600)
         (wheels / ".complete").touch()
     return wheels
+
+
+def add_requirement(source: Path, line: str) -> None:
+    """Append one pinned package to the app's requirements.txt."""
+    path = source / "requirements.txt"
+    text = path.read_text()
+    path.write_text(text + ("" if text.endswith("\n") else "\n") + line + "\n")
+
+
+def live_venv_has(lab: Any, app: str, module_file: str) -> bool:
+    """Whether the venv Unit runs the app from (its `home`) holds module_file."""
+    socket = "/var/run/unit/control.sock"
+    script = ('home=$(curl -fsS --unix-socket "$1" "http://localhost/config/applications/$2/home" '
+              '| tr -d \'"\\r\') && test -f "$home/lib/python3.11/site-packages/$3"')
+    return lab.run(["sh", "-c", script, "sh", socket, app, module_file], check=False).returncode == 0
 
 
 def provide_wheels(lab: Any, wheels: Path) -> None:
