@@ -105,7 +105,7 @@ def render(data: dict[str, Any]) -> list[str]:
             f"{_fmt(_med(ours, 'ssh_connections'), '.0f', 6)} {_fmt(_med(base, 'ssh_connections'), '.0f', 4)}|"
             f"{_fmt(_kib_or_none(_med(ours, 'tx_bytes')), ',.1f', 11)} "
             f"{_fmt(_kib_or_none(_med(base, 'tx_bytes')), ',.1f', 8)}|{up(ours):>12} {up(base):>12}")
-    lines += [""] + _three(data) + [""] + _one_file_floor(data)
+    lines += [""] + _three(data) + [""] + _one_file_floor(data) + [""] + _timeline(data)
     lines += [""] + _latency(data) + [""] + _refresh(data) + [""] + _scaling(data)
     return lines
 
@@ -119,13 +119,13 @@ def _three(data: dict[str, Any]) -> list[str]:
     SSH connections, and round trips waited for (turns, through the relay)."""
     if not any(o["world"]["program"] == "pyinfra" for o in data["ops"]):
         return []
-    reps = max((sum(1 for o in data["ops"] if o["world"]["program"] == p and _key(o) == k)
-                for p in ("ours", "baseline", "pyinfra") for k in _keys(data)), default=0)
-    lines = [(f"ours against both baselines (medians of up to {reps} runs; o/b = ours / pulumi-command, "
-              "o/p = ours / pyinfra: below 1 ours is faster; turns = round trips waited for, counted by the "
-              "relay: 50 ms only)"),
+    reps = (data.get("plan") or {}).get("repeat", 1)
+    lines = [(f"ours against both baselines (medians over {reps} fresh lab(s) per world; o/b = ours / pulumi-command, "
+              "o/p = ours / pyinfra: below 1 ours is faster; cpu = user+system seconds of the tool's local "
+              "process tree; turns = round trips waited for, counted by the relay: 50 ms only)"),
              (f"{'rtt':>3} {'apps':>4} {'operation':<27}|{'ours s':>7} {'p-cmd s':>8} {'pyinfra s':>9}|"
-              f"{'o/b':>5} {'o/p':>5}|{'ssh o':>6} {'b':>3} {'p':>3}|{'turns o':>8} {'b':>5} {'p':>5}")]
+              f"{'o/b':>5} {'o/p':>5}|{'cpu o':>6} {'b':>5} {'p':>5}|{'ssh o':>6} {'b':>3} {'p':>3}|"
+              f"{'turns o':>8} {'b':>5} {'p':>5}")]
     lines.append("-" * len(lines[-1]))
     for key in _keys(data):
         rtt, apps, _files, op = key
@@ -136,9 +136,40 @@ def _three(data: dict[str, Any]) -> list[str]:
         lines.append(
             f"{rtt:>3} {apps:>4} {op:<27}|{_fmt(ow, '.2f', 7)} {_fmt(bw, '.2f', 8)} {_fmt(pw, '.2f', 9)}|"
             f"{_fmt(ob, '.2f', 5)} {_fmt(op_, '.2f', 5)}|"
+            f"{_fmt(_med(ours, 'cpu_s'), '.2f', 6)} {_fmt(_med(base, 'cpu_s'), '.2f', 5)} "
+            f"{_fmt(_med(pyi, 'cpu_s'), '.2f', 5)}|"
             f"{_fmt(_med(ours, 'ssh_connections'), '.0f', 6)} {_fmt(_med(base, 'ssh_connections'), '.0f', 3)} "
             f"{_fmt(_med(pyi, 'ssh_connections'), '.0f', 3)}|"
             f"{_fmt(_turns(ours), '.0f', 8)} {_fmt(_turns(base), '.0f', 5)} {_fmt(_turns(pyi), '.0f', 5)}")
+    return lines
+
+
+def _timeline(data: dict[str, Any]) -> list[str]:
+    """Where a change's time goes, from the relay's clock (same clock as the
+    command's): before the first SSH connection (engine, program, diffs),
+    while connections are open (first accept to last byte), after the last
+    byte (the engine finishing: state written, outputs, exit)."""
+    rows = []
+    for o in data["ops"]:
+        relay = o["figures"].get("relay") or {}
+        tl = relay.get("timeline")
+        if not tl or o["op"] not in ("one-file change", "requirements + one package", "first deploy"):
+            continue
+        start, end = min(t[0] for t in tl), max(t[1] for t in tl)
+        rows.append((o["world"]["program"], o["world"]["rtt_ms"], o["op"],
+                     start, end - start, o["figures"]["wall_s"] - end, o["figures"]["wall_s"],
+                     relay.get("turns_total") or 0))
+    if not rows:
+        return []
+    lines = [("where the time goes through the relay (medians, seconds): before = command start to the "
+              "first SSH connection; ssh = first accept to last byte; after = last byte to exit"),
+             (f"{'program':<9} {'rtt':>3} {'operation':<27}| {'before':>6} {'ssh':>6} {'after':>6} "
+              f"{'wall':>6} | {'turns':>5} {'turns x RTT':>11}")]
+    for key in sorted({r[:3] for r in rows}, key=lambda k: (k[1], OPS.index(k[2]), k[0])):
+        mine = [r for r in rows if r[:3] == key]
+        med = [statistics.median(r[i] for r in mine) for i in range(3, 8)]
+        lines.append(f"{key[0]:<9} {key[1]:>3} {key[2]:<27}| {med[0]:6.2f} {med[1]:6.2f} {med[2]:6.2f} "
+                     f"{med[3]:6.2f} | {med[4]:5.0f} {med[4] * key[1] / 1000:11.2f}")
     return lines
 
 
@@ -150,7 +181,7 @@ def _one_file_floor(data: dict[str, Any]) -> list[str]:
     if floor is None or not parts:
         return []
     lines = [("ours' one-file change against its floor (empty `pulumi up` + one SSH handshake at that RTT "
-              "+ Unit's restart of the app; medians)"),
+              "+ Unit's restart of the app until it answers again; medians)"),
              (f"{'rtt':>3} | {'empty up':>8} {'handshake':>9} {'restart':>7} {'floor':>6} | "
               f"{'one-file':>8} {'x floor':>7} {'turns':>5}")]
     for rtt in sorted({p["rtt_ms"] for p in parts}):
