@@ -427,6 +427,24 @@ def programs(text: str | None) -> list[str]:
     return chosen
 
 
+def run_worlds(plan: Plan, root: Path, labs: Labs, results: Results, log: Callable[[str], None],
+               t0: float) -> None:
+    wheels = workload.fetch_wheels(workload.EXAMPLE / "requirements.txt", OUT, (EXTRA_PACKAGE,))
+    log(f"pip on every lab installs from a local wheelhouse ({wheels.name}): no index traffic")
+    pyinfra_venv = None
+    if "pyinfra" in plan.programs:
+        pyinfra_venv = pyinfra_world.ensure_venv(OUT)
+        results.machine["pyinfra"] = pyinfra_world.version(pyinfra_venv)
+        log(f"pyinfra: {results.machine['pyinfra']} in its own venv {pyinfra_venv}")
+    for world in plan.worlds():
+        log(f"== {world.key}  ({time.monotonic() - t0:.0f} s so far)")
+        try:
+            run_world(world, root, labs, wheels, plan, results, log, pyinfra_venv)
+        except Exception as exc:  # noqa: BLE001 - one world failing leaves the others to run
+            results.skipped.append(f"{world.key}: {type(exc).__name__}: {exc}")
+            log(f"  FAILED: {type(exc).__name__}: {exc}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if os.geteuid() != 0:
@@ -460,20 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         run_floor(root, plan.floor_reps, results, "start", log)
-        wheels = workload.fetch_wheels(workload.EXAMPLE / "requirements.txt", OUT, (EXTRA_PACKAGE,))
-        log(f"pip on every lab installs from a local wheelhouse ({wheels.name}): no index traffic")
-        pyinfra_venv = None
-        if "pyinfra" in plan.programs:
-            pyinfra_venv = pyinfra_world.ensure_venv(OUT)
-            results.machine["pyinfra"] = pyinfra_world.version(pyinfra_venv)
-            log(f"pyinfra: {results.machine['pyinfra']} in its own venv {pyinfra_venv}")
-        for world in plan.worlds():
-            log(f"== {world.key}  ({time.monotonic() - t0:.0f} s so far)")
-            try:
-                run_world(world, root, labs, wheels, plan, results, log, pyinfra_venv)
-            except Exception as exc:  # noqa: BLE001 - one world failing leaves the others to run
-                results.skipped.append(f"{world.key}: {type(exc).__name__}: {exc}")
-                log(f"  FAILED: {type(exc).__name__}: {exc}")
+        run_worlds(plan, root, labs, results, log, t0)
         run_floor(root, plan.floor_reps, results, "end", log)
     finally:
         labs.close()
