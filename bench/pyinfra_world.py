@@ -21,8 +21,14 @@ from typing import Any
 
 from daunit.canonical import canonical_json
 from daunit.models import AppSpec, HostSpec, parse_stack
-from daunit.render import (AppLayout, dotenv_bytes, host_dispatch_entry, instance_environment,
-                           unit_application, unit_route)
+from daunit.render import (
+    AppLayout,
+    dotenv_bytes,
+    host_dispatch_entry,
+    instance_environment,
+    unit_application,
+    unit_route,
+)
 from tests.support.engine import REPO
 
 REQUIREMENTS = REPO / "bench" / "requirements-pyinfra.txt"

@@ -112,7 +112,7 @@ class DelayRelay:
     def _run(self) -> None:
         try:
             asyncio.run(self._main())
-        except BaseException as exc:  # noqa: BLE001 - reported by start(), or ends the thread quietly
+        except BaseException as exc:
             self._error = exc
             self._ready.set()
 

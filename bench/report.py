@@ -105,8 +105,8 @@ def render(data: dict[str, Any]) -> list[str]:
             f"{_fmt(_med(ours, 'ssh_connections'), '.0f', 6)} {_fmt(_med(base, 'ssh_connections'), '.0f', 4)}|"
             f"{_fmt(_kib_or_none(_med(ours, 'tx_bytes')), ',.1f', 11)} "
             f"{_fmt(_kib_or_none(_med(base, 'tx_bytes')), ',.1f', 8)}|{up(ours):>12} {up(base):>12}")
-    lines += [""] + _three(data) + [""] + _one_file_floor(data) + [""] + _timeline(data)
-    lines += [""] + _latency(data) + [""] + _refresh(data) + [""] + _scaling(data)
+    lines += ["", *_three(data), "", *_one_file_floor(data), "", *_timeline(data)]
+    lines += ["", *_latency(data), "", *_refresh(data), "", *_scaling(data)]
     return lines
 
 

@@ -159,7 +159,7 @@ class Labs:
         for name in list(self.made):
             try:
                 down(name)
-            except Exception as exc:  # noqa: BLE001 - keep removing the others
+            except Exception as exc:
                 print(f"could not remove lab {name}: {exc}", file=sys.stderr)
             self.made.remove(name)
 
@@ -383,7 +383,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                       help="0 ms: 1 app (10 and 500 files) and 10 apps; 50 ms: 1 app; one repetition "
                            "(about 6 minutes on 2 cores)")
     mode.add_argument("--full", action="store_true",
-                      help="every world at both RTTs, 50 apps at 50 ms included (16 minutes on 2 cores with the real pulumi-command)")
+                      help="every world at both RTTs, 50 apps at 50 ms included "
+                           "(16 minutes on 2 cores with the real pulumi-command)")
     p.add_argument("--apps", default=None, help="app counts at 0 ms, comma-separated")
     p.add_argument("--apps-delayed", default=None, help="app counts at 50 ms RTT, comma-separated")
     p.add_argument("--big-files", type=int, default=500, help="files of the big one-app world (0: none)")
@@ -406,7 +407,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     rtts = counts(args.rtt, "0,50")
     at0 = counts(args.apps, "1,10" if args.quick else "1,10,50")
     delayed = counts(args.apps_delayed, "1,10,50" if args.full else "1")
-    big = {r: args.big_files for r in rtts}
+    big = dict.fromkeys(rtts, args.big_files)
     if args.quick:
         big = {r: (args.big_files if r == 0 else 0) for r in rtts}
     return Plan(rtts=rtts, app_counts={r: (at0 if r == 0 else delayed) for r in rtts},
@@ -440,7 +441,7 @@ def run_worlds(plan: Plan, root: Path, labs: Labs, results: Results, log: Callab
         log(f"== {world.key}  ({time.monotonic() - t0:.0f} s so far)")
         try:
             run_world(world, root, labs, wheels, plan, results, log, pyinfra_venv)
-        except Exception as exc:  # noqa: BLE001 - one world failing leaves the others to run
+        except Exception as exc:
             results.skipped.append(f"{world.key}: {type(exc).__name__}: {exc}")
             log(f"  FAILED: {type(exc).__name__}: {exc}")
 

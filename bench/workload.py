@@ -107,7 +107,8 @@ def make_project(root: Path, kind: str, stack_name: str) -> Project:
             (project / part).symlink_to(BASELINE / part)
         (project / "Pulumi.yaml").write_text(_pulumi_yaml("da-flask-baseline"))
     elif kind == "empty":
-        (project / "__main__.py").write_text('"""No resources: the floor of `pulumi up`."""\nimport pulumi  # noqa: F401\n')
+        (project / "__main__.py").write_text(
+            '"""No resources: the floor of `pulumi up`."""\nimport pulumi  # noqa: F401\n')
         (project / "Pulumi.yaml").write_text(_pulumi_yaml("bench-empty"))
     else:
         raise ValueError(kind)
@@ -147,7 +148,8 @@ def configure(project: Project, lab: Any, address: str, port: int, sources: list
         # One secret set on stdin, its ciphertext reused for every app.
         project.stack.set_config(f"appSecrets.{names[0]}.SECRET_KEY", SECRET_PLAINTEXT,
                                  secret=True, path=True)
-        secure = yaml.safe_load(project.config_path.read_text())["config"]["da-flask:appSecrets"][names[0]]["SECRET_KEY"]
+        stored = yaml.safe_load(project.config_path.read_text())["config"]
+        secure = stored["da-flask:appSecrets"][names[0]]["SECRET_KEY"]
         hosts, apps = ours_config(lab, address, port, sources)
         project.write_config({
             "da-flask:hosts": hosts,

@@ -62,7 +62,7 @@ def _connection(conn: dict[str, Any]) -> Any:
                                  host_key=" ".join(fields[at:at + 2]))
 
 
-def Command(name: str, props: dict[str, Any],  # noqa: N802 - stands for a resource class
+def Command(name: str, props: dict[str, Any],
             opts: pulumi.ResourceOptions | None = None) -> Any:
     if not REAL:
         return StandInCommand(name, props, opts)
@@ -73,7 +73,7 @@ def Command(name: str, props: dict[str, Any],  # noqa: N802 - stands for a resou
                           triggers=props.get("triggers"), opts=opts)
 
 
-def CopyToRemote(name: str, props: dict[str, Any],  # noqa: N802
+def CopyToRemote(name: str, props: dict[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> Any:
     if not REAL:
         return StandInCopyToRemote(name, props, opts)
