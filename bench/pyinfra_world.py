@@ -21,11 +21,13 @@ from typing import Any
 
 from daunit.canonical import canonical_json
 from daunit.models import AppSpec, HostSpec, parse_stack
+from daunit.ownership import Owner
 from daunit.render import (
     AppLayout,
     dotenv_bytes,
     host_dispatch_entry,
     instance_environment,
+    unit_app_name,
     unit_application,
     unit_route,
 )
@@ -35,6 +37,8 @@ REQUIREMENTS = REPO / "bench" / "requirements-pyinfra.txt"
 DEPLOY_DIR = REPO / "bench" / "pyinfra_deploy"
 # Root's own directory on the host for the Unit JSON that curl sends.
 CONF_DIR = "/root/bench-pyinfra-unit"
+# Whose objects pyinfra's Unit config is named after (as a stack of this project's would be).
+OWNER = Owner("da-flask-bench", "pyinfra")
 # The name this project's program gives the host's shared route (components.flask_app).
 DISPATCH_ROUTE = "da-flask-hosts"
 # Placeholders: daunit.render lays out releases/<id> and venvs/<key>; pyinfra's
@@ -77,10 +81,15 @@ def app_data(app: AppSpec, host: HostSpec, env_file: str) -> dict[str, Any]:
     """What deploy.py reads for one app (no secret: the .env is a local file)."""
     layout = AppLayout.of(app, host)
     code, venv = f"{layout.app_dir}/code", f"{layout.app_dir}/venv"
-    application = _swap_paths(unit_application(app, host, _RID, _VKEY), layout, code, venv)
-    route = _swap_paths(unit_route(app, host, _RID), layout, code, venv)
+    application = _swap_paths(unit_application(app, host, _RID, _VKEY, OWNER), layout, code, venv)
+    # pyinfra ships the app's code alone: Unit imports the app's own module (the
+    # example app loads instance/.env itself), not da-flask's entry module.
+    application.update(module=app.module, callable=app.callable, environment={
+        k: v for k, v in application["environment"].items() if not k.startswith("DAFLASK_")})
+    route = _swap_paths(unit_route(app, host, _RID, OWNER), layout, code, venv)
     source = str(Path(app.source).resolve())
-    return {"name": app.name, "source": source, "app_dir": layout.app_dir, "code_dir": code,
+    return {"name": app.name, "unit_name": unit_app_name(app, OWNER), "source": source,
+            "app_dir": layout.app_dir, "code_dir": code,
             "venv_dir": venv, "env_file": env_file,
             "requirements": os.path.join(source, app.requirements),
             "application_json": canonical_json(application).decode(),
@@ -98,7 +107,7 @@ def host_data(hosts_raw: dict[str, Any], apps_raw: list[dict[str, Any]],
         raise ValueError(f"the pyinfra deploy serves one listener; the apps have {sorted(listeners)}")
     return {"unit_socket": host.unit_socket, "da_user": host.da_user, "python": host.python,
             "conf_dir": CONF_DIR, "listener": listeners.pop(), "dispatch_route": DISPATCH_ROUTE,
-            "dispatch_json": canonical_json([host_dispatch_entry(app) for app in spec.apps]).decode(),
+            "dispatch_json": canonical_json([host_dispatch_entry(app, OWNER) for app in spec.apps]).decode(),
             "apps": [app_data(app, host, env_files[app.name]) for app in spec.apps]}
 
 

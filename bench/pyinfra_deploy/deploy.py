@@ -25,7 +25,7 @@ pip, and an install that failed runs again next time. That is kinder to
 pyinfra than running `pip install -r` on every deploy.
 
 Host data (from inventory.py): unit_socket, da_user, python, conf_dir,
-listener, dispatch_route, dispatch_json, apps: [{name, source, app_dir,
+listener, dispatch_route, dispatch_json, apps: [{name, unit_name, source, app_dir,
 code_dir, venv_dir, env_file, requirements, application_json, route_json,
 health_host}].
 """
@@ -80,6 +80,7 @@ def deploy_app(app: dict[str, Any]) -> list[Any]:
     """One app's code, .env, venv and Unit application + route; returns the
     operations whose change must be followed by a health check."""
     name, code, venv = app["name"], app["code_dir"], app["venv_dir"]
+    unit = app["unit_name"]
     files.directory(name=f"{name}: app directory", path=app["app_dir"], user=USER, group=USER, mode="755")
     sync = files.sync(name=f"{name}: sync code", src=app["source"], dest=code, user=USER, group=USER,
                       delete=True, exclude_dir=["__pycache__", "*/__pycache__"],
@@ -101,14 +102,14 @@ def deploy_app(app: dict[str, Any]) -> list[Any]:
                   user=USER, group=USER, mode="644")
     conf = f"{CONF_DIR}/{name}-application.json"
     app_json = put_json(f"{name}: Unit application JSON", app["application_json"], conf)
-    server.shell(name=f"{name}: PUT Unit application", commands=[curl("PUT", f"/config/applications/{name}", conf)],
+    server.shell(name=f"{name}: PUT Unit application", commands=[curl("PUT", f"/config/applications/{unit}", conf)],
                  _if=app_json.did_change)
     server.shell(name=f"{name}: restart Unit application",
-                 commands=[curl("GET", f"/control/applications/{name}/restart")],
+                 commands=[curl("GET", f"/control/applications/{unit}/restart")],
                  _if=any_changed(sync, env))
     route = f"{CONF_DIR}/{name}-route.json"
     route_json = put_json(f"{name}: Unit route JSON", app["route_json"], route)
-    server.shell(name=f"{name}: PUT Unit route", commands=[ROUTES_OBJECT, curl("PUT", f"/config/routes/{name}", route)],
+    server.shell(name=f"{name}: PUT Unit route", commands=[ROUTES_OBJECT, curl("PUT", f"/config/routes/{unit}", route)],
                  _if=route_json.did_change)
     return [sync, env, app_json, route_json]
 

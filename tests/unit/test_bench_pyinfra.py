@@ -39,10 +39,13 @@ def test_unit_application_is_the_providers_shape_with_in_place_paths(tmp_path: P
     (app,) = data["apps"]
     sent = json.loads(app["application_json"])
     spec = parse_stack(hosts, apps)
-    ours = unit_application(spec.apps[0], spec.hosts["lab"], "0" * 16, "py3.11-" + "0" * 16)
+    ours = unit_application(spec.apps[0], spec.hosts["lab"], "0" * 16, "py3.11-" + "0" * 16,
+                            pyinfra_world.OWNER)
     assert set(sent) == set(ours)
-    assert {k: v for k, v in sent.items() if k not in ("path", "home", "working_directory", "environment")} \
-        == {k: v for k, v in ours.items() if k not in ("path", "home", "working_directory", "environment")}
+    differ = ("path", "home", "working_directory", "environment", "module", "callable")
+    assert {k: v for k, v in sent.items() if k not in differ} == {k: v for k, v in ours.items() if k not in differ}
+    assert (sent["module"], sent["callable"]) == (spec.apps[0].module, spec.apps[0].callable)
+    assert not any(k.startswith("DAFLASK_") for k in sent["environment"])
     assert sent["path"] == sent["working_directory"] == sent["environment"]["PYTHONPATH"] == f"{APP_DIR}/code"
     assert sent["home"] == f"{APP_DIR}/venv"
     assert "SECRET_KEY" not in app["application_json"]
@@ -55,7 +58,8 @@ def test_route_serves_static_from_the_synced_code_then_passes_to_the_app(tmp_pat
     static, rest = json.loads(app["route_json"])
     assert static["match"] == {"uri": "/static/*"}
     assert static["action"]["share"] == f"{APP_DIR}/code/app$uri"
-    assert rest["action"]["pass"] == "applications/app01"
+    assert rest["action"]["pass"] == "applications/" + app["unit_name"]
+    assert app["unit_name"] == "daflask:da-flask-bench:pyinfra:app01"
     assert "releases/" not in app["route_json"] and "venvs/" not in app["application_json"]
 
 
@@ -63,7 +67,8 @@ def test_dispatch_has_one_entry_per_app_and_one_listener(tmp_path: Path) -> None
     hosts, apps = stack(tmp_path, count=2)
     data = pyinfra_world.host_data(hosts, apps, {"app01": "/x/1.env", "app02": "/x/2.env"})
     dispatch = json.loads(data["dispatch_json"])
-    assert [e["action"]["pass"] for e in dispatch] == ["routes/app01", "routes/app02"]
+    assert [e["action"]["pass"] for e in dispatch] == [
+        "routes/daflask:da-flask-bench:pyinfra:app01", "routes/daflask:da-flask-bench:pyinfra:app02"]
     assert dispatch[1]["match"]["host"][0] == "app02.example.com"
     assert data["listener"] == "*:80" and data["dispatch_route"] == "da-flask-hosts"
     assert data["conf_dir"].startswith("/root/")
