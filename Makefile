@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 LAB ?= dev
 
-.PHONY: setup demo test lab lab-down preview clean
+.PHONY: setup demo test lint lab lab-down preview clean
 
 setup:
 	bash scripts/setup.sh
@@ -12,9 +12,14 @@ setup:
 demo: setup
 	DEMO_LAB=$(LAB) bash scripts/demo.sh
 
-# Set everything up, then run every test (engine, lab, contract, remote, e2e).
-test: setup
+# Set everything up, lint and type-check, then run every test (engine, lab,
+# contract, remote, e2e).
+test: setup lint
 	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # The lab host alone: `make lab [LAB=dev] [UNIT=auto|real|double|absent]`; `make lab-down`.
 UNIT ?= auto
