@@ -25,11 +25,16 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported only on a cache miss: the program runs on every preview,
+# and a no-op should not pay for loading an HTTP client it does not use.
 
 INDEX = "https://pypi.org/pypi"
 DEFAULT_TTL_S = 86400
@@ -103,11 +108,13 @@ def advisories_from(data: dict[str, Any]) -> tuple[Advisory, ...]:
 
 # -- PyPI -------------------------------------------------------------------------
 
-Fetch = Callable[[str], httpx.Response]
+Fetch = Callable[[str], "httpx.Response"]
 
 
 def lookup(fetch: Fetch, name: str, version: str) -> tuple[Advisory, ...] | str:
     """The advisories of one release, or why there is no answer."""
+    import httpx
+
     try:
         release = fetch(f"{INDEX}/{name}/{version}/json")
         if release.status_code == 200:
@@ -151,6 +158,8 @@ def cached_audit(requirements: str, fetch: Fetch | None = None) -> AuditReport:
     if path.exists() and time.time() - path.stat().st_mtime < ttl:
         return _load(path)
     if fetch is None:
+        import httpx
+
         with httpx.Client(timeout=10, follow_redirects=True) as client:
             report = audit(requirements, client.get)
     else:
