@@ -24,6 +24,8 @@ stack=${DEMO_STACK:-dev}
 project=$(cd "${DEMO_PROJECT:-$root}" && pwd -P)
 config_file="$project/stacks/Pulumi.$stack.yaml"
 app=flask_app  # apps[0] of stacks/Pulumi.dev.yaml
+# Unit knows the app as daflask:<project>:<stack>:<app> (daunit/ownership.py).
+unit_name="daflask:$(sed -n 's/^name: *//p' "$project/Pulumi.yaml" | head -n 1):$stack:$app"
 
 pulumi() { (cd "$project" && "$root/scripts/pulumi" "$@" --stack "$stack"); }
 lab_get() { "$py" -m lab get --name "$lab_name" "$1"; }
@@ -77,7 +79,7 @@ lab_arg=""
 [ "$lab_name" = dev ] || lab_arg=" LAB=$lab_name"
 echo
 echo "== Unit's config for $app, read on the lab host through Unit's control socket $unit_socket"
-for key in "applications/$app" "routes/$app" routes/da-flask-hosts listeners; do
+for key in "applications/$unit_name" "routes/$unit_name" routes/da-flask-hosts listeners; do
   echo "GET /config/$key"
   on_lab curl -sS --max-time 10 --unix-socket "$unit_socket" "http://localhost/config/$key"
   echo

@@ -156,10 +156,12 @@ def test_the_health_check_is_off_in_the_stack_config_and_the_output_says_so(
 def test_demo_prints_unit_config_for_the_app_as_unit_holds_it(double_demo: Demo) -> None:
     held = unit_config(double_demo.lab())
     out = double_demo.result.stdout if double_demo.result else ""
-    app = printed_json(out, f"applications/{APP}")
-    assert app == held["applications"][APP]
+    (name,) = [n for n in held["applications"] if n.endswith(f":{APP}")]
+    assert name.startswith("daflask:")
+    app = printed_json(out, f"applications/{name}")
+    assert app == held["applications"][name]
     assert app["user"] == "username" and app["path"].startswith(f"{APP_DIR}/releases/")
-    assert printed_json(out, f"routes/{APP}") == held["routes"][APP]
+    assert printed_json(out, f"routes/{name}") == held["routes"][name]
     assert printed_json(out, "routes/da-flask-hosts") == held["routes"]["da-flask-hosts"]
     assert printed_json(out, "listeners") == held["listeners"] == {
         "*:80": {"pass": "routes/da-flask-hosts"}}

@@ -166,13 +166,17 @@ def test_a_stack_never_deploys_into_another_stacks_app_dir(lab_factory: Any,
     current = lab.host_path(f"/home/{lab.da_user}/domains/shop.example.com/public_html/shop/current")
     live_release = os.readlink(current)
     before = unit_config(lab)["applications"]
+    env_file = lab.host_path(f"/home/{lab.da_user}/domains/shop.example.com/public_html/shop/instance/.env")
+    env_before = env_file.read_bytes()
 
     (beta.app_sources["shop"] / "beta.txt").write_text("a release of beta's own\n")
     deploy_app(beta, lab, "shop", "shop.example.com", "beta shop")
     refused = beta.stack.up(check=False)
     assert refused.returncode != 0
-    assert f"of the stack {PROJECT}/alpha" in refused.stdout
-    assert "two stacks never share an app's files" in refused.stdout
+    # Refused by the app dir's claim before beta's tree steps wrote anything.
+    assert f"belongs to da-flask stack {PROJECT}/alpha, not to {PROJECT}/beta" in refused.stdout
+    assert env_file.read_bytes() == env_before
+    assert not list(env_file.parent.parent.glob("releases/*/beta.txt"))
     assert unit_config(lab)["applications"] == before
     assert os.readlink(current) == live_release
     assert "alpha shop" in get(lab, "shop.example.com").text
