@@ -222,19 +222,26 @@ odd_entries() {
 claim_app() {
   [ -n "${DAFLASK_CLAIM:-}" ] && [ -d "$1" ] && [ ! -L "$1" ] || return 0
   f="$1/.daflask-owner"
-  if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then
+  if [ ! -e "$f" ] && [ ! -L "$f" ]; then
+    # Whole or not at all: the first steps of one deploy run at once, and a
+    # half-written claim must never be read as someone else's.
+    tmp=$(mktemp "$1/.daflask-owner.XXXXXX")
+    printf '%s\n' "$DAFLASK_CLAIM" > "$tmp"
+    ln -- "$tmp" "$f" 2>/dev/null || true
+    rm -f -- "$tmp"
+  fi
+  if [ -L "$f" ] || [ ! -f "$f" ]; then
     refuse "$f is not a plain file: remove it and run pulumi up again"
   fi
-  if [ -f "$f" ]; then
-    have=$(head -n 1 -- "$f")
-    if [ -n "${DAFLASK_CLAIM_FROM:-}" ] && [ "$have" = "$DAFLASK_CLAIM_FROM" ]; then
-      printf '%s\n' "$DAFLASK_CLAIM" > "$f"  # this stack, renamed
-      return 0
-    fi
-    [ "$have" = "$DAFLASK_CLAIM" ] || refuse "$1 belongs to da-flask stack $have, not to $DAFLASK_CLAIM: give this app another name or domain, or remove it from stack $have first"
-  else
-    printf '%s\n' "$DAFLASK_CLAIM" > "$f"
+  have=$(head -n 1 -- "$f")
+  [ "$have" != "$DAFLASK_CLAIM" ] || return 0
+  if [ -n "${DAFLASK_CLAIM_FROM:-}" ] && [ "$have" = "$DAFLASK_CLAIM_FROM" ]; then
+    tmp=$(mktemp "$1/.daflask-owner.XXXXXX")  # this stack, renamed
+    printf '%s\n' "$DAFLASK_CLAIM" > "$tmp"
+    mv -f -- "$tmp" "$f"
+    return 0
   fi
+  refuse "$1 belongs to da-flask stack $have, not to $DAFLASK_CLAIM: give this app another name or domain, or remove it from stack $have first"
 }
 claim_app "$1"
 '''

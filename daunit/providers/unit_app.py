@@ -95,7 +95,7 @@ class UnitApplicationProvider(Provider):
         props = plain(props)
         # The id is the name at create; after a rename only `name` is current.
         name = props.get("name") or id_
-        with self.unit_api(props) as (s, unit):
+        with self.unit_api(props) as (_s, unit):
             live = unit.get_or(app_path(name))
         if live is None:
             return ReadResult(id_=None, outs={})
@@ -104,16 +104,15 @@ class UnitApplicationProvider(Provider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
         name = props.get("name") or id_
-        with self.unit_api(props) as (s, unit):
-            with self.host_lock(s, f"UnitApplication {name} (delete)"):
-                live = unit.get_or(app_path(name))
-                problem = app_claim_problem(name, live, owners_of(props), app_dirs_of(props))
-                if problem:
-                    raise ConfigError(problem, host=s.target.host)
-                if live is None:
-                    return  # already gone is what we wanted
-                try:
-                    unit.delete(app_path(name))
-                except UnitAPIError as exc:
-                    if exc.status != 404:
-                        raise
+        with self.unit_api(props) as (s, unit), self.host_lock(s, f"UnitApplication {name} (delete)"):
+            live = unit.get_or(app_path(name))
+            problem = app_claim_problem(name, live, owners_of(props), app_dirs_of(props))
+            if problem:
+                raise ConfigError(problem, host=s.target.host)
+            if live is None:
+                return  # already gone is what we wanted
+            try:
+                unit.delete(app_path(name))
+            except UnitAPIError as exc:
+                if exc.status != 404:
+                    raise

@@ -66,3 +66,24 @@ def test_state_from_before_the_claim_is_not_checked(lab_host: Any, app_dir: str,
     assert not lab_host.host_path(f"{app_dir}/.daflask-owner").exists()
     ReleaseProvider().create({**props, "owner": OURS})  # the upgrade's update claims it
     assert lab_host.host_path(f"{app_dir}/.daflask-owner").read_text() == f"{OURS}\n"
+
+
+def test_first_steps_at_once_all_take_the_same_claim(lab_host: Any) -> None:
+    """The first deploy's Release, Virtualenv and InstanceConfig claim the new
+    dir at the same moment: none may read the others' half-written claim."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from daunit.remote.ssh import SSHSession, SSHTarget
+
+    target = SSHTarget(lab_host.address, 22, "root", lab_host.host_key_line, lab_host.client_key_path)
+    with SSHSession(target) as session:
+        for round_ in range(30):
+            path = f"{lab_host.public_html}/race{round_}{secrets.token_hex(2)}"
+            site = hostops.Site(lab_host.da_user, path, owner=OURS)
+            session.run(["install", "-d", "-o", lab_host.da_user, "-g", lab_host.da_user, path])
+            with ThreadPoolExecutor(6) as pool:
+                results = list(pool.map(lambda _, site=site: session.run(
+                    hostops.as_site_user(site, hostops._USER_PRELUDE), check=False), range(6)))
+            assert [r.exit_status for r in results] == [0] * 6, [r.stderr for r in results]
+            assert lab_host.host_path(f"{path}/.daflask-owner").read_text() == f"{OURS}\n"
+            session.run(["rm", "-rf", "--", path])
