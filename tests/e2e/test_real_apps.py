@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from daunit.status import find_unit_app
 from tests.e2e.conftest import Deployment, app_config, host_config
@@ -321,3 +322,46 @@ def test_wiki_from_pypi_serves_pages_from_its_initialised_storage(wiki_lab: Any,
     assert wiki.secret_key not in str(unit_config(wiki_lab))
     # Deploying again changes nothing and runs nothing.
     assert f"{WIKI}-release-commands" not in wiki.stack.up().stdout
+
+
+def _wiki_apps(wiki: Deployment) -> tuple[Path, dict[str, Any]]:
+    path = wiki.project / "stacks" / f"Pulumi.{wiki.stack.name}.yaml"
+    return path, yaml.safe_load(path.read_text())
+
+
+def _set_wiki_commands(wiki: Deployment, commands: list[Any]) -> None:
+    path, doc = _wiki_apps(wiki)
+    doc["config"]["da-flask:apps"][0]["releaseCommands"] = commands
+    path.write_text(yaml.safe_dump(doc, sort_keys=True))
+
+
+def test_wiki_update_runs_its_new_command_once_then_rolls_back(wiki_lab: Any, wiki: Deployment) -> None:
+    src = wiki.app_sources[WIKI]
+    wsgi = src / "wsgi.py"
+    old_wsgi = wsgi.read_text()
+    old_path = unit_app(wiki_lab, WIKI)["path"]
+    _, doc = _wiki_apps(wiki)
+    old_commands = doc["config"]["da-flask:apps"][0]["releaseCommands"]
+    data = f"{site_dir(wiki_lab, WIKI)}/instance"
+    # A data fix shipped with new code: it runs before the switch, once.
+    fix = ["python", "-c", "import os; open(os.environ['REPOSITORY'] + '/../fixes.log', 'a').write('002\\n')"]
+    wsgi.write_text(old_wsgi + "# 2: a data fix ships with this release\n")
+    _set_wiki_commands(wiki, [*old_commands, fix])
+
+    client = httpx.Client(base_url=f"http://{wiki_lab.address}", headers={"Host": "example.com"}, timeout=10)
+    with RequestLoop([lambda: client.get("/")], cleanup=client.close) as load:
+        wiki.stack.up()
+    assert load.failures == [] and sum(load.results.values()) > 5, load.results
+    assert unit_app(wiki_lab, WIKI)["path"] != old_path
+    assert as_user(wiki_lab, 'cat "$1/fixes.log"', data) == "002\n"
+    assert f"{WIKI}-release-commands" not in wiki.stack.up().stdout  # nothing new: nothing runs
+    assert as_user(wiki_lab, 'cat "$1/fixes.log"', data) == "002\n"
+
+    # Rollback: the old source and commands. The old release serves again;
+    # the data fix is not reversed.
+    wsgi.write_text(old_wsgi)
+    _set_wiki_commands(wiki, old_commands)
+    wiki.stack.up()
+    assert unit_app(wiki_lab, WIKI)["path"] == old_path
+    assert get(wiki_lab, "/-/index").status_code == 200
+    assert as_user(wiki_lab, 'cat "$1/fixes.log"', data) == "002\n"
