@@ -414,11 +414,23 @@ def prune(site: Site, keep: int, live: Sequence[str]) -> Argv:
 
 # -- Virtualenv ----------------------------------------------------------
 
-# $1 app dir, $2 venv key, $3 python. stdin: requirements.txt.
-# The `.complete` marker is written only after pip succeeded, and nothing
-# points at a venv before it has one.
+# $1 app dir, $2 venv key, $3 python, $4 the live venv's key ("" : none).
+# stdin: requirements.txt. The `.complete` marker is written only after pip
+# succeeded, and nothing points at a venv before it has one.
+#
+# A requirements change seeds the new venv from the live one instead of
+# starting empty: a fresh `venv --without-pip` (its own bin/python links and
+# pyvenv.cfg), the live venv's other trees (lib/, include/, share/ ...) as
+# hard links, and bin/'s scripts written anew with this venv's path in their
+# shebangs; then `pip install -r` fetches and installs only the difference.
+# Hard links are safe against pip: it unlinks a file before writing one at
+# its path, moves files aside to uninstall them, and replaces RECORD and the
+# other metadata by rename, so a pip run here never writes into an inode the
+# live venv uses (Python's .pyc writes are renames too). bin/ is copied, not
+# linked. The seed is skipped (a full build instead) when the live venv is
+# incomplete or a link, or its pyvenv.cfg names another interpreter.
 _BUILD_VENV = _USER_PRELUDE + r'''
-app=$1 key=$2 python=$3
+app=$1 key=$2 python=$3 seed=$4
 own_dir "$app" 755
 own_dir "$app/venvs" 755
 venv="$app/venvs/$key"
@@ -431,18 +443,48 @@ rm -rf -- "$venv"
 mkdir -m 755 -- "$venv"
 cat > "$venv/.requirements.txt"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-if ! "$python" -m venv "$venv" >&2 \
-   || ! "$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2; then
-  rm -rf -- "$venv"
-  exit 3
+failed() { rm -rf -- "$venv"; exit 3; }
+# $1 the live venv. Fills $venv from it; fails (leaving $venv to be emptied) when it cannot.
+seed_from() {
+  "$python" -m venv --without-pip "$venv" >&2 || return 1
+  [ "$(grep -v '^command' -- "$1/pyvenv.cfg")" = "$(grep -v '^command' -- "$venv/pyvenv.cfg")" ] || return 1
+  for e in "$1"/*; do
+    n=${e##*/}
+    case $n in bin|pyvenv.cfg|lib64) continue;; esac
+    cp -a -l -- "$e" "$venv/" || return 1
+  done
+  for e in "$1"/bin/*; do
+    n=${e##*/} out="$venv/bin/${e##*/}"
+    if [ -e "$out" ] || [ -L "$out" ] || [ -L "$e" ] || [ ! -f "$e" ]; then continue; fi
+    if [ "$(head -c 2 -- "$e")" = '#!' ]; then
+      "$venv/bin/python" -c 'import sys; o, n, s, d = sys.argv[1:]; open(d, "wb").write(open(s, "rb").read().replace(o.encode() + b"/bin/", n.encode() + b"/bin/"))' \
+        "$1" "$venv" "$e" "$out" || return 1
+      chmod 755 -- "$out"
+    else
+      cp -p -- "$e" "$out" || return 1
+    fi
+  done
+}
+how=BUILT
+live="$app/venvs/$seed"
+if [ -n "$seed" ] && [ "$seed" != "$key" ] && [ ! -L "$live" ] && [ -f "$live/.complete" ]; then
+  if seed_from "$live"; then
+    how=SEEDED
+  else
+    find "$venv" -mindepth 1 ! -name .requirements.txt -delete
+  fi
 fi
+if [ $how = BUILT ]; then "$python" -m venv "$venv" >&2 || failed; fi
+"$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2 || failed
 touch "$venv/.complete"
-echo BUILT
+echo $how
 '''
 
 
-def build_venv(site: Site, venv_key: str, python: str) -> Argv:
-    return as_site_user(site, _BUILD_VENV, venv_key, python)
+def build_venv(site: Site, venv_key: str, python: str, seed_key: str = "") -> Argv:
+    """Build venvs/<venv_key> (REUSED, SEEDED or BUILT on stdout); `seed_key`
+    names the live venv to start from when the interpreter is the same."""
+    return as_site_user(site, _BUILD_VENV, venv_key, python, seed_key)
 
 
 _VENV_COMPLETE = _USER_PRELUDE + r'''
