@@ -15,7 +15,9 @@
 """
 from __future__ import annotations
 
+import base64
 import resource
+import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -76,5 +78,60 @@ def measure(lab: Any, relay: DelayRelay | None, fn: Callable[[], Any]) -> tuple[
             } if turns else None,
             # [client->server bytes, server->client bytes, turns] per connection, when few
             "per_connection": [[c.up_bytes, c.down_bytes, c.turns] for c in new] if len(new) <= 20 else None,
+            # seconds from the command's start: [connection accepted, last byte], and the turns' times
+            "timeline": [[round(c.opened - before.at, 3),
+                          round((c.last_data or c.opened) - before.at, 3)] for c in new] if len(new) <= 20 else None,
+            "turn_times": [[round(t - before.at, 3) for t in c.turn_times] for c in new] if len(new) <= 4 else None,
         }
     return result, figures
+
+
+def ssh_handshake_s(lab: Any, address: str, port: int, reps: int = 3) -> float:
+    """Median seconds of one SSH connection made and authenticated (TCP, key
+    exchange, the pinned host key checked, public-key auth), as paramiko does it
+    for this project's providers: through the relay when address:port is the relay's."""
+    import paramiko  # type: ignore[import-untyped]
+
+    kind, blob = lab.host_public_key.split()[:2]
+    key = paramiko.PKey.from_type_string(kind, base64.b64decode(blob))
+    pinned = address if port == 22 else f"[{address}]:{port}"
+    times = []
+    for _ in range(reps):
+        started = time.monotonic()
+        client = paramiko.SSHClient()
+        client.get_host_keys().add(pinned, key.get_name(), key)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        sock = socket.create_connection((address, port), timeout=15)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            client.connect(address, port, username="root", key_filename=lab.client_key_path, sock=sock,
+                           allow_agent=False, look_for_keys=False, timeout=15)
+            times.append(time.monotonic() - started)
+        finally:
+            client.close()
+    return statistics.median(times)
+
+
+# Inside the lab: restart the app through the control socket, then ask Unit's
+# listener until the app answers 200 again; prints the milliseconds it took.
+_RESTART_UNTIL_SERVED = r'''
+sock=$1 app=$2 domain=$3
+start=$(date +%s%N)
+curl -fsS -o /dev/null --unix-socket "$sock" "http://localhost/control/applications/$app/restart"
+i=0
+until curl -fsS -o /dev/null -H "Host: $domain" http://127.0.0.1/; do
+  i=$((i+1)); [ $i -lt 500 ] || exit 1; sleep 0.01
+done
+echo $(( ($(date +%s%N) - start) / 1000000 ))
+'''
+
+
+def unit_restart_s(lab: Any, app: str, domain: str, reps: int = 3) -> float:
+    """Median seconds from Unit's `GET /control/applications/APP/restart` to the
+    app's next 200 through Unit's listener: the restart a change pays, new
+    process and Flask import included (timed inside the lab: no network)."""
+    times = []
+    for _ in range(reps):
+        run = lab.run(["sh", "-c", _RESTART_UNTIL_SERVED, "sh", lab.unit_socket, app, domain])
+        times.append(int(run.stdout.strip()) / 1000)
+    return statistics.median(times)

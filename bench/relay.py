@@ -44,6 +44,8 @@ class ConnStats:
     up_bytes: int = 0  # client -> server
     down_bytes: int = 0  # server -> client
     turns: int = 0
+    last_data: float | None = None  # monotonic time of the last chunk either way
+    turn_times: list[float] = field(default_factory=list)  # monotonic time of each turn after the handshake
     _last: str = ""  # "up" or "down": who sent last
 
 
@@ -95,7 +97,8 @@ class DelayRelay:
     def snapshot(self) -> RelayStats:
         with self._lock:
             return RelayStats(self._stats.accepted, self._stats.refused,
-                              [ConnStats(c.opened, c.closed, c.up_bytes, c.down_bytes, c.turns)
+                              [ConnStats(c.opened, c.closed, c.up_bytes, c.down_bytes, c.turns,
+                                         c.last_data, list(c.turn_times))
                                for c in self._stats.conns])
 
     def __enter__(self) -> Self:
@@ -180,10 +183,12 @@ class DelayRelay:
                 data = b""
             with self._lock:
                 if data:
+                    stats.last_data = time.monotonic()
                     if direction == "up":
                         stats.up_bytes += len(data)
                         if stats._last == "down":
                             stats.turns += 1
+                            stats.turn_times.append(stats.last_data)
                     else:
                         stats.down_bytes += len(data)
                     stats._last = direction

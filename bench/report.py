@@ -11,6 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+PYINFRA_LABEL = ("pyinfra = {version} from PyPI (bench/requirements-pyinfra.txt, its own venv), "
+                 "bench/pyinfra_deploy/deploy.py run as `pyinfra -y inventory.py deploy.py`")
+
 BASELINE_LABELS = {
     "pulumi-command": ("baseline = pulumi-command v1.2.1's CopyToRemote + remote Command, the real "
                        "provider (bench/baseline, `bench:provider: pulumi-command`)"),
@@ -21,8 +24,10 @@ BASELINE_LABELS = {
 
 
 def baseline_label(data: dict[str, Any]) -> str:
-    return BASELINE_LABELS[data.get("machine", {}).get("baseline_provider", "stand-in")]
-OPS = ("first deploy", "no-op up", "no-op up --refresh", "one-file change")
+    label = BASELINE_LABELS[data.get("machine", {}).get("baseline_provider", "stand-in")]
+    pyinfra = data.get("machine", {}).get("pyinfra")
+    return label + ("\n" + PYINFRA_LABEL.format(version=pyinfra) if pyinfra else "")
+OPS = ("first deploy", "no-op up", "no-op up --refresh", "one-file change", "requirements + one package")
 
 Key = tuple[int, int, int, str]  # rtt, apps, files, op
 
@@ -100,7 +105,95 @@ def render(data: dict[str, Any]) -> list[str]:
             f"{_fmt(_med(ours, 'ssh_connections'), '.0f', 6)} {_fmt(_med(base, 'ssh_connections'), '.0f', 4)}|"
             f"{_fmt(_kib_or_none(_med(ours, 'tx_bytes')), ',.1f', 11)} "
             f"{_fmt(_kib_or_none(_med(base, 'tx_bytes')), ',.1f', 8)}|{up(ours):>12} {up(base):>12}")
+    lines += [""] + _three(data) + [""] + _one_file_floor(data) + [""] + _timeline(data)
     lines += [""] + _latency(data) + [""] + _refresh(data) + [""] + _scaling(data)
+    return lines
+
+
+def _turns(ops: list[dict[str, Any]]) -> float | None:
+    return _med(ops, "relay", "turns_total")
+
+
+def _three(data: dict[str, Any]) -> list[str]:
+    """Ours against both baselines: seconds, ours/theirs (below 1: ours is faster),
+    SSH connections, and round trips waited for (turns, through the relay)."""
+    if not any(o["world"]["program"] == "pyinfra" for o in data["ops"]):
+        return []
+    reps = (data.get("plan") or {}).get("repeat", 1)
+    lines = [(f"ours against both baselines (medians over {reps} fresh lab(s) per world; o/b = ours / pulumi-command, "
+              "o/p = ours / pyinfra: below 1 ours is faster; cpu = user+system seconds of the tool's local "
+              "process tree; turns = round trips waited for, counted by the relay: 50 ms only)"),
+             (f"{'rtt':>3} {'apps':>4} {'operation':<27}|{'ours s':>7} {'p-cmd s':>8} {'pyinfra s':>9}|"
+              f"{'o/b':>5} {'o/p':>5}|{'cpu o':>6} {'b':>5} {'p':>5}|{'ssh o':>6} {'b':>3} {'p':>3}|"
+              f"{'turns o':>8} {'b':>5} {'p':>5}")]
+    lines.append("-" * len(lines[-1]))
+    for key in _keys(data):
+        rtt, apps, _files, op = key
+        ours, base, pyi = (_pick(data, p, key) for p in ("ours", "baseline", "pyinfra"))
+        ow, bw, pw = (_med(x, "wall_s") for x in (ours, base, pyi))
+        ob = ow / bw if ow and bw else None
+        op_ = ow / pw if ow and pw else None
+        lines.append(
+            f"{rtt:>3} {apps:>4} {op:<27}|{_fmt(ow, '.2f', 7)} {_fmt(bw, '.2f', 8)} {_fmt(pw, '.2f', 9)}|"
+            f"{_fmt(ob, '.2f', 5)} {_fmt(op_, '.2f', 5)}|"
+            f"{_fmt(_med(ours, 'cpu_s'), '.2f', 6)} {_fmt(_med(base, 'cpu_s'), '.2f', 5)} "
+            f"{_fmt(_med(pyi, 'cpu_s'), '.2f', 5)}|"
+            f"{_fmt(_med(ours, 'ssh_connections'), '.0f', 6)} {_fmt(_med(base, 'ssh_connections'), '.0f', 3)} "
+            f"{_fmt(_med(pyi, 'ssh_connections'), '.0f', 3)}|"
+            f"{_fmt(_turns(ours), '.0f', 8)} {_fmt(_turns(base), '.0f', 5)} {_fmt(_turns(pyi), '.0f', 5)}")
+    return lines
+
+
+def _timeline(data: dict[str, Any]) -> list[str]:
+    """Where a change's time goes, from the relay's clock (same clock as the
+    command's): before the first SSH connection (engine, program, diffs),
+    while connections are open (first accept to last byte), after the last
+    byte (the engine finishing: state written, outputs, exit)."""
+    rows = []
+    for o in data["ops"]:
+        relay = o["figures"].get("relay") or {}
+        tl = relay.get("timeline")
+        if not tl or o["op"] not in ("one-file change", "requirements + one package", "first deploy"):
+            continue
+        start, end = min(t[0] for t in tl), max(t[1] for t in tl)
+        rows.append((o["world"]["program"], o["world"]["rtt_ms"], o["op"],
+                     start, end - start, o["figures"]["wall_s"] - end, o["figures"]["wall_s"],
+                     relay.get("turns_total") or 0))
+    if not rows:
+        return []
+    lines = [("where the time goes through the relay (medians, seconds): before = command start to the "
+              "first SSH connection; ssh = first accept to last byte; after = last byte to exit"),
+             (f"{'program':<9} {'rtt':>3} {'operation':<27}| {'before':>6} {'ssh':>6} {'after':>6} "
+              f"{'wall':>6} | {'turns':>5} {'turns x RTT':>11}")]
+    for key in sorted({r[:3] for r in rows}, key=lambda k: (k[1], OPS.index(k[2]), k[0])):
+        mine = [r for r in rows if r[:3] == key]
+        med = [statistics.median(r[i] for r in mine) for i in range(3, 8)]
+        lines.append(f"{key[0]:<9} {key[1]:>3} {key[2]:<27}| {med[0]:6.2f} {med[1]:6.2f} {med[2]:6.2f} "
+                     f"{med[3]:6.2f} | {med[4]:5.0f} {med[4] * key[1] / 1000:11.2f}")
+    return lines
+
+
+def _one_file_floor(data: dict[str, Any]) -> list[str]:
+    """Ours' one-file change against its floor: empty `pulumi up` + one SSH
+    handshake (at that RTT) + Unit's restart of the app (issue 10's target: 1.5x)."""
+    floor = floor_s(data)
+    parts = data.get("floor_parts") or []
+    if floor is None or not parts:
+        return []
+    lines = [("ours' one-file change against its floor (empty `pulumi up` + one SSH handshake at that RTT "
+              "+ Unit's restart of the app until it answers again; medians)"),
+             (f"{'rtt':>3} | {'empty up':>8} {'handshake':>9} {'restart':>7} {'floor':>6} | "
+              f"{'one-file':>8} {'x floor':>7} {'turns':>5}")]
+    for rtt in sorted({p["rtt_ms"] for p in parts}):
+        mine = [p for p in parts if p["rtt_ms"] == rtt]
+        hs = statistics.median(p["ssh_handshake_s"] for p in mine)
+        rs = statistics.median(p["unit_restart_s"] for p in mine)
+        total = floor + hs + rs
+        ops = [o for o in data["ops"] if o["world"]["program"] == "ours" and o["world"]["apps"] == 1
+               and o["world"]["rtt_ms"] == rtt and o["op"] == "one-file change"]
+        wall = _med(ops, "wall_s")
+        lines.append(f"{rtt:>3} | {floor:8.2f} {hs:9.2f} {rs:7.2f} {total:6.2f} | {_fmt(wall, '.2f', 8)} "
+                     f"{_fmt(wall / total if wall else None, '.2f', 7)} {_fmt(_turns(ops), '.0f', 5)}")
     return lines
 
 
@@ -117,12 +210,13 @@ def _latency(data: dict[str, Any]) -> list[str]:
     lines = [(f"what {hi} ms of round-trip time adds (wall at {hi} ms minus wall at 0 ms; "
               f"/ {hi} ms = round trips on the critical path, roughly: the machine's load moves "
               f"single runs by a second or so)"),
-             f"{'apps':>4} {'files':>5} {'operation':<19}| {'ours +s':>8} {'~RTs':>5} | {'base +s':>8} {'~RTs':>5}"]
+             f"{'apps':>4} {'files':>5} {'operation':<27}| {'ours +s':>8} {'~RTs':>5} | {'base +s':>8} {'~RTs':>5}"
+             f" | {'pyinfra +s':>10} {'~RTs':>5}"]
     for rtt, apps, files, op in _keys(data):
         if rtt != hi:
             continue
         cells = []
-        for program in ("ours", "baseline"):
+        for program in ("ours", "baseline", "pyinfra"):
             slow = _med(_pick(data, program, (hi, apps, files, op)), "wall_s")
             fast = _med(_pick(data, program, (0, apps, files, op)), "wall_s")
             if slow is None or fast is None:
@@ -130,7 +224,7 @@ def _latency(data: dict[str, Any]) -> list[str]:
             else:
                 extra = slow - fast
                 cells.append(f"{extra:8.2f} {extra / (hi / 1000):5.0f}")
-        lines.append(f"{apps:>4} {files:>5} {op:<19}| {cells[0]} | {cells[1]}")
+        lines.append(f"{apps:>4} {files:>5} {op:<27}| {cells[0]} | {cells[1]} | {cells[2]:>16}")
     return lines
 
 

@@ -1,14 +1,18 @@
-"""Benchmarks of issue 4 (speed): `.venv/bin/python -m bench [--quick]`.
+"""Benchmarks of issues 4 and 10 (speed): `.venv/bin/python -m bench [--quick]`.
 
-Each "world" is one program (ours, or the pulumi-command stand-in baseline)
-deploying N apps of F files onto a fresh lab host, directly (about 0.1 ms
-round trip) or through the delay relay (50 ms round trip). In each world:
-first deploy, no-op `pulumi up` (repeated), no-op `pulumi up --refresh`,
-and a one-file change in one app. Printed per run: wall
-and CPU seconds, SSH connections, bytes on the lab's link, files and bytes
-the upload step sent, the resource summary Pulumi printed; then ours vs the
-baseline as ratios, and the floor (`pulumi up` of a program with no
-resources). Figures are printed, never asserted.
+Each "world" is one program deploying N apps of F files onto a fresh lab
+host, directly (about 0.1 ms round trip) or through the delay relay (50 ms
+round trip). Programs: ours; the pulumi-command baseline (the real provider,
+or its stand-in); pyinfra (bench/pyinfra_deploy, pyinfra from PyPI in a venv
+of its own). In each world: first deploy, no-op (repeated), no-op
+`pulumi up --refresh` (Pulumi programs only: pyinfra reads the host on every
+run), one template changed in one app, then that app's requirements plus one
+package. Printed per run: wall and CPU seconds, SSH connections, bytes on the
+lab's link, files and bytes the upload step sent, what the tool reported
+changing; then ours vs each baseline as ratios, the floor (`pulumi up` of a
+program with no resources), and the parts of a one-file change's floor (one
+SSH handshake at that RTT, Unit's restart of the app). Figures are printed,
+never asserted.
 
 Needs root (lab hosts) and the engine (scripts/build-pulumi.sh). Labs are
 named bn<pid>-*, stacks live in a temporary directory; both are removed at
@@ -36,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from bench import probes, report, workload
+from bench import probes, pyinfra_world, report, workload
 from bench.relay import DelayRelay
 from lab.host import LabHost, down, list_labs, up
 from lab.processes import is_alive
@@ -48,7 +52,7 @@ OUT = REPO / "bench" / "out"
 
 @dataclass(frozen=True)
 class World:
-    program: str  # "ours" | "baseline"
+    program: str  # "ours" | "baseline" (pulumi-command) | "pyinfra"
     rtt_ms: int
     apps: int
     files: int
@@ -67,17 +71,19 @@ class Plan:
     refresh_reps: int
     programs: list[str]
     floor_reps: int
+    repeat: int = 1  # each world this many times, each on a fresh lab (medians in the report)
 
     def worlds(self) -> list[World]:
         out = []
-        for rtt in self.rtts:
-            for program in self.programs:
-                out.append(World(program, rtt, 1, 10))
-                if self.big_files.get(rtt):
-                    out.append(World(program, rtt, 1, self.big_files[rtt]))
-                for n in self.app_counts.get(rtt, []):
-                    if n != 1:
-                        out.append(World(program, rtt, n, 10))
+        for _ in range(self.repeat):
+            for rtt in self.rtts:
+                for program in self.programs:
+                    out.append(World(program, rtt, 1, 10))
+                    if self.big_files.get(rtt):
+                        out.append(World(program, rtt, 1, self.big_files[rtt]))
+                    for n in self.app_counts.get(rtt, []):
+                        if n != 1:
+                            out.append(World(program, rtt, n, 10))
         return out
 
 
@@ -99,6 +105,7 @@ class Results:
     delay_method: str
     plan: dict[str, Any]
     floor: list[dict[str, Any]] = field(default_factory=list)
+    floor_parts: list[dict[str, Any]] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -186,8 +193,72 @@ def upload_figures(project: workload.Project) -> dict[str, int] | None:
     return {"files": int(outs[0].get("filesSent") or 0), "bytes": int(outs[0].get("bytesSent") or 0)}
 
 
+# What the requirements scenario adds to app01's requirements.txt: pure Python,
+# no dependencies, in the labs' wheelhouse like the app's own pins.
+EXTRA_PACKAGE = "six==1.17.0"
+EXTRA_MODULE = "six.py"
+
+
+class PulumiDriver:
+    """`pulumi up --yes --skip-preview` of one of the two Pulumi programs."""
+
+    can_refresh = True
+
+    def __init__(self, project: workload.Project) -> None:
+        self.project = project
+
+    def up(self, args: tuple[str, ...]) -> tuple[int, str, str]:
+        run = self.project.stack.up(*args, check=False)
+        return run.returncode, run.stdout, run.stderr
+
+    def resources(self, stdout: str) -> dict[str, int]:
+        return workload.summary_counts(stdout)
+
+    def upload(self) -> dict[str, int] | None:
+        return upload_figures(self.project)
+
+
+class PyinfraDriver:
+    """`pyinfra -y inventory.py deploy.py`: every run reads the host (there is no refresh)."""
+
+    can_refresh = False
+
+    def __init__(self, venv: Path, host_json: Path) -> None:
+        self.venv, self.host_json = venv, host_json
+
+    def up(self, args: tuple[str, ...]) -> tuple[int, str, str]:
+        assert not args, "pyinfra has no flags here"
+        run = pyinfra_world.run(self.venv, self.host_json)
+        # pyinfra writes its progress to stderr: both streams are its report
+        return run.returncode, run.stdout + run.stderr, run.stderr
+
+    def resources(self, output: str) -> dict[str, int]:
+        """Operations that changed something, and those that did not."""
+        return {"changed": len(re.findall(r"\] Success\s*$", output, re.MULTILINE)),
+                "unchanged": len(re.findall(r"\] No changes\s*$", output, re.MULTILINE))}
+
+    def upload(self) -> dict[str, int] | None:
+        return None
+
+
+Driver = PulumiDriver | PyinfraDriver
+
+
+def make_driver(world: World, wdir: Path, lab: LabHost, address: str, port: int,
+                sources: list[Path], pyinfra_venv: Path | None) -> Driver:
+    if world.program == "pyinfra":
+        assert pyinfra_venv is not None
+        hosts, apps = workload.ours_config(lab, address, port, sources)
+        host_json = pyinfra_world.write_world(wdir / "pyinfra", lab, address, port, hosts, apps,
+                                              workload.secrets_of(len(sources)))
+        return PyinfraDriver(pyinfra_venv, host_json)
+    project = workload.make_project(wdir, world.program, "bench")
+    workload.configure(project, lab, address, port, sources)
+    return PulumiDriver(project)
+
+
 def run_world(world: World, root: Path, labs: Labs, wheels: Path, plan: Plan,
-              results: Results, log: Callable[[str], None]) -> None:
+              results: Results, log: Callable[[str], None], pyinfra_venv: Path | None = None) -> None:
     wdir = root / world.key
     lab = labs.up(world.program[0])
     relay: DelayRelay | None = None
@@ -200,38 +271,62 @@ def run_world(world: World, root: Path, labs: Labs, wheels: Path, plan: Plan,
             address, port = lab.address, lab.port
         sources = [workload.make_app_source(wdir / "src" / f"app{i:02d}", world.files)
                    for i in range(1, world.apps + 1)]
-        project = workload.make_project(wdir, world.program, "bench")
-        workload.configure(project, lab, address, port, sources)
-        domains = workload.domains(world.apps)
-
-        def record(op: str, args: tuple[str, ...], *, upload: bool = False) -> Op:
-            run, figures = probes.measure(lab, relay, lambda: project.stack.up(*args, check=False))
-            if run.returncode != 0:
-                tail = (run.stdout[-3000:] + "\n" + run.stderr[-2000:]).strip()
-                raise RuntimeError(f"{world.key}: `pulumi up {' '.join(args)}` failed:\n{tail}")
-            o = Op(world, op, figures, workload.summary_counts(run.stdout),
-                   upload_figures(project) if upload else None)
-            results.ops.append(o)
-            log(format_op(o))
-            return o
-
-        record("first deploy", (), upload=True)
-        if not serving(lab, domains[-1]):
-            raise RuntimeError(f"{world.key}: {domains[-1]} does not answer after the first deploy")
-        for _ in range(plan.noop_reps):
-            record("no-op up", ())
-        for _ in range(plan.refresh_reps):
-            record("no-op up --refresh", ("--refresh",))
-        size = workload.edit_one_file(sources[0], 1)
-        changed = record("one-file change", (), upload=True)
-        changed.note = f"the edited file is {size} bytes"
-        if not serving(lab, domains[0], expect="bench edit 1"):
-            raise RuntimeError(f"{world.key}: the edited page is not served after the change")
+        driver = make_driver(world, wdir, lab, address, port, sources, pyinfra_venv)
+        run_scenarios(world, lab, relay, driver, sources, plan, results, log)
+        if world.program == "ours":
+            results.floor_parts.append(floor_parts(world, lab, address, port, log))
     finally:
         if relay is not None:
             relay.stop()
         labs.down(lab)
         shutil.rmtree(wdir, ignore_errors=True)
+
+
+def run_scenarios(world: World, lab: LabHost, relay: DelayRelay | None, driver: Driver,
+                  sources: list[Path], plan: Plan, results: Results, log: Callable[[str], None]) -> None:
+    """First deploy, no-ops, (refresh), one template changed, requirements + one package."""
+    domains = workload.domains(world.apps)
+
+    def record(op: str, args: tuple[str, ...] = (), *, upload: bool = False) -> Op:
+        (code, out, err), figures = probes.measure(lab, relay, lambda: driver.up(args))
+        if code != 0:
+            tail = (out[-3000:] + "\n" + err[-2000:]).strip()
+            raise RuntimeError(f"{world.key}: {op} failed:\n{tail}")
+        o = Op(world, op, figures, driver.resources(out), driver.upload() if upload else None)
+        results.ops.append(o)
+        log(format_op(o))
+        return o
+
+    def check(ok: bool, what: str) -> None:
+        if not ok:
+            raise RuntimeError(f"{world.key}: {what}")
+
+    record("first deploy", upload=True)
+    check(serving(lab, domains[-1]), f"{domains[-1]} does not answer after the first deploy")
+    for _ in range(plan.noop_reps):
+        record("no-op up")
+    if driver.can_refresh:
+        for _ in range(plan.refresh_reps):
+            record("no-op up --refresh", ("--refresh",))
+    size = workload.edit_one_file(sources[0], 1)
+    record("one-file change", upload=True).note = f"the edited file is {size} bytes"
+    check(serving(lab, domains[0], expect="bench edit 1"), "the edited page is not served after the change")
+    workload.add_requirement(sources[0], EXTRA_PACKAGE)
+    record("requirements + one package", upload=True).note = f"added {EXTRA_PACKAGE}"
+    check(serving(lab, domains[0], expect="bench edit 1") and workload.live_venv_has(lab, "app01", EXTRA_MODULE),
+          f"app01 does not serve from a venv holding {EXTRA_PACKAGE} after the requirements change")
+
+
+def floor_parts(world: World, lab: LabHost, address: str, port: int,
+                log: Callable[[str], None]) -> dict[str, Any]:
+    """What a one-file change cannot go below besides the engine: one SSH
+    handshake (through the relay at this RTT) and Unit's restart of the app."""
+    parts = {"world": world.key, "rtt_ms": world.rtt_ms,
+             "ssh_handshake_s": probes.ssh_handshake_s(lab, address, port),
+             "unit_restart_s": probes.unit_restart_s(lab, "app01", workload.domains(1)[0])}
+    log(f"  floor parts at {world.rtt_ms} ms: SSH handshake {parts['ssh_handshake_s']:.2f} s, "
+        f"Unit restart of app01 until it answers {parts['unit_restart_s']:.2f} s (medians of 3)")
+    return parts
 
 
 def run_floor(root: Path, reps: int, results: Results, when: str,
@@ -293,7 +388,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--apps-delayed", default=None, help="app counts at 50 ms RTT, comma-separated")
     p.add_argument("--big-files", type=int, default=500, help="files of the big one-app world (0: none)")
     p.add_argument("--rtt", default="0,50", help="round-trip times in ms (default 0,50)")
-    p.add_argument("--only", choices=["ours", "baseline"], help="run one program only")
+    p.add_argument("--only", default=None,
+                   help="programs to run, comma-separated: ours, baseline (pulumi-command), pyinfra "
+                        "(default: all three)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run every world this many times, each on a fresh lab; the tables show medians")
+    p.add_argument("--noop-reps", type=int, default=None, help="no-op `up`s per world (default 2; --quick 1)")
     p.add_argument("--out", type=Path, default=None, help="JSON results (default bench/out/<time>.json)")
     return p.parse_args(argv)
 
@@ -310,10 +410,39 @@ def make_plan(args: argparse.Namespace) -> Plan:
     if args.quick:
         big = {r: (args.big_files if r == 0 else 0) for r in rtts}
     return Plan(rtts=rtts, app_counts={r: (at0 if r == 0 else delayed) for r in rtts},
-                big_files=big, noop_reps=1 if args.quick else 2,
-                refresh_reps=1,
-                programs=[args.only] if args.only else ["ours", "baseline"],
-                floor_reps=2 if args.quick else 3)
+                big_files=big,
+                noop_reps=args.noop_reps if args.noop_reps is not None else (1 if args.quick else 2),
+                refresh_reps=1, programs=programs(args.only),
+                floor_reps=2 if args.quick else 3, repeat=max(1, args.repeat))
+
+
+PROGRAMS = ("ours", "baseline", "pyinfra")
+
+
+def programs(text: str | None) -> list[str]:
+    chosen = [p.strip() for p in (text or ",".join(PROGRAMS)).split(",") if p.strip()]
+    unknown = sorted(set(chosen) - set(PROGRAMS))
+    if unknown:
+        raise SystemExit(f"--only: unknown program {', '.join(unknown)}: use {', '.join(PROGRAMS)}")
+    return chosen
+
+
+def run_worlds(plan: Plan, root: Path, labs: Labs, results: Results, log: Callable[[str], None],
+               t0: float) -> None:
+    wheels = workload.fetch_wheels(workload.EXAMPLE / "requirements.txt", OUT, (EXTRA_PACKAGE,))
+    log(f"pip on every lab installs from a local wheelhouse ({wheels.name}): no index traffic")
+    pyinfra_venv = None
+    if "pyinfra" in plan.programs:
+        pyinfra_venv = pyinfra_world.ensure_venv(OUT)
+        results.machine["pyinfra"] = pyinfra_world.version(pyinfra_venv)
+        log(f"pyinfra: {results.machine['pyinfra']} in its own venv {pyinfra_venv}")
+    for world in plan.worlds():
+        log(f"== {world.key}  ({time.monotonic() - t0:.0f} s so far)")
+        try:
+            run_world(world, root, labs, wheels, plan, results, log, pyinfra_venv)
+        except Exception as exc:  # noqa: BLE001 - one world failing leaves the others to run
+            results.skipped.append(f"{world.key}: {type(exc).__name__}: {exc}")
+            log(f"  FAILED: {type(exc).__name__}: {exc}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,15 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         run_floor(root, plan.floor_reps, results, "start", log)
-        wheels = workload.fetch_wheels(workload.EXAMPLE / "requirements.txt", OUT)
-        log(f"pip on every lab installs from a local wheelhouse ({wheels.name}): no index traffic")
-        for world in plan.worlds():
-            log(f"== {world.key}  ({time.monotonic() - t0:.0f} s so far)")
-            try:
-                run_world(world, root, labs, wheels, plan, results, log)
-            except Exception as exc:  # noqa: BLE001 - one world failing leaves the others to run
-                results.skipped.append(f"{world.key}: {type(exc).__name__}: {exc}")
-                log(f"  FAILED: {type(exc).__name__}: {exc}")
+        run_worlds(plan, root, labs, results, log, t0)
         run_floor(root, plan.floor_reps, results, "end", log)
     finally:
         labs.close()

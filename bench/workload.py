@@ -116,6 +116,27 @@ def make_project(root: Path, kind: str, stack_name: str) -> Project:
     return Project(kind, stack, [])
 
 
+def ours_config(lab: Any, address: str, port: int,
+                sources: list[Path]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """This project's `da-flask:hosts` and `da-flask:apps` for the lab (or the relay
+    in front of it), one app per source; the pyinfra baseline reads the same."""
+    names = [f"app{i:02d}" for i in range(1, len(sources) + 1)]
+    # A bare key line: valid whatever address/port the relay listens on.
+    hosts = {"lab": {"address": address, "port": port, "sshUser": "root",
+                     "hostKey": lab.host_public_key, "keyFile": lab.client_key_path,
+                     "daUser": lab.da_user, "publicAddress": lab.address}}
+    apps = [{"name": n, "host": "lab", "domain": f"{n}.example.com", "source": str(s),
+             "environment": {"FLASK_CONFIG": "production", "GREETING": "first greeting"},
+             "secretEnvironmentKeys": ["SECRET_KEY"]}
+            for n, s in zip(names, sources, strict=True)]
+    return hosts, apps
+
+
+def secrets_of(count: int) -> dict[str, dict[str, str]]:
+    """Every app's secret environment (the same throwaway value for each)."""
+    return {f"app{i:02d}": {"SECRET_KEY": SECRET_PLAINTEXT} for i in range(1, count + 1)}
+
+
 def configure(project: Project, lab: Any, address: str, port: int, sources: list[Path]) -> None:
     """Point the stack at the lab (or the relay in front of it) with one app per source."""
     project.sources = sources
@@ -127,16 +148,10 @@ def configure(project: Project, lab: Any, address: str, port: int, sources: list
         project.stack.set_config(f"appSecrets.{names[0]}.SECRET_KEY", SECRET_PLAINTEXT,
                                  secret=True, path=True)
         secure = yaml.safe_load(project.config_path.read_text())["config"]["da-flask:appSecrets"][names[0]]["SECRET_KEY"]
+        hosts, apps = ours_config(lab, address, port, sources)
         project.write_config({
-            "da-flask:hosts": {"lab": {"address": address, "port": port, "sshUser": "root",
-                                       "hostKey": host_key, "keyFile": lab.client_key_path,
-                                       "daUser": lab.da_user, "publicAddress": lab.address}},
-            "da-flask:apps": [{"name": n, "host": "lab", "domain": f"{n}.example.com",
-                               "source": str(s),
-                               "environment": {"FLASK_CONFIG": "production",
-                                               "GREETING": "first greeting"},
-                               "secretEnvironmentKeys": ["SECRET_KEY"]}
-                              for n, s in zip(names, sources, strict=True)],
+            "da-flask:hosts": hosts,
+            "da-flask:apps": apps,
             "da-flask:appSecrets": {n: {"SECRET_KEY": secure} for n in names},
         })
     elif project.kind == "baseline":
@@ -161,17 +176,34 @@ def resource_outputs(stack: Stack, type_suffix: str) -> list[dict[str, Any]]:
             if r["urn"].endswith(type_suffix) or r["urn"].rsplit("::", 1)[-1].endswith(type_suffix)]
 
 
-def fetch_wheels(requirements: Path, dest: Path) -> Path:
-    """The app's pinned wheels, downloaded once with pip on this machine (the lab's
-    Python is this machine's /usr/bin/python3.11, so the same wheels fit)."""
-    key = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+def fetch_wheels(requirements: Path, dest: Path, extra: tuple[str, ...] = ()) -> Path:
+    """The app's pinned wheels and `extra` ones (the package the requirements
+    scenario adds), downloaded once with pip on this machine (the lab's Python
+    is this machine's /usr/bin/python3.11, so the same wheels fit)."""
+    key = hashlib.sha256(requirements.read_bytes() + "\n".join(extra).encode()).hexdigest()[:16]
     wheels = dest / f"wheels-{key}"
     if not (wheels / ".complete").exists():
         wheels.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(REPO / ".venv" / "bin" / "pip"), "download", "-q", "--disable-pip-version-check",
-                        "-d", str(wheels), "-r", str(requirements)], check=True, timeout=600)
+                        "--no-deps", "-d", str(wheels), "-r", str(requirements), *extra],
+                       check=True, timeout=600)
         (wheels / ".complete").touch()
     return wheels
+
+
+def add_requirement(source: Path, line: str) -> None:
+    """Append one pinned package to the app's requirements.txt."""
+    path = source / "requirements.txt"
+    text = path.read_text()
+    path.write_text(text + ("" if text.endswith("\n") else "\n") + line + "\n")
+
+
+def live_venv_has(lab: Any, app: str, module_file: str) -> bool:
+    """Whether the venv Unit runs the app from (its `home`) holds module_file."""
+    socket = "/var/run/unit/control.sock"
+    script = ('home=$(curl -fsS --unix-socket "$1" "http://localhost/config/applications/$2/home" '
+              '| tr -d \'"\\r\') && test -f "$home/lib/python3.11/site-packages/$3"')
+    return lab.run(["sh", "-c", script, "sh", socket, app, module_file], check=False).returncode == 0
 
 
 def provide_wheels(lab: Any, wheels: Path) -> None:

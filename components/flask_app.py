@@ -12,11 +12,28 @@ from components.host import DirectAdminHost
 from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
 from daunit.models import AppSpec, HostSpec
 from daunit.ownership import Owner
-from daunit.render import (AppLayout, app_urls, chain_sha256, directadmin_cert_files, dns_records,
-                           host_dispatch_entry, instance_environment, unit_app_name,
-                           unit_application, unit_route, unit_route_name)
-from daunit.resources import (InstanceConfig, Release, ReleaseCommands, UnitApplication,
-                              UnitCertificate, UnitRoute, Virtualenv)
+from daunit.render import (
+    AppLayout,
+    app_urls,
+    chain_sha256,
+    directadmin_cert_files,
+    dns_records,
+    host_dispatch_entry,
+    instance_environment,
+    unit_app_name,
+    unit_application,
+    unit_route,
+    unit_route_name,
+)
+from daunit.resources import (
+    InstanceConfig,
+    Release,
+    ReleaseCommands,
+    UnitApplication,
+    UnitCertificate,
+    UnitRoute,
+    Virtualenv,
+)
 from daunit.shipped import with_entry_module
 
 # Shared by every stack on a host (one listener passes to one route). App

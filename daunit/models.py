@@ -41,19 +41,19 @@ from daunit.known_hosts import KnownHostKey, known_hosts_name, parse_known_hosts
 __all__ = [
     "DEFAULT_SECURITY_HEADERS",
     "AppSpec",
-    "StackConfigError",
     "HostSpec",
     "KnownHostKey",
     "ProcessesSpec",
+    "StackConfigError",
     "StackSpec",
     "TlsSpec",
+    "app_secrets_problems",
     "certificate_names",
     "default_app_dir",
+    "env_value_problem",
     "format_errors",
     "listener_port",
     "parse_known_hosts",
-    "app_secrets_problems",
-    "env_value_problem",
     "parse_stack",
     "requirements_problems",
     "tls_bundle_problems",
@@ -579,7 +579,7 @@ class HostSpec(_Spec):
         try:
             read_known_hosts_file(self.host_key_file, self.known_hosts_name)
         except ValueError as exc:
-            raise _errors_at("HostSpec", [(("hostKeyFile",), f"hostKeyFile {self.host_key_file!r} {exc}")])
+            raise _errors_at("HostSpec", [(("hostKeyFile",), f"hostKeyFile {self.host_key_file!r} {exc}")]) from None
         return self
 
     def known_hosts_text(self) -> str:

@@ -256,8 +256,10 @@ def _tls(step: Step | None) -> tuple[str | None, list[str]]:
     old_name = outs.get("name")
     if step.op == "create":
         chain = new.get("chainSha256")
-        name = f"`{new.get('unitName') or new.get('app')}-{chain[:16]}`" if isinstance(chain, str) and len(chain) == 64 \
-            else "(named after its chain, read on the host)"
+        if isinstance(chain, str) and len(chain) == 64:
+            name = f"`{new.get('unitName') or new.get('app')}-{chain[:16]}`"
+        else:
+            name = "(named after its chain, read on the host)"
         return f"certificate {name} created {where}, on `{listener}`", [f"certificates/{name.strip('`')}",
                                                                        f"listeners/{listener}/tls"]
     if step.op == "delete":

@@ -12,8 +12,8 @@ from pulumi.dynamic import Resource
 from daunit.providers.instance import InstanceConfigProvider
 from daunit.providers.release import ReleaseProvider
 from daunit.providers.release_commands import ReleaseCommandsProvider
-from daunit.providers.unit_cert import UnitCertificateProvider
 from daunit.providers.unit_app import UnitApplicationProvider
+from daunit.providers.unit_cert import UnitCertificateProvider
 from daunit.providers.unit_host import UnitHostProvider
 from daunit.providers.unit_route import UnitRouteProvider
 from daunit.providers.virtualenv import VirtualenvProvider

@@ -197,7 +197,7 @@ def render_table(hosts: Sequence[HostStatus]) -> str:
                          procs, "-" if a.requests_active is None else str(a.requests_active), health))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(notes + [""] + table)
+    return "\n".join([*notes, "", *table])
 
 
 def as_json(hosts: Sequence[HostStatus]) -> str:

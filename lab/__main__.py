@@ -32,7 +32,8 @@ def summary(lab: LabHost, seconds: float | None) -> str:
     return "\n".join([
         f"lab {lab.name} is up{took} (unit: {lab.unit_kind})",
         f"  address   {lab.address}:{lab.port}   gateway {lab.gateway}   pip proxy {lab.proxy_url}",
-        f"  ssh       {ssh.replace(lab.client_key_path, _rel(lab.client_key_path)).replace(lab.known_hosts_path, _rel(lab.known_hosts_path))}",
+        "  ssh       " + ssh.replace(lab.client_key_path, _rel(lab.client_key_path))
+                            .replace(lab.known_hosts_path, _rel(lab.known_hosts_path)),
         f"  host key  {lab.host_key_line}",
         f"  site      {lab.da_user} (uid {lab.da_uid}) {lab.public_html}",
         f"  unit      {lab.unit_socket} (here: {_rel(str(lab.host_path(lab.unit_socket)))})",

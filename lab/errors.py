@@ -16,7 +16,8 @@ class LabCommandError(LabError, subprocess.CalledProcessError):
     callers may catch either.
     """
 
-    def __init__(self, lab: str, returncode: int, cmd: list[str], stdout: str | bytes | None, stderr: str | bytes | None) -> None:
+    def __init__(self, lab: str, returncode: int, cmd: list[str], stdout: str | bytes | None,
+                 stderr: str | bytes | None) -> None:
         subprocess.CalledProcessError.__init__(self, returncode, cmd, stdout, stderr)
         self.lab = lab
 

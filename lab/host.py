@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     import paramiko
 
 __all__ = [
-    "FrontChoice", "LabCommandError", "LabError", "LabHost", "UnitChoice", "down", "down_all", "find_unit_modules", "find_unitd",
+    "FrontChoice", "LabCommandError", "LabError", "LabHost", "UnitChoice", "down", "down_all",
+    "find_unit_modules", "find_unitd",
     "labs_dir", "list_labs", "up",
 ]
 

@@ -149,7 +149,7 @@ def setup_mounts(plan: dict[str, Any]) -> None:
     # (the lab's state dir when the checkout lives under /tmp, say).
     sources = [os.open(bind["src"], os.O_PATH) for bind in plan["binds"]]
     keep = [(path, os.open(path, os.O_PATH)) for path in plan.get("keep_visible", [])]
-    for bind, fd in zip(plan["binds"], sources):
+    for bind, fd in zip(plan["binds"], sources, strict=True):
         mount(f"/proc/self/fd/{fd}", bind["dst"], None, MS_BIND)
     for path, fd in keep:
         seen = os.stat(path) if os.path.exists(path) else None
@@ -189,7 +189,7 @@ def start_services(plan: dict[str, Any], hostnet_fd: int) -> dict[str, subproces
         # supervisor has no threads, which is what makes preexec_fn unsafe elsewhere.
         procs["proxy"] = subprocess.Popen(plan["proxy"]["argv"], env=env, cwd="/", stdin=subprocess.DEVNULL,
                                           stdout=proxy_log, stderr=proxy_log,
-                                          preexec_fn=to_host_net)  # noqa: PLW1509
+                                          preexec_fn=to_host_net)
     # In this machine's netns, so a sweep of the lab's netns cannot find it: recorded
     # with its start time so that down() finds it even when this supervisor is gone.
     (state / "proxy" / "tinyproxy.pid").write_text(f"{procs['proxy'].pid} {start_ticks(procs['proxy'].pid)}\n")

@@ -82,10 +82,8 @@ def start(plan: dict[str, Any]) -> int:
     if os.path.lexists(unit["socket"]):
         os.unlink(unit["socket"])  # stale: unitd refuses to bind over it
     deadline = time.monotonic() + 15
-    if unit["impl"] == "real":
-        ok = _start_real(plan, unit, deadline)
-    else:
-        ok = _start_double(plan, unit, deadline)
+    start = _start_real if unit["impl"] == "real" else _start_double
+    ok = start(plan, unit, deadline)
     if ok:
         print(f"Unit ({unit['impl']}) is running: {unit['socket']}")
         return unit_checks(plan)

@@ -30,8 +30,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.models import tls_bundle_problems
 from daunit.providers.base import Provider, is_unknown, plain
-from daunit.render import (certificate_facts, certificate_name, chain_sha256, leaf_sha256,
-                           owns_certificate, tls_bundle)
+from daunit.render import certificate_facts, certificate_name, chain_sha256, leaf_sha256, owns_certificate, tls_bundle
 from daunit.routing import certificates_with, certificates_without, listener_certificates
 
 if TYPE_CHECKING:
@@ -227,11 +226,10 @@ class UnitCertificateProvider(Provider):
         props = plain(props)
         app = props.get("app") or id_
         owned = _owner(props, None)
-        with self.unit_api(props) as (s, unit):
-            with self.host_lock(s, f"UnitCertificate {app} (delete)"):
-                for listener in list(unit.get("/config/listeners") or {}):
-                    self._detach(unit, listener, props["dispatchRoute"], owned)
-                self._delete_unused(unit, owned, keep=None)
+        with self.unit_api(props) as (s, unit), self.host_lock(s, f"UnitCertificate {app} (delete)"):
+            for listener in list(unit.get("/config/listeners") or {}):
+                self._detach(unit, listener, props["dispatchRoute"], owned)
+            self._delete_unused(unit, owned, keep=None)
 
 
 def _prefix(props: dict[str, Any]) -> str:

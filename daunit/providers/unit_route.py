@@ -23,8 +23,14 @@ from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.ownership import app_claim_problem, app_owner_mark, name_owner, passes_to_app
 from daunit.providers.base import Provider, plain
 from daunit.providers.unit_app import app_dirs_of, app_path, owners_of
-from daunit.routing import (dispatch_with, dispatch_without, entry_hosts, host_conflicts,
-                            normalized_routes_config, own_dispatch_entry)
+from daunit.routing import (
+    dispatch_with,
+    dispatch_without,
+    entry_hosts,
+    host_conflicts,
+    normalized_routes_config,
+    own_dispatch_entry,
+)
 
 if TYPE_CHECKING:
     from daunit.remote.unit import UnitClient
@@ -201,7 +207,7 @@ class UnitRouteProvider(Provider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
         name, dispatch = props.get("name") or id_, props["dispatchRoute"]
-        with self.unit_api(props) as (s, unit):
+        with self.unit_api(props) as (_s, unit):
             routes = unit.get("/config/routes")
         if not isinstance(routes, dict) or name not in routes:
             return ReadResult(id_=None, outs={})
@@ -212,20 +218,19 @@ class UnitRouteProvider(Provider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
         name, dispatch = props.get("name") or id_, props["dispatchRoute"]
-        with self.unit_api(props) as (s, unit):
-            with self.host_lock(s, f"UnitRoute {name} (delete)"):
-                routes = unit.get("/config/routes")
-                if not isinstance(routes, dict):
-                    return
-                problem = self._route_problem(unit, routes, name, props, owners_of(props),
-                                              _app_dirs(props))
-                if problem:
-                    raise ConfigError(
-                        f"{problem} The route is left as it is; forget it with `pulumi state "
-                        "delete` if this stack no longer has it.", host=s.target.host)
-                self._drop_entry(unit, routes, name, dispatch)
-                if name in routes:
-                    _delete_quietly(unit, ["config", "routes", name])
+        with self.unit_api(props) as (s, unit), self.host_lock(s, f"UnitRoute {name} (delete)"):
+            routes = unit.get("/config/routes")
+            if not isinstance(routes, dict):
+                return
+            problem = self._route_problem(unit, routes, name, props, owners_of(props),
+                                          _app_dirs(props))
+            if problem:
+                raise ConfigError(
+                    f"{problem} The route is left as it is; forget it with `pulumi state "
+                    "delete` if this stack no longer has it.", host=s.target.host)
+            self._drop_entry(unit, routes, name, dispatch)
+            if name in routes:
+                _delete_quietly(unit, ["config", "routes", name])
 
     @staticmethod
     def _drop_entry(unit: UnitClient, routes: dict[str, Any], name: str, dispatch: str) -> None:

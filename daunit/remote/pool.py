@@ -17,7 +17,7 @@ import threading
 
 from daunit.remote.ssh import SSHSession, SSHTarget
 
-__all__ = ["shared_session", "close_all"]
+__all__ = ["close_all", "shared_session"]
 
 _sessions: dict[SSHTarget, SSHSession] = {}
 _guard = threading.Lock()

@@ -39,7 +39,6 @@ from paramiko.common import OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, cMSG_CHANNE
 from paramiko.pkey import UnknownKeyType
 
 from daunit import known_hosts
-from daunit.hostops import CONSTANT_SCRIPTS
 from daunit.errors import (
     CommandError,
     ConfigError,
@@ -49,9 +48,10 @@ from daunit.errors import (
     UnitUnavailableError,
     mask_secrets,
 )
+from daunit.hostops import CONSTANT_SCRIPTS
 from daunit.known_hosts import KnownHostKey, known_hosts_name
 
-__all__ = ["CommandResult", "SSHSession", "SSHTarget", "PinnedKey", "parse_known_hosts"]
+__all__ = ["CommandResult", "PinnedKey", "SSHSession", "SSHTarget", "parse_known_hosts"]
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ def served_leaf_sha256(session: SSHSession, listener: str, server_name: str,
                     stream.write(pending, timeout=timeout)
                 data = stream.read(65536, timeout=timeout)
                 if not data:
-                    raise httpcore.ReadError("the listener closed the connection during the handshake")
+                    raise httpcore.ReadError("the listener closed the connection during the handshake") from None
                 incoming.write(data)
         der = tls.getpeercert(binary_form=True)
     finally:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-
 from zonefile import ZoneFile
 
 SUPPORTED_OUTPUTS = 1

@@ -89,7 +89,7 @@ def render_zone(zone: str, records: Sequence[Mapping[str, Any]], *, nameservers:
 
 def next_serial(previous: int | None, today: dt.date | None = None) -> int:
     """YYYYMMDDnn, always above the previous serial."""
-    day = int((today or dt.datetime.now(dt.timezone.utc).date()).strftime("%Y%m%d")) * 100
+    day = int((today or dt.datetime.now(dt.UTC).date()).strftime("%Y%m%d")) * 100
     return max(day, (previous or 0) + 1)
 
 
@@ -152,7 +152,7 @@ class ZoneFileProvider(ResourceProvider):
 
 class ZoneFile(Resource):
     serial: pulumi.Output[int]
-    recordCount: pulumi.Output[int]  # noqa: N815 (the output's own name)
+    recordCount: pulumi.Output[int]
 
     def __init__(self, name: str, props: dict[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:

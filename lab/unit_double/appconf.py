@@ -6,8 +6,19 @@ import re
 from typing import Any
 
 from .checks import (
-    BOOLEAN, INTEGER, OBJECT, STRING, Check, Context, Invalid, at_least, items, members, obj,
-    one_of, value,
+    BOOLEAN,
+    INTEGER,
+    OBJECT,
+    STRING,
+    Check,
+    Context,
+    Invalid,
+    at_least,
+    items,
+    members,
+    obj,
+    one_of,
+    value,
 )
 
 NAMESPACES = ("credential", "mount", "pid", "network", "uname", "cgroup")
@@ -40,7 +51,7 @@ def module_or_targets(app: dict[str, Any]) -> None:
 
 PREFIX = value(string=url_prefix)
 ISOLATION = obj({
-    "namespaces": obj({ns: BOOLEAN for ns in NAMESPACES}),
+    "namespaces": obj(dict.fromkeys(NAMESPACES, BOOLEAN)),
     "uidmap": value(array=None), "gidmap": value(array=None),
     "rootfs": STRING, "new_privs": BOOLEAN, "cgroup": OBJECT,
     "automount": obj({"language_deps": BOOLEAN, "tmpfs": BOOLEAN, "procfs": BOOLEAN}),

@@ -14,8 +14,20 @@ from typing import Any
 
 from .appconf import application
 from .checks import (
-    BOOLEAN, INTEGER, NOUNS, OBJECT, STRING, Check, Context, Invalid, items, kind_of, members, obj,
-    one_of, value,
+    BOOLEAN,
+    INTEGER,
+    NOUNS,
+    OBJECT,
+    STRING,
+    Check,
+    Context,
+    Invalid,
+    items,
+    kind_of,
+    members,
+    obj,
+    one_of,
+    value,
 )
 
 # --- variables ($name or ${name}) in strings that Unit expands per request ----
@@ -227,10 +239,9 @@ ROUTES = value(array=STEPS, object=members({}, other=value(array=STEPS)))
 # --- the rest, and the whole -------------------------------------------------------
 
 HTTP_SETTINGS = obj({
-    **{key: INTEGER for key in ("header_read_timeout", "body_read_timeout", "send_timeout",
-                                "idle_timeout", "max_body_size")},
-    **{key: BOOLEAN for key in ("discard_unsafe_fields", "log_route", "server_version",
-                                "chunked_transform")},
+    **dict.fromkeys(("header_read_timeout", "body_read_timeout", "send_timeout", "idle_timeout",
+                     "max_body_size"), INTEGER),
+    **dict.fromkeys(("discard_unsafe_fields", "log_route", "server_version", "chunked_transform"), BOOLEAN),
     "static": OBJECT,
 })
 ROOT = members({

@@ -365,7 +365,8 @@ def make_cert(common_name: str, alt_names: tuple[str, ...], key_kind: str = "rsa
             x509.NameAttribute(NameOID.LOCALITY_NAME, "Berlin"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Contract Org"),
             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Web"),
-        ] + attrs
+            *attrs,
+        ]
     name = x509.Name(attrs)
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import httpx
 import pytest
 
 from daunit import hostops
@@ -60,7 +59,7 @@ def test_two_stacks_at_the_same_moment_lose_nothing(lab: Any, deployment_factory
     def run(dep: Any) -> None:
         try:
             dep.stack.up()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(x,)) for x in (a, b)]

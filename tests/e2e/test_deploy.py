@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -143,8 +142,8 @@ def test_3_template_edit_moves_one_file(lab: Any, deployed: Deployment) -> None:
                                                      "Hello again from da-flask"))
     preview = deployed.stack.preview("--diff")
     assert "app/templates/index.html" in preview.stdout
-    venv_lines = [l for l in preview.stdout.splitlines() if "flask_app-venv" in l]
-    assert not any(l.lstrip().startswith("~") for l in venv_lines), venv_lines
+    venv_lines = [line for line in preview.stdout.splitlines() if "flask_app-venv" in line]
+    assert not any(line.lstrip().startswith("~") for line in venv_lines), venv_lines
 
     deployed.stack.up()
     assert resource_outputs(deployed, "flask_app-release")["filesSent"] == 1

@@ -289,7 +289,7 @@ def test_5_destroy_removes_the_tls_listener_and_bundles(lab: Any, edge: Deployme
     assert "*:443" not in config.get("listeners", {})
     assert unit_certificates(lab) == {}
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"https://{lab.address}/", verify=False, timeout=5)  # noqa: S501
+        httpx.get(f"https://{lab.address}/", verify=False, timeout=5)
 
 
 
@@ -331,5 +331,6 @@ def test_two_apps_share_the_tls_listener(lab_factory: Any, deployment_factory: A
     d.stack.up()
     assert unit_config(lab)["listeners"]["*:443"]["tls"]["certificate"] == [
         certificate_name(unit_name("edge-two", "blog"), chain_sha256(blog.chain_pem))]
-    assert list(unit_certificates(lab)) == [certificate_name(unit_name("edge-two", "blog"), chain_sha256(blog.chain_pem))]
+    assert list(unit_certificates(lab)) == [
+        certificate_name(unit_name("edge-two", "blog"), chain_sha256(blog.chain_pem))]
     assert https_get(lab.address, "blog.example.com", "/", ca).status_code == 200

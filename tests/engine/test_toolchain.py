@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.engine import ENGINE_BIN, REPO, Stack, built_engine_available
+from tests.support.engine import ENGINE_BIN, Stack, built_engine_available
 
 pytestmark = [
     pytest.mark.engine,

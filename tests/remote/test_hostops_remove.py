@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-
-from daunit import hostops
 from typing import Any
 
 from daunit import hostops
@@ -22,7 +20,7 @@ def test_parallel_removes_of_one_app_dir_all_succeed(session: SSHSession, lab_ho
         parts = ["venvs", "releases", "instance"]
         with ThreadPoolExecutor(3) as workers:
             results = list(workers.map(
-                lambda part: session.run(hostops.remove(site, part), check=False), parts))
+                lambda part, site=site: session.run(hostops.remove(site, part), check=False), parts))
         assert [r.exit_status for r in results] == [0, 0, 0], [r.stderr for r in results]
         assert session.run(["test", "-e", site.app_dir], check=False).exit_status == 1
 

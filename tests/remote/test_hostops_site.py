@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from daunit import hostops
-from daunit.errors import ConfigError, DeployError
+from daunit.errors import ConfigError
 from daunit.manifest import build_manifest, release_id
 from daunit.providers.base import connection_input
 from daunit.providers.instance import InstanceConfigProvider

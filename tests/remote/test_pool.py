@@ -101,9 +101,9 @@ def test_waiting_for_this_deployments_own_lock_times_out_with_a_message(
     thread.start()
     try:
         assert held.wait(10)
-        with pytest.raises(LockTimeout, match="another resource of this deployment") as caught:
-            with host_lock(shared, holder="UnitRoute second", timeout_s=1):
-                pass
+        with (pytest.raises(LockTimeout, match="another resource of this deployment") as caught,
+              host_lock(shared, holder="UnitRoute second", timeout_s=1)):
+            pass
         assert "UnitRoute second gave up waiting" in str(caught.value)
         assert "DAFLASK_LOCK_TIMEOUT" in str(caught.value)
     finally:

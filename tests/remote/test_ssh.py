@@ -229,7 +229,7 @@ def test_stdin_secret_never_shows_in_ps(session: SSHSession, lab_host: Any) -> N
     def work() -> None:
         try:
             session.run(["sh", "-c", script, marker, "unused"], stdin=f"{secret}\n".encode(), secrets=[secret])
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             done.set()

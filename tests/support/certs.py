@@ -27,7 +27,7 @@ def _pem_cert(cert: x509.Certificate) -> str:
 
 def _ca_cert(subject: x509.Name, key: Any, issuer: x509.Name, issuer_key: Any, *,
              path_length: int, days: int) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (x509.CertificateBuilder()
                .subject_name(subject).issuer_name(issuer)
                .public_key(key.public_key())
@@ -86,7 +86,7 @@ class TestCA:
 
     def issue(self, *names: str, days: int = 20, rsa_key: bool = False) -> Leaf:
         """A server certificate for `names` (the first is the common name)."""
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) if rsa_key
                else ec.generate_private_key(ec.SECP256R1()))
         cert = (x509.CertificateBuilder()

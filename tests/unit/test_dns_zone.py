@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "dns_zone"))
 
-from zonefile import ZoneFileProvider, next_serial, render_zone, zone_records  # noqa: E402
+from zonefile import ZoneFileProvider, next_serial, render_zone, zone_records
 
 RECORDS = [
     {"name": "example.com", "type": "A", "value": "203.0.113.10", "ttl": 3600},

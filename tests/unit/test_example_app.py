@@ -14,9 +14,9 @@ import pytest
 pytest.importorskip("flask")
 pytest.importorskip("dotenv")
 
-from daunit.models import parse_stack  # noqa: E402
-from daunit.render import dotenv_bytes  # noqa: E402
-from tests.unit.conftest import app_raw, host_raw  # noqa: E402
+from daunit.models import parse_stack
+from daunit.render import dotenv_bytes
+from tests.unit.conftest import app_raw, host_raw
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flask_app"
 # The example's top-level names are generic; keep them out of other tests' way.

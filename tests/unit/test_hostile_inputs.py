@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import re
 import shutil
-import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +22,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from daunit import hostops
 from daunit.errors import StackConfigError
 from daunit.models import StackSpec, validate_stack
 from daunit.remote.ssh import MIN_GUARDED_SECRET, _checked_argv
-from daunit import hostops
 from tests.unit.conftest import app_raw, ed25519_key_b64, host_raw, ssh_string
 
 REPO = Path(__file__).resolve().parents[2]
@@ -397,7 +396,8 @@ SECRETS = [
             secrets={"flask_app": {"SECRET_KEY": SECRET, "OTHER": "undeclared-value"}}),
     refused("secret-number", "appSecrets.flask_app.SECRET_KEY", "a number, not text",
             secrets={"flask_app": {"SECRET_KEY": 5}}),
-    refused("secret-bool", "appSecrets.flask_app.SECRET_KEY", "true/false", secrets={"flask_app": {"SECRET_KEY": True}}),
+    refused("secret-bool", "appSecrets.flask_app.SECRET_KEY", "true/false",
+            secrets={"flask_app": {"SECRET_KEY": True}}),
     refused("secret-list", "appSecrets.flask_app.SECRET_KEY", "a list", secrets={"flask_app": {"SECRET_KEY": ["x"]}}),
     refused("secret-map", "appSecrets.flask_app.SECRET_KEY", "a map",
             secrets={"flask_app": {"SECRET_KEY": {"a": "b"}}}),

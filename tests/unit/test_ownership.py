@@ -6,8 +6,16 @@ from typing import Any
 
 import pytest
 
-from daunit.ownership import (OWNER_ENV, Owner, app_claim_problem, dir_sharing_problem,
-                              name_owner, passes_to_app, points_into, unit_name)
+from daunit.ownership import (
+    OWNER_ENV,
+    Owner,
+    app_claim_problem,
+    dir_sharing_problem,
+    name_owner,
+    passes_to_app,
+    points_into,
+    unit_name,
+)
 from daunit.routing import dispatch_with, host_conflicts, normalized_routes_config
 
 APP_DIR = "/home/alice/domains/shop.example.org/public_html/shop"

@@ -11,6 +11,7 @@ import pytest
 
 from daunit.canonical import canonical_json
 from daunit.models import DEFAULT_SECURITY_HEADERS, AppSpec, HostSpec
+from daunit.ownership import Owner
 from daunit.render import (
     RELEASE_LINKS,
     AppLayout,
@@ -21,11 +22,9 @@ from daunit.render import (
     host_dispatch_entry,
     instance_environment,
     unit_app_name,
-    unit_route_name,
     unit_application,
     unit_route,
 )
-from daunit.ownership import Owner
 from tests.unit.conftest import app_raw, host_raw
 
 GOLDEN = Path(__file__).parent / "golden"

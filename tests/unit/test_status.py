@@ -7,8 +7,18 @@ import json
 import pytest
 
 from daunit.models import AppSpec
-from daunit.status import (AppStatus, HostStatus, StatusError, app_status, as_json, config_objects,
-                           find_unit_app, human_age, parse_ages, render_table)
+from daunit.status import (
+    AppStatus,
+    HostStatus,
+    StatusError,
+    app_status,
+    as_json,
+    config_objects,
+    find_unit_app,
+    human_age,
+    parse_ages,
+    render_table,
+)
 
 APP_DIR = "/home/alice/domains/shop.example/public_html/shop"
 

@@ -15,14 +15,23 @@ from daunit.models import DEFAULT_SECURITY_HEADERS, AppSpec, tls_bundle_problems
 from daunit.outputs import validate_outputs
 from daunit.providers.base import UNKNOWN
 from daunit.providers.unit_cert import UnitCertificateProvider
-from daunit.render import (app_urls, certificate_facts, certificate_name, chain_sha256,
-                           directadmin_cert_files, leaf_sha256, owns_certificate, tls_bundle,
-                           unit_route, unit_time_iso)
+from daunit.render import (
+    app_urls,
+    certificate_facts,
+    certificate_name,
+    chain_sha256,
+    directadmin_cert_files,
+    leaf_sha256,
+    owns_certificate,
+    tls_bundle,
+    unit_route,
+    unit_time_iso,
+)
 from daunit.routing import certificates_with, certificates_without, listener_certificates
 from tests.support.certs import TestCA
+from tests.unit.conftest import app_raw, host_raw
 from tests.unit.test_models import app_errors, stack_errors
 from tests.unit.test_render import OWNER, RELEASE, specs
-from tests.unit.conftest import app_raw, host_raw
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from config import config_for
 from dotenv import load_dotenv
 from flask import Flask
-
-from config import config_for
 
 LOG_FORMAT = "%(asctime)s %(levelname)s: %(message)s [in %(pathname)s:%(lineno)d]"
 
