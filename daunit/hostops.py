@@ -15,6 +15,7 @@ and the host lock, none of them inside a user's tree.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -259,7 +260,8 @@ for old in "$rel"/.incoming-* "$rel"/.stale-*; do
 done
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
-sort > "$work/want"
+cat > "$work/manifest"
+sort < "$work/manifest" > "$work/want"
 src=
 for id in "$new" "$prev"; do
   if [ -n "$id" ] && [ -d "$rel/$id" ] && [ ! -L "$rel/$id" ]; then src="$rel/$id"; break; fi
@@ -273,6 +275,8 @@ if [ "$src" = "$rel/$new" ] && cmp -s "$work/want" "$work/have" &&
 fi
 tmp="$rel/.incoming-$new"
 mkdir -m 755 -- "$tmp"
+# For upload_and_finish, which checks it against the hash it is given.
+cp -- "$work/manifest" "$tmp.manifest"
 comm -12 "$work/want" "$work/have" | cut -c67- > "$work/link"
 if [ -n "$src" ]; then (cd "$src" && xargs -d '\n' -r cp -P -l --parents -t "$tmp" --) < "$work/link"; fi
 echo BUILD
@@ -302,8 +306,7 @@ def parse_prepare(output: bytes) -> tuple[str, list[str]]:
 # $1 app dir, $2 release id, $3 entry point (relative). stdin: the manifest.
 # Sets the modes, checks the whole tree against the manifest, and only then
 # puts it in place (replacing a damaged release of the same id).
-_FINISH_RELEASE = _USER_PRELUDE + r'''
-app=$1 new=$2 entry=$3 rel="$1/releases"
+_FINISH_BODY = r'''
 tmp="$rel/.incoming-$new"
 if [ -L "$tmp" ] || [ ! -d "$tmp" ]; then
   refuse "$tmp was replaced or removed during the deploy; run pulumi up again"
@@ -333,10 +336,38 @@ else
   mv -T -- "$tmp" "$rel/$new"
 fi
 '''
+_FINISH_RELEASE = _USER_PRELUDE + 'app=$1 new=$2 entry=$3 rel="$1/releases"\n' + _FINISH_BODY
 
 
 def finish_release(site: Site, release_id: str, entry_point: str) -> Argv:
     return as_site_user(site, _FINISH_RELEASE, release_id, entry_point)
+
+
+# $1 app dir, $2 release id, $3 entry point, $4 the manifest's sha256,
+# $5 the upload's extracting script, $6.. its arguments. stdin: the upload.
+# The upload and finish_release in one command (one round trip fewer): the
+# manifest is the copy prepare_release left beside the incoming tree, used
+# only when its hash is the one the deploying machine computed.
+_UPLOAD_AND_FINISH = _USER_PRELUDE + r'''
+app=$1 new=$2 entry=$3 sum=$4 extract=$5 rel="$1/releases"; shift 5
+sh -c "$extract" sh "$@"
+saved="$rel/.incoming-$new.manifest"
+if [ -L "$saved" ] || [ ! -f "$saved" ] ||
+   [ "$(sha256sum < "$saved" | cut -d' ' -f1)" != "$sum" ]; then
+  refuse "$saved was changed or removed during the deploy; run pulumi up again"
+fi
+exec < "$saved"
+''' + _FINISH_BODY + r'''
+rm -f -- "$saved"
+'''
+
+
+def upload_and_finish(site: Site, release_id: str, entry_point: str, records: bytes,
+                      extract: str, extract_args: Sequence[str]) -> Argv:
+    """The argv of an upload (`extract`, SSHSession.upload_files' script) that
+    finishes the release (finish_release) in the same command."""
+    digest = hashlib.sha256(records).hexdigest()
+    return as_site_user(site, _UPLOAD_AND_FINISH, release_id, entry_point, digest, extract, *extract_args)
 
 
 def incoming_dir(app_dir: str, release_id: str) -> str:
@@ -370,9 +401,8 @@ def parse_hash_tree(output: bytes) -> dict[str, str]:
     return files
 
 
-# $1 app dir, $2 release id to point `current` at. Atomic: rename over the link.
-_SWITCH_CURRENT = _USER_PRELUDE + r'''
-app=$1 id=$2
+# Points `current` at releases/$id ($app and $id set). Atomic: rename over the link.
+_SWITCH_BODY = r'''
 [ ! -L "$app" ] || refuse "$app is a symbolic link, not the app's directory: remove it and run pulumi up again"
 if [ -L "$app/releases/$id" ] || [ ! -d "$app/releases/$id" ]; then
   refuse "$app/releases/$id is not the release directory da-flask made: run pulumi up --refresh to repair it"
@@ -385,17 +415,12 @@ ln -s "releases/$id" "$app/.current-new"
 mv -T -- "$app/.current-new" "$app/current"
 '''
 
-
-def switch_current(site: Site, release_id: str) -> Argv:
-    return as_site_user(site, _SWITCH_CURRENT, release_id)
-
-
-# $1 app dir, $2 how many to keep, $3.. release ids / venv keys that must stay.
-# Which venvs old releases use is not knowable here, so venvs are pruned by
-# the same rule: newest N plus the live ones. Housekeeping only: a releases/
-# or venvs/ that is not a plain directory is left alone, never followed.
-_PRUNE = _USER_PRELUDE + r'''
-app=$1 keep=$2; shift 2
+# Removes releases and venvs beyond the newest $keep ($app and $keep set),
+# except the ones named in "$@". Which venvs old releases use is not knowable
+# here, so venvs are pruned by the same rule: newest N plus the live ones.
+# Housekeeping only: a releases/ or venvs/ that is not a plain directory is
+# left alone, never followed.
+_PRUNE_BODY = r'''
 for kind in releases venvs; do
   d="$app/$kind"
   if [ -L "$d" ] || [ ! -d "$d" ]; then continue; fi
@@ -407,9 +432,29 @@ for kind in releases venvs; do
 done
 '''
 
+# $1 app dir, $2 release id to point `current` at.
+_SWITCH_CURRENT = _USER_PRELUDE + "app=$1 id=$2\n" + _SWITCH_BODY
+
+
+def switch_current(site: Site, release_id: str) -> Argv:
+    return as_site_user(site, _SWITCH_CURRENT, release_id)
+
+
+# $1 app dir, $2 how many to keep, $3.. release ids / venv keys that must stay.
+_PRUNE = _USER_PRELUDE + "app=$1 keep=$2; shift 2\n" + _PRUNE_BODY
+
 
 def prune(site: Site, keep: int, live: Sequence[str]) -> Argv:
     return as_site_user(site, _PRUNE, str(keep), *live, check_domain=False)
+
+
+# $1 app dir, $2 release id, $3 how many to keep, $4.. what must stay.
+# switch_current then prune in one command: one round trip after a switch.
+_SWITCH_AND_PRUNE = _USER_PRELUDE + "app=$1 id=$2 keep=$3; shift 3\n" + _SWITCH_BODY + _PRUNE_BODY
+
+
+def switch_and_prune(site: Site, release_id: str, keep: int, live: Sequence[str]) -> Argv:
+    return as_site_user(site, _SWITCH_AND_PRUNE, release_id, str(keep), *live)
 
 
 # -- Virtualenv ----------------------------------------------------------
