@@ -510,6 +510,61 @@ seed_from() {
     fi
   done
 }
+LEFTOVERS=$(cat <<'PY'
+import sys
+from importlib import metadata
+from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
+from pip._vendor.packaging.utils import canonicalize_name
+
+NESTED = {"-e", "--editable", "-r", "--requirement", "-c", "--constraint"}
+
+
+def top_level(path):
+    """The requirements' own lines; None when pip's file holds more than
+    plain requirements (includes, editables, paths): nothing is removed then."""
+    reqs = []
+    for raw in open(path, encoding="utf-8"):
+        line = raw.split(" #")[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-"):
+            if line.split()[0].split("=")[0] in NESTED:
+                return None
+            continue
+        try:
+            reqs.append(Requirement(line.split(" --")[0]))
+        except InvalidRequirement:
+            return None
+    return reqs
+
+
+def needed(reqs):
+    need, seen, todo = set(), set(), [(r, ("",)) for r in reqs]
+    while todo:
+        req, extras = todo.pop()
+        if req.marker and not any(req.marker.evaluate({"extra": e}) for e in extras):
+            continue
+        name = canonicalize_name(req.name)
+        need.add(name)
+        key = (name, tuple(sorted(req.extras)))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            dist = metadata.distribution(req.name)
+        except metadata.PackageNotFoundError:
+            continue
+        todo.extend((Requirement(d), ("",) + key[1]) for d in dist.requires or [])
+    return need
+
+
+reqs = top_level(sys.argv[1])
+if reqs is not None:
+    keep = needed(reqs) | {"pip", "setuptools", "wheel"}
+    names = {canonicalize_name(d.metadata["Name"] or "") for d in metadata.distributions()}
+    print("\n".join(sorted(n for n in names if n and n not in keep)))
+PY
+)
 how=BUILT
 live="$app/venvs/$seed"
 if [ -n "$seed" ] && [ "$seed" != "$key" ] && [ ! -L "$live" ] && [ -f "$live/.complete" ]; then
@@ -519,8 +574,20 @@ if [ -n "$seed" ] && [ "$seed" != "$key" ] && [ ! -L "$live" ] && [ -f "$live/.c
     find "$venv" -mindepth 1 ! -name .requirements.txt -delete
   fi
 fi
-if [ $how = BUILT ]; then "$python" -m venv "$venv" >&2 || failed; fi
-"$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2 || failed
+if [ $how = SEEDED ]; then
+  "$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2 || failed
+  # What the seed brought and the requirements no longer need goes, as in a
+  # venv built from nothing; if pip cannot remove it, the venv is built anew.
+  if ! leftovers=$("$venv/bin/python" -c "$LEFTOVERS" "$venv/.requirements.txt") ||
+     { [ -n "$leftovers" ] && ! printf '%s\n' "$leftovers" | xargs "$venv/bin/python" -m pip uninstall -q -y >&2; }; then
+    find "$venv" -mindepth 1 ! -name .requirements.txt -delete
+    how=BUILT
+  fi
+fi
+if [ $how = BUILT ]; then
+  "$python" -m venv "$venv" >&2 || failed
+  "$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2 || failed
+fi
 touch "$venv/.complete"
 echo $how
 '''

@@ -115,3 +115,17 @@ def test_seed_only_from_the_same_interpreter_and_dir() -> None:
     assert seed_key(props, {**props, "key": "py3.11-b"}) == ""
     assert seed_key(props, {**props, "key": "py3.11-a", "python": "/usr/bin/python3.12"}) == ""
     assert seed_key(props, {**props, "key": "py3.11-a", "appDir": "/home/u/b"}) == ""
+
+
+def test_a_removed_requirement_is_not_kept_from_the_seed(lab_host: Any, app_dir: str) -> None:
+    live = build(lab_host, app_dir, TWO)
+    new = build(lab_host, app_dir, "six==1.16.0  # idna dropped\n", live)
+    six_old = next(lab_host.host_path(live["venvDir"]).glob("lib/python3*/site-packages/six.py"))
+    six_new = next(lab_host.host_path(new["venvDir"]).glob("lib/python3*/site-packages/six.py"))
+    assert six_old.stat().st_ino == six_new.stat().st_ino  # seeded
+    found = "import importlib.util as u; print(bool(u.find_spec('six')), bool(u.find_spec('idna')))"
+    assert in_venv(lab_host, new["venvDir"], found).split() == ["True", "False"]
+    assert in_venv(lab_host, live["venvDir"], found).split() == ["True", "True"]
+    pip_list = in_venv(lab_host, new["venvDir"], "import subprocess, sys; subprocess.run("
+                       "[sys.executable, '-m', 'pip', 'list', '--format=freeze'], check=True)")
+    assert {line.split("==")[0].lower() for line in pip_list.split()} == {"pip", "setuptools", "six"}
