@@ -335,6 +335,7 @@ if [ -e "$rel/$new" ] || [ -L "$rel/$new" ]; then
 else
   mv -T -- "$tmp" "$rel/$new"
 fi
+rm -f -- "$tmp.manifest"  # prepare_release's copy, for upload_and_finish
 '''
 _FINISH_RELEASE = _USER_PRELUDE + 'app=$1 new=$2 entry=$3 rel="$1/releases"\n' + _FINISH_BODY
 
@@ -357,9 +358,7 @@ if [ -L "$saved" ] || [ ! -f "$saved" ] ||
   refuse "$saved was changed or removed during the deploy; run pulumi up again"
 fi
 exec < "$saved"
-''' + _FINISH_BODY + r'''
-rm -f -- "$saved"
-'''
+''' + _FINISH_BODY
 
 
 def upload_and_finish(site: Site, release_id: str, entry_point: str, records: bytes,
