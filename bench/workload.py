@@ -201,11 +201,17 @@ def add_requirement(source: Path, line: str) -> None:
 
 
 def live_venv_has(lab: Any, app: str, module_file: str) -> bool:
-    """Whether the venv Unit runs the app from (its `home`) holds module_file."""
+    """Whether the venv Unit runs the app from (its `home`) holds module_file.
+
+    The app's Unit name is `app` (pyinfra's) or `daflask:<project>:<stack>:<app>` (ours)."""
     socket = "/var/run/unit/control.sock"
-    script = ('home=$(curl -fsS --unix-socket "$1" "http://localhost/config/applications/$2/home" '
-              '| tr -d \'"\\r\') && test -f "$home/lib/python3.11/site-packages/$3"')
-    return lab.run(["sh", "-c", script, "sh", socket, app, module_file], check=False).returncode == 0
+    got = lab.run(["curl", "-fsS", "--unix-socket", socket, "http://localhost/config/applications"],
+                  check=False)
+    if got.returncode != 0:
+        return False
+    apps = json.loads(got.stdout)
+    homes = [cfg.get("home", "") for name, cfg in apps.items() if name == app or name.endswith(f":{app}")]
+    return len(homes) == 1 and lab.host_path(f"{homes[0]}/lib/python3.11/site-packages/{module_file}").is_file()
 
 
 def provide_wheels(lab: Any, wheels: Path) -> None:

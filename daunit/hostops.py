@@ -15,6 +15,7 @@ and the host lock, none of them inside a user's tree.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -266,7 +267,8 @@ for old in "$rel"/.incoming-* "$rel"/.stale-*; do
 done
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
-sort > "$work/want"
+cat > "$work/manifest"
+sort < "$work/manifest" > "$work/want"
 src=
 for id in "$new" "$prev"; do
   if [ -n "$id" ] && [ -d "$rel/$id" ] && [ ! -L "$rel/$id" ]; then src="$rel/$id"; break; fi
@@ -280,6 +282,8 @@ if [ "$src" = "$rel/$new" ] && cmp -s "$work/want" "$work/have" &&
 fi
 tmp="$rel/.incoming-$new"
 mkdir -m 755 -- "$tmp"
+# For upload_and_finish, which checks it against the hash it is given.
+cp -- "$work/manifest" "$tmp.manifest"
 comm -12 "$work/want" "$work/have" | cut -c67- > "$work/link"
 if [ -n "$src" ]; then (cd "$src" && xargs -d '\n' -r cp -P -l --parents -t "$tmp" --) < "$work/link"; fi
 echo BUILD
@@ -309,8 +313,7 @@ def parse_prepare(output: bytes) -> tuple[str, list[str]]:
 # $1 app dir, $2 release id, $3 entry point (relative). stdin: the manifest.
 # Sets the modes, checks the whole tree against the manifest, and only then
 # puts it in place (replacing a damaged release of the same id).
-_FINISH_RELEASE = _USER_PRELUDE + r'''
-app=$1 new=$2 entry=$3 rel="$1/releases"
+_FINISH_BODY = r'''
 tmp="$rel/.incoming-$new"
 if [ -L "$tmp" ] || [ ! -d "$tmp" ]; then
   refuse "$tmp was replaced or removed during the deploy; run pulumi up again"
@@ -339,11 +342,38 @@ if [ -e "$rel/$new" ] || [ -L "$rel/$new" ]; then
 else
   mv -T -- "$tmp" "$rel/$new"
 fi
+rm -f -- "$tmp.manifest"  # prepare_release's copy, for upload_and_finish
 '''
+_FINISH_RELEASE = _USER_PRELUDE + 'app=$1 new=$2 entry=$3 rel="$1/releases"\n' + _FINISH_BODY
 
 
 def finish_release(site: Site, release_id: str, entry_point: str) -> Argv:
     return as_site_user(site, _FINISH_RELEASE, release_id, entry_point)
+
+
+# $1 app dir, $2 release id, $3 entry point, $4 the manifest's sha256,
+# $5 the upload's extracting script, $6.. its arguments. stdin: the upload.
+# The upload and finish_release in one command (one round trip fewer): the
+# manifest is the copy prepare_release left beside the incoming tree, used
+# only when its hash is the one the deploying machine computed.
+_UPLOAD_AND_FINISH = _USER_PRELUDE + r'''
+app=$1 new=$2 entry=$3 sum=$4 extract=$5 rel="$1/releases"; shift 5
+sh -c "$extract" sh "$@"
+saved="$rel/.incoming-$new.manifest"
+if [ -L "$saved" ] || [ ! -f "$saved" ] ||
+   [ "$(sha256sum < "$saved" | cut -d' ' -f1)" != "$sum" ]; then
+  refuse "$saved was changed or removed during the deploy; run pulumi up again"
+fi
+exec < "$saved"
+''' + _FINISH_BODY
+
+
+def upload_and_finish(site: Site, release_id: str, entry_point: str, records: bytes,
+                      extract: str, extract_args: Sequence[str]) -> Argv:
+    """The argv of an upload (`extract`, SSHSession.upload_files' script) that
+    finishes the release (finish_release) in the same command."""
+    digest = hashlib.sha256(records).hexdigest()
+    return as_site_user(site, _UPLOAD_AND_FINISH, release_id, entry_point, digest, extract, *extract_args)
 
 
 def incoming_dir(app_dir: str, release_id: str) -> str:
@@ -377,9 +407,8 @@ def parse_hash_tree(output: bytes) -> dict[str, str]:
     return files
 
 
-# $1 app dir, $2 release id to point `current` at. Atomic: rename over the link.
-_SWITCH_CURRENT = _USER_PRELUDE + r'''
-app=$1 id=$2
+# Points `current` at releases/$id ($app and $id set). Atomic: rename over the link.
+_SWITCH_BODY = r'''
 [ ! -L "$app" ] || refuse "$app is a symbolic link, not the app's directory: remove it and run pulumi up again"
 if [ -L "$app/releases/$id" ] || [ ! -d "$app/releases/$id" ]; then
   refuse "$app/releases/$id is not the release directory da-flask made: run pulumi up --refresh to repair it"
@@ -392,17 +421,12 @@ ln -s "releases/$id" "$app/.current-new"
 mv -T -- "$app/.current-new" "$app/current"
 '''
 
-
-def switch_current(site: Site, release_id: str) -> Argv:
-    return as_site_user(site, _SWITCH_CURRENT, release_id)
-
-
-# $1 app dir, $2 how many to keep, $3.. release ids / venv keys that must stay.
-# Which venvs old releases use is not knowable here, so venvs are pruned by
-# the same rule: newest N plus the live ones. Housekeeping only: a releases/
-# or venvs/ that is not a plain directory is left alone, never followed.
-_PRUNE = _USER_PRELUDE + r'''
-app=$1 keep=$2; shift 2
+# Removes releases and venvs beyond the newest $keep ($app and $keep set),
+# except the ones named in "$@". Which venvs old releases use is not knowable
+# here, so venvs are pruned by the same rule: newest N plus the live ones.
+# Housekeeping only: a releases/ or venvs/ that is not a plain directory is
+# left alone, never followed.
+_PRUNE_BODY = r'''
 for kind in releases venvs; do
   d="$app/$kind"
   if [ -L "$d" ] || [ ! -d "$d" ]; then continue; fi
@@ -414,18 +438,50 @@ for kind in releases venvs; do
 done
 '''
 
+# $1 app dir, $2 release id to point `current` at.
+_SWITCH_CURRENT = _USER_PRELUDE + "app=$1 id=$2\n" + _SWITCH_BODY
+
+
+def switch_current(site: Site, release_id: str) -> Argv:
+    return as_site_user(site, _SWITCH_CURRENT, release_id)
+
+
+# $1 app dir, $2 how many to keep, $3.. release ids / venv keys that must stay.
+_PRUNE = _USER_PRELUDE + "app=$1 keep=$2; shift 2\n" + _PRUNE_BODY
+
 
 def prune(site: Site, keep: int, live: Sequence[str]) -> Argv:
     return as_site_user(site, _PRUNE, str(keep), *live, check_domain=False)
 
 
+# $1 app dir, $2 release id, $3 how many to keep, $4.. what must stay.
+# switch_current then prune in one command: one round trip after a switch.
+_SWITCH_AND_PRUNE = _USER_PRELUDE + "app=$1 id=$2 keep=$3; shift 3\n" + _SWITCH_BODY + _PRUNE_BODY
+
+
+def switch_and_prune(site: Site, release_id: str, keep: int, live: Sequence[str]) -> Argv:
+    return as_site_user(site, _SWITCH_AND_PRUNE, release_id, str(keep), *live)
+
+
 # -- Virtualenv ----------------------------------------------------------
 
-# $1 app dir, $2 venv key, $3 python. stdin: requirements.txt.
-# The `.complete` marker is written only after pip succeeded, and nothing
-# points at a venv before it has one.
+# $1 app dir, $2 venv key, $3 python, $4 the live venv's key ("" : none).
+# stdin: requirements.txt. The `.complete` marker is written only after pip
+# succeeded, and nothing points at a venv before it has one.
+#
+# A requirements change seeds the new venv from the live one instead of
+# starting empty: a fresh `venv --without-pip` (its own bin/python links and
+# pyvenv.cfg), the live venv's other trees (lib/, include/, share/ ...) as
+# hard links, and bin/'s scripts written anew with this venv's path in their
+# shebangs; then `pip install -r` fetches and installs only the difference.
+# Hard links are safe against pip: it unlinks a file before writing one at
+# its path, moves files aside to uninstall them, and replaces RECORD and the
+# other metadata by rename, so a pip run here never writes into an inode the
+# live venv uses (Python's .pyc writes are renames too). bin/ is copied, not
+# linked. The seed is skipped (a full build instead) when the live venv is
+# incomplete or a link, or its pyvenv.cfg names another interpreter.
 _BUILD_VENV = _USER_PRELUDE + r'''
-app=$1 key=$2 python=$3
+app=$1 key=$2 python=$3 seed=$4
 own_dir "$app" 755
 own_dir "$app/venvs" 755
 venv="$app/venvs/$key"
@@ -438,18 +494,115 @@ rm -rf -- "$venv"
 mkdir -m 755 -- "$venv"
 cat > "$venv/.requirements.txt"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-if ! "$python" -m venv "$venv" >&2 \
-   || ! "$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2; then
-  rm -rf -- "$venv"
-  exit 3
+failed() { rm -rf -- "$venv"; exit 3; }
+# $1 the live venv. Fills $venv from it; fails (leaving $venv to be emptied) when it cannot.
+seed_from() {
+  "$python" -m venv --without-pip "$venv" >&2 || return 1
+  [ "$(grep -v '^command' -- "$1/pyvenv.cfg")" = "$(grep -v '^command' -- "$venv/pyvenv.cfg")" ] || return 1
+  for e in "$1"/*; do
+    n=${e##*/}
+    case $n in bin|pyvenv.cfg|lib64) continue;; esac
+    cp -a -l -- "$e" "$venv/" || return 1
+  done
+  for e in "$1"/bin/*; do
+    n=${e##*/} out="$venv/bin/${e##*/}"
+    if [ -e "$out" ] || [ -L "$out" ] || [ -L "$e" ] || [ ! -f "$e" ]; then continue; fi
+    if [ "$(head -c 2 -- "$e")" = '#!' ]; then
+      "$venv/bin/python" -c 'import sys; o, n, s, d = sys.argv[1:]; open(d, "wb").write(open(s, "rb").read().replace(o.encode() + b"/bin/", n.encode() + b"/bin/"))' \
+        "$1" "$venv" "$e" "$out" || return 1
+      chmod 755 -- "$out"
+    else
+      cp -p -- "$e" "$out" || return 1
+    fi
+  done
+}
+LEFTOVERS=$(cat <<'PY'
+import sys
+from importlib import metadata
+from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
+from pip._vendor.packaging.utils import canonicalize_name
+
+NESTED = {"-e", "--editable", "-r", "--requirement", "-c", "--constraint"}
+
+
+def top_level(path):
+    """The requirements' own lines; None when pip's file holds more than
+    plain requirements (includes, editables, paths): nothing is removed then."""
+    reqs = []
+    for raw in open(path, encoding="utf-8"):
+        line = raw.split(" #")[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-"):
+            if line.split()[0].split("=")[0] in NESTED:
+                return None
+            continue
+        try:
+            reqs.append(Requirement(line.split(" --")[0]))
+        except InvalidRequirement:
+            return None
+    return reqs
+
+
+def needed(reqs):
+    need, seen, todo = set(), set(), [(r, ("",)) for r in reqs]
+    while todo:
+        req, extras = todo.pop()
+        if req.marker and not any(req.marker.evaluate({"extra": e}) for e in extras):
+            continue
+        name = canonicalize_name(req.name)
+        need.add(name)
+        key = (name, tuple(sorted(req.extras)))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            dist = metadata.distribution(req.name)
+        except metadata.PackageNotFoundError:
+            continue
+        todo.extend((Requirement(d), ("",) + key[1]) for d in dist.requires or [])
+    return need
+
+
+reqs = top_level(sys.argv[1])
+if reqs is not None:
+    keep = needed(reqs) | {"pip", "setuptools", "wheel"}
+    names = {canonicalize_name(d.metadata["Name"] or "") for d in metadata.distributions()}
+    print("\n".join(sorted(n for n in names if n and n not in keep)))
+PY
+)
+how=BUILT
+live="$app/venvs/$seed"
+if [ -n "$seed" ] && [ "$seed" != "$key" ] && [ ! -L "$live" ] && [ -f "$live/.complete" ]; then
+  if seed_from "$live"; then
+    how=SEEDED
+  else
+    find "$venv" -mindepth 1 ! -name .requirements.txt -delete
+  fi
+fi
+if [ $how = SEEDED ]; then
+  "$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2 || failed
+  # What the seed brought and the requirements no longer need goes, as in a
+  # venv built from nothing; if pip cannot remove it, the venv is built anew.
+  if ! leftovers=$("$venv/bin/python" -c "$LEFTOVERS" "$venv/.requirements.txt") ||
+     { [ -n "$leftovers" ] && ! printf '%s\n' "$leftovers" | xargs "$venv/bin/python" -m pip uninstall -q -y >&2; }; then
+    find "$venv" -mindepth 1 ! -name .requirements.txt -delete
+    how=BUILT
+  fi
+fi
+if [ $how = BUILT ]; then
+  "$python" -m venv "$venv" >&2 || failed
+  "$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2 || failed
 fi
 touch "$venv/.complete"
-echo BUILT
+echo $how
 '''
 
 
-def build_venv(site: Site, venv_key: str, python: str) -> Argv:
-    return as_site_user(site, _BUILD_VENV, venv_key, python)
+def build_venv(site: Site, venv_key: str, python: str, seed_key: str = "") -> Argv:
+    """Build venvs/<venv_key> (REUSED, SEEDED or BUILT on stdout); `seed_key`
+    names the live venv to start from when the interpreter is the same."""
+    return as_site_user(site, _BUILD_VENV, venv_key, python, seed_key)
 
 
 _VENV_COMPLETE = _USER_PRELUDE + r'''

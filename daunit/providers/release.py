@@ -11,6 +11,7 @@ trusting it, and swaps the verified tree in.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from daunit import hostops
 from daunit.errors import CommandError, DeployError
 from daunit.manifest import SourceFile
 from daunit.providers.base import Provider, plain
-from daunit.providers.site import run_step, upload_command
+from daunit.providers.site import run_step
 from daunit.shipped import ENTRY_NAME, entry_bytes
 
 if TYPE_CHECKING:
@@ -64,25 +65,30 @@ class ReleaseProvider(Provider):
             # The host names what it lacks; only the manifest's files are ever sent.
             sent = sorted(p for p in set(need) if p in files) if state != "EXISTS" else []
             sent_bytes = 0
-            if state != "EXISTS":
-                sent_bytes = self._upload(s, site, rid, props["source"], files, sent)
+            if state != "EXISTS" and sent:
+                # The upload finishes the release in the same command.
+                sent_bytes = self._upload(s, site, props, sent, records)
+            elif state != "EXISTS":
                 run_step(s, hostops.finish_release(site, rid, props["entryPoint"]), stdin=records)
         return {**props,
                 "releaseDir": f"{site.app_dir}/releases/{rid}",
                 "filesSent": len(sent),
                 "bytesSent": sent_bytes}
 
-    def _upload(self, s: SSHSession, site: hostops.Site, rid: str, source: str, files: dict[str, str],
-                sent: list[str]) -> int:
-        if not sent:
-            return 0
+    def _upload(self, s: SSHSession, site: hostops.Site, props: dict[str, Any], sent: list[str],
+                records: bytes) -> int:
+        rid, source, files = props["releaseId"], props["source"], props["files"]
         incoming = hostops.incoming_dir(site.app_dir, rid)
+
+        def command(script: str, args: Sequence[str]) -> list[str]:
+            return hostops.upload_and_finish(site, rid, props["entryPoint"], records, script, args)
         try:
             return s.upload_files(incoming, {p: _content(source, p, files[p]) for p in sent},
-                                  command=upload_command(site))
+                                  command=command)
         except DeployError as exc:
             # The connection still works: leave nothing half-made.
-            run_step(s, hostops.remove(site, f"releases/.incoming-{rid}"), check=False)
+            run_step(s, hostops.remove(site, f"releases/.incoming-{rid}",
+                                       f"releases/.incoming-{rid}.manifest"), check=False)
             if isinstance(exc, CommandError):
                 raise self._explain_upload_failure(s, site.user, site.app_dir, exc, Path(source), sent) from exc
             raise

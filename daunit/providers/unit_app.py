@@ -87,8 +87,8 @@ class UnitApplicationProvider(Provider):
                         unit.put(app_path(name), before)
                     raise
             site = hostops.Site.of(props, olds)
-            s.run(hostops.switch_current(site, props["releaseId"]))
-            s.run(hostops.prune(site, int(props.get("keep", 5)), [props["releaseId"], props["venvKey"]]))
+            s.run(hostops.switch_and_prune(site, props["releaseId"], int(props.get("keep", 5)),
+                                           [props["releaseId"], props["venvKey"]]))
         return {**props, "healthChecked": routed}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

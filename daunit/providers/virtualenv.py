@@ -1,7 +1,9 @@
 """Virtualenv: keyed by (python version, hash of requirements).
 
 Built beside the live one, as the site user, and used only once pip
-succeeded; reused whenever the key is unchanged. A failed build leaves
+succeeded; reused whenever the key is unchanged. A requirements change
+starts from a copy of the live venv (hard links, its own bin/), so pip
+installs only the difference (daunit.hostops). A failed build leaves
 nothing behind and says why (pip's stderr tail).
 """
 from __future__ import annotations
@@ -13,6 +15,15 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 from daunit import hostops
 from daunit.providers.base import Provider, plain
 from daunit.providers.site import run_step
+
+
+def seed_key(props: dict[str, Any], olds: dict[str, Any] | None) -> str:
+    """The live venv to seed a new one from: the previous key, when it was
+    built by the same interpreter in the same app dir ("" otherwise)."""
+    if not olds or olds.get("python") != props["python"] or olds.get("appDir") != props["appDir"]:
+        return ""
+    previous = str(olds.get("key") or "")
+    return previous if previous != props["key"] else ""
 
 
 class VirtualenvProvider(Provider):
@@ -29,11 +40,11 @@ class VirtualenvProvider(Provider):
 
     def _build(self, props: dict[str, Any], olds: dict[str, Any] | None = None) -> dict[str, Any]:
         site = hostops.Site.of(props, olds)
+        step = hostops.build_venv(site, props["key"], props["python"], seed_key(props, olds))
         with self.session(props) as s:
-            result = run_step(s, hostops.build_venv(site, props["key"], props["python"]),
-                              stdin=props["requirements"].encode(), timeout=1800)
+            result = run_step(s, step, stdin=props["requirements"].encode(), timeout=1800)
         return {**props, "venvDir": f"{site.app_dir}/venvs/{props['key']}",
-                "built": result.stdout.decode().strip() == "BUILT"}
+                "built": result.stdout.decode().strip() in ("BUILT", "SEEDED")}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)

@@ -1,0 +1,131 @@
+"""A requirements change seeds the new venv from the live one: pip installs
+only the difference, the new venv is complete before anything names it, a
+failed install leaves the live venv as it was, and no pip run in the new
+venv can change a file of the live one."""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from daunit import hostops
+from daunit.errors import DeployError
+from daunit.manifest import venv_key
+from daunit.providers.virtualenv import VirtualenvProvider, seed_key
+from tests.remote.test_hostops_site import props_of
+
+PYTHON = "/usr/bin/python3"
+ONE = "six==1.16.0\n"
+TWO = "six==1.16.0\nidna==3.7\n"
+
+
+@pytest.fixture
+def app_dir(lab_host: Any) -> Iterator[str]:
+    path = f"{lab_host.public_html}/v{secrets.token_hex(4)}"
+    yield path
+    lab_host.run(["rm", "-rf", "--", path])
+
+
+def venv_props(lab: Any, app_dir: str, requirements: str) -> dict[str, Any]:
+    key = venv_key("3.11", requirements.encode(), interpreter=PYTHON)
+    return props_of(lab, hostops.Site(lab.da_user, app_dir), python=PYTHON, key=key,
+                    requirements=requirements)
+
+
+def in_venv(lab: Any, venv: str, code: str) -> str:
+    """Run `code` with the venv's python, as the site user, on the host."""
+    out = lab.run(["setpriv", f"--reuid={lab.da_user}", f"--regid={lab.da_user}", "--init-groups",
+                   "env", "-i", "HOME=/tmp", f"{venv}/bin/python", "-c", code]).stdout
+    return out.decode() if isinstance(out, bytes) else str(out)
+
+
+def build(lab: Any, app_dir: str, requirements: str,
+          olds: dict[str, Any] | None = None) -> dict[str, Any]:
+    props = venv_props(lab, app_dir, requirements)
+    if olds is None:
+        return dict(VirtualenvProvider().create(props).outs or {})
+    return dict(VirtualenvProvider().update(app_dir, olds, props).outs or {})
+
+
+def test_a_requirements_change_starts_from_the_live_venv(lab_host: Any, app_dir: str) -> None:
+    live = build(lab_host, app_dir, ONE)
+    new = build(lab_host, app_dir, TWO, live)
+    old_dir, new_dir = lab_host.host_path(live["venvDir"]), lab_host.host_path(new["venvDir"])
+    assert new["built"] and (new_dir / ".complete").is_file()
+    six_old = next(old_dir.glob("lib/python3*/site-packages/six.py"))
+    six_new = next(new_dir.glob("lib/python3*/site-packages/six.py"))
+    # Seeded: the unchanged package is the live venv's file, not a new download.
+    assert six_old.stat().st_ino == six_new.stat().st_ino
+    assert list(new_dir.glob("lib/python3*/site-packages/idna/__init__.py"))
+    assert not list(old_dir.glob("lib/python3*/site-packages/idna"))
+    # bin/ is the new venv's own: its scripts run the new venv's python.
+    pip_script = (new_dir / "bin" / "pip").read_text().splitlines()[0]
+    assert pip_script == f"#!{new['venvDir']}/bin/python3"
+    assert (new_dir / "bin" / "pip").stat().st_ino != (old_dir / "bin" / "pip").stat().st_ino
+    assert (new_dir / "bin" / "python").is_symlink()
+    assert f"{new['venvDir']}" in (new_dir / "pyvenv.cfg").read_text()
+    prefix = in_venv(lab_host, new["venvDir"], "import sys, six, idna; print(sys.prefix, six.__file__)")
+    assert prefix.split() == [new["venvDir"], f"{new['venvDir']}/{six_new.relative_to(new_dir)}"]
+
+
+def test_pip_in_the_new_venv_never_touches_the_live_one(lab_host: Any, app_dir: str) -> None:
+    live = build(lab_host, app_dir, ONE)
+    new = build(lab_host, app_dir, TWO, live)
+    old_dir = lab_host.host_path(live["venvDir"])
+    six_old = next(old_dir.glob("lib/python3*/site-packages/six.py"))
+    before = six_old.read_bytes()
+    # A pip run in the new venv (reinstall then uninstall of the shared package).
+    in_venv(lab_host, new["venvDir"], "import subprocess, sys; "
+            "subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--force-reinstall', "
+            "'--no-deps', 'six==1.16.0'], check=True); "
+            "subprocess.run([sys.executable, '-m', 'pip', 'uninstall', '-q', '-y', 'six'], check=True)")
+    assert six_old.read_bytes() == before and six_old.stat().st_nlink == 1
+    assert in_venv(lab_host, live["venvDir"], "import six; print(six.__version__)").strip() == "1.16.0"
+
+
+def test_a_failed_install_leaves_the_live_venv_alone(lab_host: Any, app_dir: str) -> None:
+    live = build(lab_host, app_dir, ONE)
+    broken = ONE + "da-flask-no-such-package-anywhere==0.0.1\n"
+    with pytest.raises(DeployError):
+        build(lab_host, app_dir, broken, live)
+    assert not lab_host.host_path(f"{app_dir}/venvs/{venv_props(lab_host, app_dir, broken)['key']}").exists()
+    old_dir = lab_host.host_path(live["venvDir"])
+    assert (old_dir / ".complete").is_file()
+    assert in_venv(lab_host, live["venvDir"], "import six; print(six.__version__)").strip() == "1.16.0"
+
+
+def test_another_interpreter_builds_from_scratch(lab_host: Any, app_dir: str) -> None:
+    live = build(lab_host, app_dir, ONE)
+    # The live venv says it was made by another Python: not a seed.
+    cfg = lab_host.host_path(live["venvDir"]) / "pyvenv.cfg"
+    cfg.write_text(cfg.read_text().replace("version", "version = 3.0.0\nwas-version"))
+    new = build(lab_host, app_dir, TWO, live)
+    six_old = next(lab_host.host_path(live["venvDir"]).glob("lib/python3*/site-packages/six.py"))
+    six_new = next(lab_host.host_path(new["venvDir"]).glob("lib/python3*/site-packages/six.py"))
+    assert six_old.stat().st_ino != six_new.stat().st_ino
+    assert in_venv(lab_host, new["venvDir"], "import six, idna; print('ok')").strip() == "ok"
+
+
+def test_seed_only_from_the_same_interpreter_and_dir() -> None:
+    props = {"python": "/usr/bin/python3", "appDir": "/home/u/a", "key": "py3.11-b"}
+    assert seed_key(props, None) == ""
+    assert seed_key(props, {**props, "key": "py3.11-a"}) == "py3.11-a"
+    assert seed_key(props, {**props, "key": "py3.11-b"}) == ""
+    assert seed_key(props, {**props, "key": "py3.11-a", "python": "/usr/bin/python3.12"}) == ""
+    assert seed_key(props, {**props, "key": "py3.11-a", "appDir": "/home/u/b"}) == ""
+
+
+def test_a_removed_requirement_is_not_kept_from_the_seed(lab_host: Any, app_dir: str) -> None:
+    live = build(lab_host, app_dir, TWO)
+    new = build(lab_host, app_dir, "six==1.16.0  # idna dropped\n", live)
+    six_old = next(lab_host.host_path(live["venvDir"]).glob("lib/python3*/site-packages/six.py"))
+    six_new = next(lab_host.host_path(new["venvDir"]).glob("lib/python3*/site-packages/six.py"))
+    assert six_old.stat().st_ino == six_new.stat().st_ino  # seeded
+    found = "import importlib.util as u; print(bool(u.find_spec('six')), bool(u.find_spec('idna')))"
+    assert in_venv(lab_host, new["venvDir"], found).split() == ["True", "False"]
+    assert in_venv(lab_host, live["venvDir"], found).split() == ["True", "True"]
+    pip_list = in_venv(lab_host, new["venvDir"], "import subprocess, sys; subprocess.run("
+                       "[sys.executable, '-m', 'pip', 'list', '--format=freeze'], check=True)")
+    assert {line.split("==")[0].lower() for line in pip_list.split()} == {"pip", "setuptools", "six"}
