@@ -130,8 +130,11 @@ def unit_restart_s(lab: Any, app: str, domain: str, reps: int = 3) -> float:
     """Median seconds from Unit's `GET /control/applications/APP/restart` to the
     app's next 200 through Unit's listener: the restart a change pays, new
     process and Flask import included (timed inside the lab: no network)."""
+    from bench.workload import unit_apps_named
+
+    (name,) = unit_apps_named(lab, app)  # the name Unit runs it under
     times = []
     for _ in range(reps):
-        run = lab.run(["sh", "-c", _RESTART_UNTIL_SERVED, "sh", lab.unit_socket, app, domain])
+        run = lab.run(["sh", "-c", _RESTART_UNTIL_SERVED, "sh", lab.unit_socket, name, domain])
         times.append(int(run.stdout.strip()) / 1000)
     return statistics.median(times)

@@ -200,17 +200,20 @@ def add_requirement(source: Path, line: str) -> None:
     path.write_text(text + ("" if text.endswith("\n") else "\n") + line + "\n")
 
 
-def live_venv_has(lab: Any, app: str, module_file: str) -> bool:
-    """Whether the venv Unit runs the app from (its `home`) holds module_file.
-
-    The app's Unit name is `app` (pyinfra's) or `daflask:<project>:<stack>:<app>` (ours)."""
-    socket = "/var/run/unit/control.sock"
-    got = lab.run(["curl", "-fsS", "--unix-socket", socket, "http://localhost/config/applications"],
+def unit_apps_named(lab: Any, app: str) -> dict[str, Any]:
+    """Unit's applications for `app`: named `app`, or `daflask:<project>:<stack>:<app>`
+    as every stack of ours (and the pyinfra world) names them."""
+    got = lab.run(["curl", "-fsS", "--unix-socket", lab.unit_socket, "http://localhost/config/applications"],
                   check=False)
     if got.returncode != 0:
-        return False
+        return {}
     apps = json.loads(got.stdout)
-    homes = [cfg.get("home", "") for name, cfg in apps.items() if name == app or name.endswith(f":{app}")]
+    return {name: cfg for name, cfg in apps.items() if name == app or name.endswith(f":{app}")}
+
+
+def live_venv_has(lab: Any, app: str, module_file: str) -> bool:
+    """Whether the venv Unit runs the app from (its `home`) holds module_file."""
+    homes = [cfg.get("home", "") for cfg in unit_apps_named(lab, app).values()]
     return len(homes) == 1 and lab.host_path(f"{homes[0]}/lib/python3.11/site-packages/{module_file}").is_file()
 
 
