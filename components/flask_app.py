@@ -79,31 +79,70 @@ class FlaskApp(pulumi.ComponentResource):
             "key": vkey,
             "requirements": requirements.decode(),
         }, child)
+        environment = self._instance(name, app, common, secret_env, child)
+
+        before_switch: list[pulumi.Resource] = [self.release, self.venv, self.instance, host.unit]
+        self.release_commands = self._release_commands(name, app, common, rid, vkey, environment)
+        if self.release_commands is not None:
+            before_switch.append(self.release_commands)
+        self._unit_resources(name, app, host_spec, host, common, rid, vkey, owner, before_switch)
+
+        self.certificate: UnitCertificate | None = None
+        if app.tls is not None:
+            self.certificate = self._certificate(name, app, host_spec, host, tls_material,
+                                                 unit_name)
+
+        self._publish(app, host_spec, rid, vkey, unit_name, layout.app_dir)
+
+    def _publish(self, app: AppSpec, host_spec: HostSpec, rid: str, vkey: str, unit_name: str,
+                 app_dir: str) -> None:
+        """What the program exports from this app (daunit.outputs)."""
+        self.urls = app_urls(app)
+        address = host_spec.dns_address
+        self.dns_records = dns_records(app, address) if address else []
+        self.release_id = rid
+        self.venv_key = vkey
+        self.unit_name = unit_name
+        self.tls = self._tls_facts(app)
+        self.register_outputs({"urls": self.urls, "releaseId": rid, "venvKey": vkey,
+                               "unitApplication": self.unit_name, "appDir": app_dir,
+                               "tls": self.tls})
+
+    def _instance(self, name: str, app: AppSpec, common: dict[str, Any],
+                  secret_env: pulumi.Input[dict[str, str]],
+                  child: pulumi.ResourceOptions) -> pulumi.Output[dict[str, str]]:
+        """instance/.env, from the plain environment and the secrets; returns the
+        (secret) environment, which release commands run with too."""
         plain_env: pulumi.Output[dict[str, str]] = pulumi.Output.from_input(secret_env).apply(
             lambda values: instance_environment(app, values or {}))
         environment: pulumi.Output[dict[str, str]] = pulumi.Output.secret(plain_env)
         self.instance = InstanceConfig(f"{name}-instance", {
             **common, "environment": environment,
             "secretKeys": list(app.secret_environment_keys)}, child)
+        return environment
 
-        before_switch: list[pulumi.Resource] = [self.release, self.venv, self.instance, host.unit]
-        self.release_commands: ReleaseCommands | None = None
-        if app.release_commands:
-            # Before the switch, after the release, venv and .env they run with.
-            self.release_commands = ReleaseCommands(f"{name}-release-commands", {
-                **common, "releaseId": rid, "venvKey": vkey,
-                "commands": [list(c) for c in app.release_commands],
-                "environment": environment, "secretKeys": list(app.secret_environment_keys),
-            }, pulumi.ResourceOptions(parent=self, depends_on=[self.release, self.venv, self.instance]))
-            before_switch.append(self.release_commands)
+    def _release_commands(self, name: str, app: AppSpec, common: dict[str, Any], rid: str, vkey: str,
+                          environment: pulumi.Output[dict[str, str]]) -> ReleaseCommands | None:
+        """Before the switch, after the release, venv and .env they run with."""
+        if not app.release_commands:
+            return None
+        return ReleaseCommands(f"{name}-release-commands", {
+            **common, "releaseId": rid, "venvKey": vkey,
+            "commands": [list(c) for c in app.release_commands],
+            "environment": environment, "secretKeys": list(app.secret_environment_keys),
+        }, pulumi.ResourceOptions(parent=self, depends_on=[self.release, self.venv, self.instance]))
 
+    def _unit_resources(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
+                        common: dict[str, Any], rid: str, vkey: str, owner: Owner,
+                        before_switch: list[pulumi.Resource]) -> None:
+        """The Unit application (the switch) and the app's route with its dispatch entry."""
         health = ({"listener": app.listener, "host": app.domain, "path": app.health_path,
                    "status": app.health_status, "timeout": 30} if app.health_check else None)
         base_config = unit_application(app, host_spec, rid, vkey, owner)
         unit_config = self.instance.revision.apply(lambda rev: _with_revision(base_config, rev))
         self.unit_app = UnitApplication(f"{name}-unit-app", {
             **common,
-            "name": unit_name,
+            "name": unit_app_name(app, owner),
             "socket": host.unit_socket,
             "log": host.unit_log,
             "config": unit_config,
@@ -116,7 +155,7 @@ class FlaskApp(pulumi.ComponentResource):
             "connection": host.connection,
             "name": unit_route_name(app, owner),
             "owner": owner.mark,
-            "appDir": layout.app_dir,
+            "appDir": common["appDir"],
             "socket": host.unit_socket,
             "log": host.unit_log,
             "steps": unit_route(app, host_spec, rid, owner),
@@ -125,22 +164,6 @@ class FlaskApp(pulumi.ComponentResource):
             "listener": app.listener,
             "health": health,
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.unit_app]))
-
-        self.certificate: UnitCertificate | None = None
-        if app.tls is not None:
-            self.certificate = self._certificate(name, app, host_spec, host, tls_material,
-                                                 unit_name)
-
-        self.urls = app_urls(app)
-        address = host_spec.dns_address
-        self.dns_records = dns_records(app, address) if address else []
-        self.release_id = rid
-        self.venv_key = vkey
-        self.unit_name = unit_name
-        self.tls = self._tls_facts(app)
-        self.register_outputs({"urls": self.urls, "releaseId": rid, "venvKey": vkey,
-                               "unitApplication": self.unit_name, "appDir": layout.app_dir,
-                               "tls": self.tls})
 
     def _certificate(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
                      tls_material: pulumi.Input[dict[str, str]] | None,

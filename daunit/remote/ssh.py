@@ -570,81 +570,94 @@ class SSHSession:
         unknown = set(modes) - set(files)
         if unknown:
             raise ValueError(f"modes given for files not uploaded: {sorted(unknown)}")
-        names = {rel: _checked_relpath(rel) for rel in files}
-        script = 'd=$1; shift; mkdir -p -- "$d" && exec tar -x -z -p -f - -C "$d" "$@"'
-        tar_opts = ["--same-owner"] if owner or group else ["--no-same-owner"]
-        if owner or group:
-            # GNU tar falls back to the numeric id (ours: 0) for unknown names:
-            # check first, so a typo never leaves root-owned files behind.
-            script = (
-                'd=$1; o=$2; g=$3; shift 3; '
-                '{ [ -z "$o" ] || id -u -- "$o" >/dev/null; } && '
-                '{ [ -z "$g" ] || getent group -- "$g" >/dev/null || { echo "no such group: $g" >&2; false; }; } && '
-                'mkdir -p -- "$d" && exec tar -x -z -p -f - -C "$d" "$@"'
-            )
-            args = [dest_dir, owner or "", group or "", *tar_opts]
-        else:
-            args = [dest_dir, *tar_opts]
+        script, args = _extract_script(dest_dir, owner, group)
         argv = command(script, args) if command else ["sh", "-c", script, "sh", *args]
         # Files get "now" as mtime: a fixed stamp would let Python reuse a stale
         # .pyc for a changed source of the same size.
-        mtime = int(time.time())
-        problems: list[Exception] = []
-        sent = [0]
-
-        def add(tar: tarfile.TarFile, rel: str, content: bytes | Path | CheckedSource) -> None:
-            info = functools.partial(_tarinfo, names[rel], tarfile.REGTYPE, mode=modes.get(rel, default_mode),
-                                     mtime=mtime, owner=owner, group=group)
-            if isinstance(content, (bytes, bytearray, memoryview)):
-                data = bytes(content)
-                tar.addfile(info(size=len(data)), io.BytesIO(data))
-                sent[0] += len(data)
-            elif isinstance(content, Path):
-                size = content.stat().st_size
-                with content.open("rb") as f:
-                    tar.addfile(info(size=size), f)
-                sent[0] += size
-            else:
-                reader, size = content.open_checked()
-                with reader:
-                    tar.addfile(info(size=size), reader)
-                    reader.verify_complete()
-                sent[0] += size
-
-        def feed(chan: paramiko.Channel) -> None:
-            # Buffered: tarfile writes each header and block separately, and
-            # every sendall is an SSH packet of its own.
-            raw = _GzipChannelSink(chan)
-            sink = io.BufferedWriter(raw, buffer_size=256 * 1024)
-            try:
-                with sink, tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                    for d in _parent_dirs(names.values()):
-                        tar.addfile(_tarinfo(d, tarfile.DIRTYPE, 0, dir_mode, mtime, owner, group))
-                    for rel, content in files.items():
-                        try:
-                            add(tar, rel, content)
-                        except (OSError, EOFError, paramiko.SSHException):
-                            raise
-                        except Exception as exc:  # the source changed: cut the stream short
-                            problems.append(exc)
-                            raw.abort()
-                            return
-            except (OSError, EOFError, paramiko.SSHException):
-                if not problems:  # else: the abort itself, on closing
-                    raise
-
+        stream = _TarStream(files, modes, default_mode, dir_mode, int(time.time()), owner, group)
         try:
-            self._exec(argv, feed, large=True, check=True, timeout=timeout, secrets=())
+            self._exec(argv, stream.feed, large=True, check=True, timeout=timeout, secrets=())
         except CommandError:
-            if problems:
-                raise ConfigError(str(problems[0]), host=self.target.host) from None
+            if stream.problems:
+                raise ConfigError(str(stream.problems[0]), host=self.target.host) from None
             raise
-        if problems:
-            raise ConfigError(str(problems[0]), host=self.target.host) from None
-        return sent[0]
+        if stream.problems:
+            raise ConfigError(str(stream.problems[0]), host=self.target.host) from None
+        return stream.sent
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _extract_script(dest_dir: str, owner: str | None, group: str | None) -> tuple[str, list[str]]:
+    """The host's side of upload_files: (script, args) that unpack stdin into dest_dir."""
+    tar_opts = ["--same-owner"] if owner or group else ["--no-same-owner"]
+    if not (owner or group):
+        return 'd=$1; shift; mkdir -p -- "$d" && exec tar -x -z -p -f - -C "$d" "$@"', [dest_dir, *tar_opts]
+    # GNU tar falls back to the numeric id (ours: 0) for unknown names:
+    # check first, so a typo never leaves root-owned files behind.
+    script = (
+        'd=$1; o=$2; g=$3; shift 3; '
+        '{ [ -z "$o" ] || id -u -- "$o" >/dev/null; } && '
+        '{ [ -z "$g" ] || getent group -- "$g" >/dev/null || { echo "no such group: $g" >&2; false; }; } && '
+        'mkdir -p -- "$d" && exec tar -x -z -p -f - -C "$d" "$@"'
+    )
+    return script, [dest_dir, owner or "", group or "", *tar_opts]
+
+
+class _TarStream:
+    """The deploying machine's side of upload_files: a gzipped tar of `files`
+    written to the channel; a source that changed cuts it short (`problems`)."""
+
+    def __init__(self, files: Mapping[str, bytes | Path | CheckedSource], modes: Mapping[str, int],
+                 default_mode: int, dir_mode: int, mtime: int, owner: str | None, group: str | None) -> None:
+        self.files, self.modes, self.default_mode, self.dir_mode = files, modes, default_mode, dir_mode
+        self.mtime, self.owner, self.group = mtime, owner, group
+        self.names = {rel: _checked_relpath(rel) for rel in files}
+        self.problems: list[Exception] = []
+        self.sent = 0
+
+    def _add(self, tar: tarfile.TarFile, rel: str, content: bytes | Path | CheckedSource) -> None:
+        info = functools.partial(_tarinfo, self.names[rel], tarfile.REGTYPE,
+                                 mode=self.modes.get(rel, self.default_mode),
+                                 mtime=self.mtime, owner=self.owner, group=self.group)
+        if isinstance(content, (bytes, bytearray, memoryview)):
+            data = bytes(content)
+            tar.addfile(info(size=len(data)), io.BytesIO(data))
+            self.sent += len(data)
+        elif isinstance(content, Path):
+            size = content.stat().st_size
+            with content.open("rb") as f:
+                tar.addfile(info(size=size), f)
+            self.sent += size
+        else:
+            reader, size = content.open_checked()
+            with reader:
+                tar.addfile(info(size=size), reader)
+                reader.verify_complete()
+            self.sent += size
+
+    def feed(self, chan: paramiko.Channel) -> None:
+        # Buffered: tarfile writes each header and block separately, and
+        # every sendall is an SSH packet of its own.
+        raw = _GzipChannelSink(chan)
+        sink = io.BufferedWriter(raw, buffer_size=256 * 1024)
+        try:
+            with sink, tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for d in _parent_dirs(self.names.values()):
+                    tar.addfile(_tarinfo(d, tarfile.DIRTYPE, 0, self.dir_mode, self.mtime, self.owner, self.group))
+                for rel, content in self.files.items():
+                    try:
+                        self._add(tar, rel, content)
+                    except (OSError, EOFError, paramiko.SSHException):
+                        raise
+                    except Exception as exc:  # the source changed: cut the stream short
+                        self.problems.append(exc)
+                        raw.abort()
+                        return
+        except (OSError, EOFError, paramiko.SSHException):
+            if not self.problems:  # else: the abort itself, on closing
+                raise
 
 
 class CheckedReader(Protocol):
