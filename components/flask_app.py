@@ -9,11 +9,11 @@ from typing import Any
 import pulumi
 
 from components.host import DirectAdminHost
-from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
+from daunit.layout import AppLayout
+from daunit.manifest import app_entry_point, build_app_manifest, read_requirements, release_id, venv_key
 from daunit.models import AppSpec, HostSpec
 from daunit.ownership import Owner
 from daunit.render import (
-    AppLayout,
     app_urls,
     chain_sha256,
     directadmin_cert_files,
@@ -58,7 +58,7 @@ class FlaskApp(pulumi.ComponentResource):
         rid = release_id(manifest)
         requirements = read_requirements(app)
         vkey = venv_key(app.python_version, requirements, interpreter=host_spec.python)
-        entry = next(p for p, e in manifest.items() if e.mode == 0o755)
+        entry = app_entry_point(app)
         owner = current_owner()
         unit_name = unit_app_name(app, owner)
         # `owner` claims the app dir for this stack, `domain` is checked to be

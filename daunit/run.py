@@ -29,8 +29,8 @@ from typing import Any
 
 from daunit import hostops
 from daunit.errors import DeployError
+from daunit.layout import RELEASE_ID_RE, VENV_KEY_RE, AppLayout
 from daunit.models import AppSpec, StackSpec
-from daunit.render import RELEASE_ID_RE, VENV_KEY_RE
 from daunit.status import StatusError, find_unit_app, load_stack
 
 _READ_SIZE = 32768
@@ -53,7 +53,7 @@ def live_release(applications: Mapping[str, Any], app: AppSpec, app_dir: str) ->
     found = find_unit_app(applications, app_dir)
     if found is None and app.isolation:
         # An isolated app's paths are inside its rootfs, the app dir.
-        found = next(((name, str(c.get("path", "")).removeprefix("/releases/").split("/")[0])
+        found = next(((name, AppLayout(app_dir).release_of(app_dir + str(c.get("path", ""))) or "")
                       for name, c in sorted(applications.items())
                       if isinstance(c, Mapping) and (c.get("isolation") or {}).get("rootfs") == app_dir),
                      None)

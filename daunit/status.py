@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from daunit.layout import AppLayout
 from daunit.models import AppSpec, StackSpec, format_errors, parse_stack
 
 PROJECT = "da-flask"
@@ -126,13 +127,14 @@ def find_unit_app(applications: Mapping[str, Any], app_dir: str) -> tuple[str, s
 
     Found by path rather than by name, so it holds whatever Unit calls it.
     """
-    prefix = app_dir.rstrip("/") + "/releases/"
+    layout = AppLayout(app_dir.rstrip("/"))
     for name, config in sorted(applications.items()):
         path = config.get("path") if isinstance(config, Mapping) else None
         paths = path if isinstance(path, list) else [path]
         for p in paths:
-            if isinstance(p, str) and p.startswith(prefix):
-                return name, p[len(prefix):].split("/", 1)[0]
+            release = layout.release_of(p) if isinstance(p, str) else None
+            if release is not None:
+                return name, release
     return None
 
 

@@ -9,6 +9,7 @@ from typing import Any, Self
 import httpx
 
 from daunit.errors import DeployError
+from daunit.layout import AppLayout
 from daunit.models import AppSpec, HostSpec, StackSpec
 from daunit.providers.base import local_key_file
 from daunit.remote.health import probe
@@ -73,7 +74,7 @@ class Observer:
 
     @staticmethod
     def _ages(session: SSHSession, host: HostSpec, specs: list[AppSpec], apps: list[AppStatus]) -> None:
-        dirs = {a.app: f"{s.app_dir_on(host)}/releases/{a.release}"
+        dirs = {a.app: AppLayout.of(s, host).release_dir(a.release)
                 for s, a in zip(specs, apps, strict=True) if a.release}
         if not dirs:
             return

@@ -16,8 +16,9 @@ from typing import Any
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit import hostops
+from daunit.layout import ENV_FILE_MODE
 from daunit.providers.base import Provider, plain
-from daunit.providers.site import run_step
+from daunit.providers.site import read_fact, run_step
 from daunit.render import dotenv_bytes
 
 
@@ -42,15 +43,16 @@ class InstanceConfigProvider(Provider):
         with self.session(props) as s:
             run_step(s, hostops.write_env(hostops.Site.of(props, olds)),
                      stdin=dotenv_bytes(env), secrets=secret_values)
-        return {**props, "envFile": f"{props['appDir']}/instance/.env",
+        return {**props, "envFile": hostops.Site.of(props).layout.env_file,
                 "keys": sorted(env), "revision": secrets.token_hex(8)}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
         with self.session(props) as s:
-            line = run_step(s, hostops.stat_env(hostops.Site.of(props))).stdout.decode().split()
-        want = hashlib.sha256(dotenv_bytes(props["environment"])).hexdigest()
-        if line != ["600", props["user"], want]:
+            found = read_fact(s, hostops.env_file(hostops.Site.of(props)))
+        want = hostops.EnvFile(ENV_FILE_MODE, props["user"],
+                               hashlib.sha256(dotenv_bytes(props["environment"])).hexdigest())
+        if found != want:
             # Missing, readable by others, or edited: report it gone so the
             # next `pulumi up` writes it again.
             return ReadResult(id_=None, outs={})
@@ -58,5 +60,6 @@ class InstanceConfigProvider(Provider):
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         props = plain(props)
+        site = hostops.Site.of(props)
         with self.session(props) as s:
-            run_step(s, hostops.remove(hostops.Site.of(props), "instance", "logs"))
+            run_step(s, hostops.remove(site, site.layout.instance_dir, site.layout.logs_dir))

@@ -21,7 +21,7 @@ from daunit import hostops
 from daunit.errors import CommandError, DeployError
 from daunit.manifest import SourceFile
 from daunit.providers.base import Provider, plain
-from daunit.providers.site import run_step
+from daunit.providers.site import read_fact, run_step
 from daunit.shipped import ENTRY_NAME, entry_bytes
 
 if TYPE_CHECKING:
@@ -71,24 +71,23 @@ class ReleaseProvider(Provider):
             elif state != "EXISTS":
                 run_step(s, hostops.finish_release(site, rid, props["entryPoint"]), stdin=records)
         return {**props,
-                "releaseDir": f"{site.app_dir}/releases/{rid}",
+                "releaseDir": site.layout.release_dir(rid),
                 "filesSent": len(sent),
                 "bytesSent": sent_bytes}
 
     def _upload(self, s: SSHSession, site: hostops.Site, props: dict[str, Any], sent: list[str],
                 records: bytes) -> int:
         rid, source, files = props["releaseId"], props["source"], props["files"]
-        incoming = hostops.incoming_dir(site.app_dir, rid)
 
         def command(script: str, args: Sequence[str]) -> list[str]:
             return hostops.upload_and_finish(site, rid, props["entryPoint"], records, script, args)
         try:
-            return s.upload_files(incoming, {p: _content(source, p, files[p]) for p in sent},
-                                  command=command)
+            return s.upload_files(site.layout.incoming_dir(rid),
+                                  {p: _content(source, p, files[p]) for p in sent}, command=command)
         except DeployError as exc:
             # The connection still works: leave nothing half-made.
-            run_step(s, hostops.remove(site, f"releases/.incoming-{rid}",
-                                       f"releases/.incoming-{rid}.manifest"), check=False)
+            run_step(s, hostops.remove(site, site.layout.incoming_dir(rid),
+                                       site.layout.incoming_manifest(rid)), check=False)
             if isinstance(exc, CommandError):
                 raise self._explain_upload_failure(s, site.user, site.app_dir, exc, Path(source), sent) from exc
             raise
@@ -114,15 +113,15 @@ class ReleaseProvider(Provider):
         props = plain(props)
         site = hostops.Site.of(props)
         with self.session(props) as s:
-            result = run_step(s, hostops.hash_tree(site, props["releaseId"]), check=False)
-        if result.exit_status != 0:
+            live = read_fact(s, hostops.release_files(site, props["releaseId"]))
+        if live is None:
             return ReadResult(id_=None, outs={})
         # What is there, files and planted links alike: a hand edit shows as
         # a changed file in `preview --refresh`, and the update repairs it.
-        live = hostops.parse_hash_tree(result.stdout)
         return ReadResult(id_=id_, outs={**props, "files": live})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         props = plain(props)
+        site = hostops.Site.of(props)
         with self.session(props) as s:
-            run_step(s, hostops.remove(hostops.Site.of(props), "releases", "current"))
+            run_step(s, hostops.remove(site, site.layout.releases_dir, site.layout.current_link))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
+from daunit.layout import app_dir_of
 from daunit.ownership import app_claim_problem, app_owner_mark, name_owner, passes_to_app
 from daunit.providers.base import Provider, plain
 from daunit.providers.unit_app import app_dirs_of, app_path, owners_of
@@ -256,8 +257,9 @@ def _app_dirs(props: dict[str, Any], olds: dict[str, Any] | None = None) -> list
         return app_dirs_of(props, olds)
     for step in props.get("steps") or []:
         share = (step.get("action") or {}).get("share")
-        if isinstance(share, str) and "/releases/" in share:
-            return [share.split("/releases/", 1)[0]]
+        app_dir = app_dir_of(share) if isinstance(share, str) else None
+        if app_dir is not None:
+            return [app_dir]
     return []
 
 

@@ -14,7 +14,7 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit import hostops
 from daunit.providers.base import Provider, plain
-from daunit.providers.site import run_step
+from daunit.providers.site import read_fact, run_step
 
 
 def seed_key(props: dict[str, Any], olds: dict[str, Any] | None) -> str:
@@ -43,17 +43,17 @@ class VirtualenvProvider(Provider):
         step = hostops.build_venv(site, props["key"], props["python"], seed_key(props, olds))
         with self.session(props) as s:
             result = run_step(s, step, stdin=props["requirements"].encode(), timeout=1800)
-        return {**props, "venvDir": f"{site.app_dir}/venvs/{props['key']}",
+        return {**props, "venvDir": site.layout.venv_dir(props["key"]),
                 "built": result.stdout.decode().strip() in ("BUILT", "SEEDED")}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
         with self.session(props) as s:
-            step = hostops.venv_complete(hostops.Site.of(props), props["key"])
-            ok = run_step(s, step, check=False).exit_status == 0
+            ok = read_fact(s, hostops.venv_built(hostops.Site.of(props), props["key"]))
         return ReadResult(id_=id_, outs=props) if ok else ReadResult(id_=None, outs={})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         props = plain(props)
+        site = hostops.Site.of(props)
         with self.session(props) as s:
-            run_step(s, hostops.remove(hostops.Site.of(props), "venvs"))
+            run_step(s, hostops.remove(site, site.layout.venvs_dir))

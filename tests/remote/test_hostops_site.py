@@ -260,11 +260,13 @@ def test_venvs_swapped_for_a_link_is_refused_and_pruning_leaves_it(
     as_user(lab_host, 'mkdir -p "$1" && ln -s "$2" "$1/venvs"', site.app_dir, VICTIM_DIR)
     lab_host.run(["sh", "-c", 'mkdir -p "$1/old-venv" "$1/half-built"', "sh", VICTIM_DIR])
     before = snapshot(lab_host)
-    props = props_of(lab_host, site, python="python3", key="py3-test", requirements="")
+    props = props_of(lab_host, site, python="python3", key="py3.11-0123456789abcdef", requirements="")
     with pytest.raises(RefusedError, match="venvs is a symbolic link"):
         VirtualenvProvider().create(props)
-    run_step(session, hostops.prune(site, 0, []))
-    run_step(session, hostops.remove(site, "venvs"))
+    rid = "0123456789abcdef"
+    as_user(lab_host, 'mkdir -p "$1"', site.layout.release_dir(rid))
+    run_step(session, hostops.switch_and_prune(site, rid, 0, [rid]))
+    run_step(session, hostops.remove(site, site.layout.venvs_dir))
     assert changes(before, snapshot(lab_host)) == []
 
 
