@@ -17,14 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from daunit.hostops import Argv, sh
-
-DA_ROOT = "/usr/local/directadmin"
+from daunit.hostops import Fact, sh
+from daunit.layout import DA_ROOT
 
 # $1 DirectAdmin user, $2 the stack's Unit control socket, $3.. the apps' domains.
 # Every section starts on a line of its own ("\n@@"), whatever the previous one printed.
-_HOST_FACTS = r'''
-da=/usr/local/directadmin
+_HOST_FACTS = f"da={DA_ROOT}\n" + r'''
 user=$1 sock=$2; shift 2
 section() { printf '\n@@%s\n' "$*"; }
 # The lines of file $1 matching the ERE $2, or "!unreadable" when it exists but this SSH
@@ -98,9 +96,11 @@ exit 0
 '''
 
 
-def host_facts(da_user: str, unit_socket: str, domains: Sequence[str]) -> Argv:
-    """The one command that reads every file and /proc fact of a host."""
-    return sh(_HOST_FACTS, da_user, unit_socket, *domains)
+def host_facts(da_user: str, unit_socket: str, domains: Sequence[str]) -> Fact[dict[str, list[str]]]:
+    """The one command that reads every file and /proc fact of a host, and its
+    sections (split_sections); the parsers below read each section."""
+    return Fact(sh(_HOST_FACTS, da_user, unit_socket, *domains),
+                lambda _status, out: split_sections(out.decode("utf-8", "replace")))
 
 
 UNREADABLE = "!unreadable"  # the line a section holds for a file this SSH user may not read

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from daunit.layout import ENV_FILE_MODE, PRIVATE_DIR_MODE, VENV_COMPLETE, AppLayout, fmt_mode, links_arg
+from daunit.layout import DA_USERS, ENV_FILE_MODE, PRIVATE_DIR_MODE, VENV_COMPLETE, AppLayout, fmt_mode, links_arg
 from daunit.layout import LOCK_FILE as LOCK_FILE  # named in daunit.remote.hostlock's messages
 from daunit.shipped import ENTRY_NAME
 
@@ -31,9 +31,6 @@ T = TypeVar("T")
 # system account); its stderr lines starting with REFUSAL_PREFIX say why.
 REFUSED = 65
 REFUSAL_PREFIX = "da-flask: "
-
-# Where DirectAdmin keeps its per-user data (domains.list, user.conf).
-DA_USERS = "/usr/local/directadmin/data/users"
 
 
 def sh(script: str, *args: str) -> Argv:

@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 LOCK_DIR = "/run/daunit"
 LOCK_FILE = f"{LOCK_DIR}/unit.lock"
 
+# DirectAdmin's tree: its binary and config, per-user data (domains.list,
+# user.conf, DOMAIN.cert.combined ...) and CustomBuild, which installs Unit.
+DA_ROOT = "/usr/local/directadmin"
+DA_USERS = f"{DA_ROOT}/data/users"
+CUSTOMBUILD = f"{DA_ROOT}/custombuild/build"
+
 # The app's private directories and its environment file.
 PRIVATE_DIR_MODE = 0o700
 ENV_FILE_MODE = 0o600
@@ -62,6 +68,12 @@ def check_venv_key(venv_key: str) -> str:
     return venv_key
 
 
+# A deploy's work beside the releases, by release id: dot names, which prune
+# and `ls` pass over and the next deploy's first step clears.
+WORK: Mapping[str, str] = {"incoming": ".incoming-{}", "manifest": ".incoming-{}.manifest",
+                           "stale": ".stale-{}"}
+
+
 def fmt_mode(mode: int) -> str:
     """A mode as chmod takes it ("700")."""
     return f"{mode:o}"
@@ -72,69 +84,58 @@ def links_arg() -> str:
     return " ".join(f"{name}={target}" for name, target in RELEASE_LINKS.items())
 
 
+class _Under:
+    """An AppLayout attribute: a fixed path under the app dir."""
+
+    def __init__(self, relpath: str) -> None:
+        self.relpath = relpath
+
+    def __get__(self, layout: AppLayout, _owner: type | None = None) -> str:
+        return f"{layout.app_dir}/{self.relpath}"
+
+
 @dataclass(frozen=True)
 class AppLayout:
     """The paths of one app's tree on the host, all under `app_dir`."""
 
     app_dir: str
 
+    owner_file = _Under(".daflask-owner")
+    releases_dir = _Under("releases")
+    venvs_dir = _Under("venvs")
+    current_link = _Under("current")
+    current_staging = _Under(".current-new")  # the new `current`, renamed over the old one
+    instance_dir = _Under("instance")
+    env_file = _Under("instance/.env")
+    logs_dir = _Under("logs")
+
     @classmethod
     def of(cls, app: AppSpec, host: HostSpec) -> AppLayout:
         return cls(app.app_dir_on(host))
-
-    @property
-    def owner_file(self) -> str:
-        return f"{self.app_dir}/.daflask-owner"
-
-    @property
-    def releases_dir(self) -> str:
-        return f"{self.app_dir}/releases"
-
-    def release_dir(self, release_id: str) -> str:
-        return f"{self.releases_dir}/{check_release_id(release_id)}"
-
-    def incoming_dir(self, release_id: str) -> str:
-        """Where a release is built before it is checked and renamed into place."""
-        return f"{self.releases_dir}/.incoming-{check_release_id(release_id)}"
-
-    def incoming_manifest(self, release_id: str) -> str:
-        return f"{self.incoming_dir(release_id)}.manifest"
-
-    def stale_dir(self, release_id: str) -> str:
-        """Where a damaged release of the same id goes while the verified one replaces it."""
-        return f"{self.releases_dir}/.stale-{check_release_id(release_id)}"
-
-    @property
-    def venvs_dir(self) -> str:
-        return f"{self.app_dir}/venvs"
-
-    def venv_dir(self, venv_key: str) -> str:
-        return f"{self.venvs_dir}/{check_venv_key(venv_key)}"
-
-    @property
-    def current_link(self) -> str:
-        return f"{self.app_dir}/current"
-
-    @property
-    def current_staging(self) -> str:
-        """The new `current` link, made here and renamed over the old one."""
-        return f"{self.app_dir}/.current-new"
 
     def current_target(self, release_id: str) -> str:
         """What `current` points at: relative, so it also holds inside a rootfs."""
         return f"releases/{check_release_id(release_id)}"
 
-    @property
-    def instance_dir(self) -> str:
-        return f"{self.app_dir}/instance"
+    def release_dir(self, release_id: str, work: str = "") -> str:
+        """releases/<id>, or with `work` the deploy's work of that name for it
+        (WORK: the incoming tree, its manifest, the stale copy)."""
+        name = check_release_id(release_id)
+        return f"{self.releases_dir}/{WORK[work].format(name) if work else name}"
 
-    @property
-    def env_file(self) -> str:
-        return f"{self.instance_dir}/.env"
+    def incoming_dir(self, release_id: str) -> str:
+        """Where a release is built before it is checked and renamed into place."""
+        return self.release_dir(release_id, "incoming")
 
-    @property
-    def logs_dir(self) -> str:
-        return f"{self.app_dir}/logs"
+    def incoming_manifest(self, release_id: str) -> str:
+        return self.release_dir(release_id, "manifest")
+
+    def stale_dir(self, release_id: str) -> str:
+        """Where a damaged release of the same id goes while the verified one replaces it."""
+        return self.release_dir(release_id, "stale")
+
+    def venv_dir(self, venv_key: str) -> str:
+        return f"{self.venvs_dir}/{check_venv_key(venv_key)}"
 
     def in_root(self, path: str) -> str:
         """`path` as an isolated app sees it, with app_dir as its root filesystem."""

@@ -31,7 +31,7 @@ from daunit import hostops
 from daunit.errors import DeployError
 from daunit.layout import RELEASE_ID_RE, VENV_KEY_RE, AppLayout
 from daunit.models import AppSpec, StackSpec
-from daunit.status import StatusError, find_unit_app, load_stack
+from daunit.status import StatusError, find_unit_app, load_stack, stack_command
 
 _READ_SIZE = 32768
 
@@ -148,9 +148,7 @@ def run(project_dir: Path, stack: str, app_name: str, command: Sequence[str], *,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m daunit.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True, help="the stack the app belongs to")
-    parser.add_argument("--cwd", default=".", help="the project directory (default: here)")
+    parser = stack_command("run", __doc__, "the stack the app belongs to")
     parser.add_argument("--no-tty", action="store_true",
                         help="no terminal for the command, even when this one is a terminal")
     parser.add_argument("app", help="the app's name in the stack config")

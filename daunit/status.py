@@ -208,21 +208,36 @@ def as_json(hosts: Sequence[HostStatus]) -> str:
 
 # -- the command -----------------------------------------------------------------
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m daunit.status", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True, help="the stack to look at")
+def stack_command(module: str, doc: str, stack_help: str) -> argparse.ArgumentParser:
+    """`python -m daunit.MODULE` with the options every stack command takes:
+    --stack and --cwd (the project directory)."""
+    parser = argparse.ArgumentParser(prog=f"python -m daunit.{module}", description=doc.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help=stack_help)
     parser.add_argument("--cwd", default=".", help="the project directory (default: here)")
+    return parser
+
+
+def load_stack_or_say(command: str, args: argparse.Namespace) -> tuple[StackSpec, dict[str, Any]] | None:
+    """The stack `args` name, or None once the reason it cannot be read is printed."""
+    try:
+        return load_stack(Path(args.cwd).resolve(), args.stack)
+    except StatusError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = stack_command("status", __doc__, "the stack to look at")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")
     parser.add_argument("--count", type=int, help="with --watch: stop after this many refreshes")
     args = parser.parse_args(argv)
     from daunit.status_remote import Observer
 
-    try:
-        spec, outputs = load_stack(Path(args.cwd).resolve(), args.stack)
-    except StatusError as exc:
-        print(f"status: {exc}", file=sys.stderr)
+    loaded = load_stack_or_say("status", args)
+    if loaded is None:
         return 2
+    spec, outputs = loaded
     with Observer(spec, outputs) as observer:
         done = 0
         while True:

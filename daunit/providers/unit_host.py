@@ -12,13 +12,11 @@ from typing import TYPE_CHECKING, Any
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit.errors import UnitUnavailableError
+from daunit.layout import CUSTOMBUILD
 from daunit.providers.base import Provider, plain
 
 if TYPE_CHECKING:
     from daunit.remote.ssh import SSHSession
-
-CUSTOMBUILD = "/usr/local/directadmin/custombuild/build"
-
 
 class UnitHostProvider(Provider):
     kind = "UnitHost"

@@ -87,12 +87,13 @@ def _by_name(checks: list[Check]) -> dict[str, Check]:
 # -- the remote script --------------------------------------------------------------------
 
 def test_the_script_runs_under_sh_and_yields_every_section() -> None:
-    argv = facts.host_facts("root", "/nonexistent/control.sock", ["example.com", "other.example.org"])
+    fact = facts.host_facts("root", "/nonexistent/control.sock", ["example.com", "other.example.org"])
+    argv = fact.argv
     assert argv[:2] == ["sh", "-c"] and argv[3:] == ["sh", "root", "/nonexistent/control.sock",
                                                      "example.com", "other.example.org"]
     done = subprocess.run(["/bin/sh", *argv[1:]], capture_output=True, text=True, timeout=60, check=True,
                           env={"PATH": os.environ["PATH"]})
-    sections = facts.split_sections(done.stdout)
+    sections = fact.parse(done.returncode, done.stdout.encode())
     for name in ("os-release", "da-binary", "unitd", "socket", "passwd", "domains-list", "listeners",
                  "domain-dir example.com", "domain-owners other.example.org", "storage other.example.org"):
         assert name in sections, name
