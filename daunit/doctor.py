@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from daunit import facts
-from daunit.layout import DA_ROOT
+from daunit.layout import DA_ROOT, domains_dir
 from daunit.models import AppSpec, HostSpec, StackSpec, listener_port
 from daunit.status import load_stack_or_say, stack_command
 
@@ -265,7 +265,7 @@ def check_domain(sections: Sections, user: str, domain: str) -> Check:
 
 
 def check_domain_dir(sections: Sections, user: str, domain: str) -> Check:
-    path = f"/home/{user}/domains/{domain}"
+    path = f"{domains_dir(user)}/{domain}"
     found = facts.parse_stat(sections.get(f"domain-dir {domain}", []))
     if found is None:
         return Check("domain-dir", FAIL, f"{path} does not exist",

@@ -184,20 +184,6 @@ def as_site_user(site: Site, step: str, *args: str, check_domain: bool = True) -
               site.layout.owner_file, step, *args)
 
 
-# $1 user, $2.. domains: exits 0 when every domain is the user's.
-_CHECK_DOMAINS = _ROOT_CHECKS + r'''
-user=$1; shift
-check_user
-for d; do check_domain "$d"; done
-'''
-
-
-def check_domains(user: str, *domains: str) -> Argv:
-    """Root-only check (no tree access) that `domains` belong to `user`,
-    for steps that route a domain without touching the tree."""
-    return sh(_CHECK_DOMAINS, user, *domains)
-
-
 # -- The site user's part: constant scripts run by as_site_user ------------
 
 # Shared by every step below. `own_dir` refuses a link or a non-directory

@@ -39,6 +39,17 @@ DA_ROOT = "/usr/local/directadmin"
 DA_USERS = f"{DA_ROOT}/data/users"
 CUSTOMBUILD = f"{DA_ROOT}/custombuild/build"
 
+
+def da_user_domains(user: str) -> str:
+    """Where DirectAdmin keeps a user's per-domain data (certificates, Unit storage)."""
+    return f"{DA_USERS}/{user}/domains"
+
+
+def domains_dir(user: str) -> str:
+    """The user's site tree: one DOMAIN/ per domain, DirectAdmin's public_html inside."""
+    return f"/home/{user}/domains"
+
+
 # The app's private directories and its environment file.
 PRIVATE_DIR_MODE = 0o700
 ENV_FILE_MODE = 0o600

@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from daunit.layout import VENV_KEY_RE, AppLayout, check_venv_key
-from daunit.models import DIRECTADMIN_USER_DOMAINS, ENV_NAME_RE, AppSpec, HostSpec, listener_port
+from daunit.layout import VENV_KEY_RE, AppLayout, check_venv_key, da_user_domains
+from daunit.models import ENV_NAME_RE, AppSpec, HostSpec, listener_port
 from daunit.ownership import OWNER_ENV, Owner, unit_name
 from daunit.shipped import ENTRY_MODULE
 
@@ -234,7 +234,7 @@ CERT_NAME_HASH_LEN = 16
 def directadmin_cert_files(app: AppSpec, host: HostSpec) -> tuple[str, str]:
     """Where DirectAdmin keeps the domain's certificate (chain) and key, unless
     the app's tls config names other files."""
-    base = f"{DIRECTADMIN_USER_DOMAINS.format(user=host.da_user)}/{app.domain}"
+    base = f"{da_user_domains(host.da_user)}/{app.domain}"
     tls = app.tls
     cert = (tls.cert_file if tls else None) or f"{base}.cert.combined"
     key = (tls.key_file if tls else None) or f"{base}.key"

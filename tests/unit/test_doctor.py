@@ -90,7 +90,7 @@ def test_the_script_runs_under_sh_and_yields_every_section() -> None:
     fact = facts.host_facts("root", "/nonexistent/control.sock", ["example.com", "other.example.org"])
     argv = fact.argv
     assert argv[:2] == ["sh", "-c"] and argv[3:] == ["sh", "root", "/nonexistent/control.sock",
-                                                     "example.com", "other.example.org"]
+                                                     "/home/root/domains", "example.com", "other.example.org"]
     done = subprocess.run(["/bin/sh", *argv[1:]], capture_output=True, text=True, timeout=60, check=True,
                           env={"PATH": os.environ["PATH"]})
     sections = fact.parse(done.returncode, done.stdout.encode())
