@@ -210,14 +210,8 @@ class CommandError(RemoteError):
 class UnitUnavailableError(RemoteError):
     """Unit's control socket cannot be reached, or Unit does not answer."""
 
-    def __init__(
-        self,
-        socket_path: str,
-        reason: str,
-        *,
-        host: str | None = None,
-        resource: str | None = None,
-    ) -> None:
+    def __init__(self, socket_path: str, reason: str, *, host: str | None = None,
+                 resource: str | None = None) -> None:
         self.socket_path = socket_path
         self.reason = reason
         message = (

@@ -62,13 +62,11 @@ class ManifestError(Exception):
 
 @dataclass(frozen=True)
 class FileEntry:
+    """One shipped file: what its content hashes to, its size and its mode."""
+
     sha256: str
     size: int
     mode: int
-
-    def to_data(self) -> dict[str, Any]:
-        # Mode as an octal string so a preview diff reads "0644", not 420.
-        return {"mode": f"{self.mode:04o}", "sha256": self.sha256, "size": self.size}
 
 
 Manifest = dict[str, FileEntry]
@@ -268,8 +266,10 @@ def read_requirements(app: AppSpec) -> bytes:
 
 
 def manifest_data(manifest: Mapping[str, FileEntry]) -> dict[str, dict[str, Any]]:
-    """Plain JSON-able form: {path: {"mode": "0644", "sha256": ..., "size": n}}."""
-    return {path: entry.to_data() for path, entry in sorted(manifest.items())}
+    """Plain JSON-able form: {path: {"mode": "0644", "sha256": ..., "size": n}} (the
+    mode as an octal string, so a preview diff reads "0644", not 420)."""
+    return {path: {"mode": f"{e.mode:04o}", "sha256": e.sha256, "size": e.size}
+            for path, e in sorted(manifest.items())}
 
 
 def release_id(manifest: Mapping[str, FileEntry]) -> str:
