@@ -24,6 +24,7 @@ from daunit.doctor import (
 )
 from daunit.errors import DeployError, mask_secrets
 from daunit.models import AppSpec, HostSpec, StackSpec
+from daunit.providers.site import read_fact
 from daunit.remote.ssh import SSHSession
 from daunit.remote.unit import UnitClient
 from daunit.status_remote import target_for
@@ -43,7 +44,7 @@ def examine_host(name: str, host: HostSpec, apps: Sequence[AppSpec], api: ApiSet
     try:
         with SSHSession(target_for(host)) as session:
             fact = facts.host_facts(host.da_user, host.unit_socket, domains)
-            sections = fact.parse(0, session.run(fact.argv, timeout=120).stdout)
+            sections = read_fact(session, fact, timeout=120)
             unit = ask_unit(session, socket_to_ask(sections, host.unit_socket), host.unit_log)
     except DeployError as exc:
         report.error = str(exc).splitlines()[0]

@@ -104,6 +104,34 @@ def host_facts(da_user: str, unit_socket: str, domains: Sequence[str]) -> Fact[d
                 lambda _status, out: split_sections(out.decode("utf-8", "replace")))
 
 
+# $1.. paths: the host's clock, then "MTIME PATH" per path that exists: ages
+# come from the host's clock, not this machine's.
+_AGES = r'''
+date +%s
+for d; do stat -c '%Y %n' -- "$d" 2>/dev/null || true; done
+'''
+
+
+def ages(paths: Sequence[str]) -> Fact[dict[str, int]]:
+    """How long ago each path changed, by the host's clock (a release's age)."""
+    return Fact(sh(_AGES, *paths), lambda _status, out: parse_ages(out.decode("utf-8", "replace")),
+                check=False)
+
+
+def parse_ages(text: str) -> dict[str, int]:
+    """`now` then `MTIME PATH` lines (_AGES) -> path -> age in seconds."""
+    lines = text.splitlines()
+    if not lines:
+        return {}
+    now = int(lines[0])
+    ages = {}
+    for line in lines[1:]:
+        mtime, _, path = line.partition(" ")
+        if mtime.isdigit():
+            ages[path] = max(0, now - int(mtime))
+    return ages
+
+
 UNREADABLE = "!unreadable"  # the line a section holds for a file this SSH user may not read
 
 

@@ -430,6 +430,21 @@ def release_files(site: Site, release_id: str) -> Fact[dict[str, str] | None]:
     return Fact(argv, _parse_release_files, check=False)
 
 
+# $1 app dir: the space left where it lies, as `df -P` prints it (KiB).
+_FREE_SPACE = 'df -Pk -- "$1"'
+
+
+def _parse_free_kib(_status: int, output: bytes) -> int | None:
+    lines = output.decode("utf-8", "replace").splitlines()
+    fields = lines[-1].split() if len(lines) > 1 else []
+    return int(fields[3]) if len(fields) > 3 and fields[3].isdigit() else None
+
+
+def free_space(site: Site) -> Fact[int | None]:
+    """KiB free on the app dir's file system; None when df could not tell."""
+    return Fact(as_site_user(site, _FREE_SPACE, check_domain=False), _parse_free_kib, check=False)
+
+
 # With $app $rdir (the release's dir) $current $staging $target set: points
 # `current` at the release. Atomic: rename over the link.
 _SWITCH_BODY = r'''

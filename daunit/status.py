@@ -154,20 +154,6 @@ def app_status(host: str, app: AppSpec, app_dir: str, unit_status: Mapping[str, 
     return out
 
 
-def parse_ages(text: str) -> dict[str, int]:
-    """`now` then `MTIME PATH` lines (see _AGES) -> path -> age in seconds."""
-    lines = text.splitlines()
-    if not lines:
-        return {}
-    now = int(lines[0])
-    ages = {}
-    for line in lines[1:]:
-        mtime, _, path = line.partition(" ")
-        if mtime.isdigit():
-            ages[path] = max(0, now - int(mtime))
-    return ages
-
-
 def human_age(seconds: int | None) -> str:
     if seconds is None:
         return "-"

@@ -8,21 +8,16 @@ from typing import Any, Self
 
 import httpx
 
+from daunit import facts
 from daunit.errors import DeployError
 from daunit.layout import AppLayout
 from daunit.models import AppSpec, HostSpec, StackSpec
 from daunit.providers.base import local_key_file
+from daunit.providers.site import read_fact
 from daunit.remote.health import probe
 from daunit.remote.ssh import SSHSession, SSHTarget
 from daunit.remote.unit import UnitClient
-from daunit.status import AppStatus, HostStatus, app_status, parse_ages
-
-# $@: release dirs. Prints the host's clock, then "MTIME PATH" per dir that
-# exists: ages come from the host's clock, not this machine's.
-_AGES = r'''
-date +%s
-for d; do stat -c '%Y %n' -- "$d" 2>/dev/null || true; done
-'''
+from daunit.status import AppStatus, HostStatus, app_status
 
 
 def target_for(host: HostSpec) -> SSHTarget:
@@ -78,8 +73,7 @@ class Observer:
                 for s, a in zip(specs, apps, strict=True) if a.release}
         if not dirs:
             return
-        result = session.run(["sh", "-c", _AGES, "sh", *dirs.values()], check=False)
-        ages = parse_ages(result.text)
+        ages = read_fact(session, facts.ages(list(dirs.values())))
         for app in apps:
             app.release_age_s = ages.get(dirs.get(app.app, ""))
 

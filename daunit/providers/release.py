@@ -89,21 +89,18 @@ class ReleaseProvider(Provider):
             run_step(s, hostops.remove(site, site.layout.incoming_dir(rid),
                                        site.layout.incoming_manifest(rid)), check=False)
             if isinstance(exc, CommandError):
-                raise self._explain_upload_failure(s, site.user, site.app_dir, exc, Path(source), sent) from exc
+                raise self._explain_upload_failure(s, site, exc, Path(source), sent) from exc
             raise
 
     @staticmethod
-    def _explain_upload_failure(s: Any, user: str, app: str, exc: CommandError, source: Path,
+    def _explain_upload_failure(s: SSHSession, site: hostops.Site, exc: CommandError, source: Path,
                                 sent: list[str]) -> DeployError:
         """tar reports a full disk as "Wrote only N of M bytes": say it plainly."""
         need = sum((source / p).stat().st_size for p in sent if (source / p).is_file())
-        df_step = hostops.as_site_user(hostops.Site.of({"user": user, "appDir": app}),
-                                       'df -Pk -- "$1"', check_domain=False)
-        df = s.run(df_step, check=False).stdout.decode().splitlines()
-        free_kib = int(df[-1].split()[3]) if len(df) > 1 else -1
-        if 0 <= free_kib * 1024 < need:
+        free_kib = read_fact(s, hostops.free_space(site))
+        if free_kib is not None and free_kib * 1024 < need:
             return DeployError(
-                f"No space left on device: the release needs {need // 1024} KiB under {app}, "
+                f"No space left on device: the release needs {need // 1024} KiB under {site.app_dir}, "
                 f"{free_kib} KiB are free. Free space on the host (old backups, logs), "
                 f"then run `pulumi up` again; the live release keeps serving.",
                 host=exc.host, resource=exc.resource)

@@ -36,8 +36,8 @@ def run_step(s: SSHSession, argv: Sequence[str], *, stdin: bytes | None = None,
         raise RefusedError(f"refused: {reason}", host=exc.host, resource=exc.resource) from None
 
 
-def read_fact(s: SSHSession, fact: hostops.Fact[T]) -> T:
+def read_fact(s: SSHSession, fact: hostops.Fact[T], *, timeout: float | None = None) -> T:
     """Run a host read and parse what it printed."""
-    result = run_step(s, fact.argv, check=fact.check)
+    result = run_step(s, fact.argv, check=fact.check, timeout=timeout)
     return fact.parse(result.exit_status, result.stdout)
 
