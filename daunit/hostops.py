@@ -157,6 +157,7 @@ _AS_SITE_USER = _ROOT_CHECKS + r'''
 user=$1 app=$2 domain=$3 mode=$4 claim=$5 claim_from=$6 claim_file=$7 step=$8; shift 8
 check_user
 check_app_dir
+case $claim_file in "$app"/[!/]*) ;; *) refuse "the claim file $claim_file is not in $app";; esac
 if [ "$mode" = domain ]; then
   if [ -z "$domain" ]; then
     rest=${app#"$home/domains/"}
@@ -765,7 +766,8 @@ if [ -L "$app" ]; then
 fi
 [ -d "$app" ] || exit 0
 for p in "$@"; do
-  case $p in
+  case "$p/" in
+    *//*|*/./*|*/../*) refuse "$p is not a plain path: nothing removed";;
     "$app"/?*) rm -rf -- "$p";;
     *) refuse "$p is not inside $app: nothing removed";;
   esac
