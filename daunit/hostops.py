@@ -20,7 +20,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from daunit.layout import DA_USERS, ENV_FILE_MODE, PRIVATE_DIR_MODE, VENV_COMPLETE, AppLayout, fmt_mode, links_arg
+from daunit.layout import (
+    DA_USERS,
+    ENTRY_POINT_MODE,
+    ENV_FILE_MODE,
+    FILE_MODE,
+    PRIVATE_DIR_MODE,
+    TREE_DIR_MODE,
+    VENV_COMPLETE,
+    AppLayout,
+    fmt_mode,
+    links_arg,
+)
 from daunit.layout import LOCK_FILE as LOCK_FILE  # named in daunit.remote.hostlock's messages
 from daunit.shipped import ENTRY_NAME
 
@@ -149,12 +160,12 @@ check_domain() {
 
 # $1 user, $2 app dir, $3 domain ("" : from the app dir), $4 domain|nodomain,
 # $5 the owning stack ("" : unchecked), $6 its name before an update ("" : none),
-# $7 the claim file, $8 the step's script, $9.. its arguments. Runs $8 as the
-# user with $2 as its $1. setpriv, not su/runuser -l: no PAM, no login shell, no
+# $7 the claim file, $8 the tree's directory mode, $9 the step's script,
+# $10.. its arguments. Runs $9 as the user with $2 as its $1. setpriv, not su/runuser -l: no PAM, no login shell, no
 # profile; the environment is rebuilt from nothing (env -i), so nothing of
 # root's session reaches the user's process.
 _AS_SITE_USER = _ROOT_CHECKS + r'''
-user=$1 app=$2 domain=$3 mode=$4 claim=$5 claim_from=$6 claim_file=$7 step=$8; shift 8
+user=$1 app=$2 domain=$3 mode=$4 claim=$5 claim_from=$6 claim_file=$7 tree_mode=$8 step=$9; shift 9
 check_user
 check_app_dir
 case $claim_file in "$app"/[!/]*) ;; *) refuse "the claim file $claim_file is not in $app";; esac
@@ -168,7 +179,7 @@ fi
 cd /
 exec setpriv --reuid="$uid" --regid="$gid" --init-groups -- \
   env -i HOME="$home" USER="$user" LOGNAME="$user" LC_ALL=C DAFLASK_CLAIM="$claim" DAFLASK_CLAIM_FROM="$claim_from" \
-  DAFLASK_CLAIM_FILE="$claim_file" PATH=/usr/local/bin:/usr/bin:/bin sh -c "$step" sh "$app" "$@"
+  DAFLASK_CLAIM_FILE="$claim_file" DAFLASK_TREE_MODE="$tree_mode" PATH=/usr/local/bin:/usr/bin:/bin sh -c "$step" sh "$app" "$@"
 '''
 
 
@@ -182,13 +193,14 @@ def as_site_user(site: Site, step: str, *args: str, check_domain: bool = True) -
     """
     mode = "domain" if check_domain else "nodomain"
     return sh(_AS_SITE_USER, site.user, site.app_dir, site.domain, mode, site.owner, site.previous_owner,
-              site.layout.owner_file, step, *args)
+              site.layout.owner_file, fmt_mode(TREE_DIR_MODE), step, *args)
 
 
 # -- The site user's part: constant scripts run by as_site_user ------------
 
-# Shared by every step below. `own_dir` refuses a link or a non-directory
-# where da-flask keeps a directory, rather than working through it.
+# Shared by every step below. `own_dir DIR [MODE]` refuses a link or a
+# non-directory where da-flask keeps a directory, rather than working through
+# it; MODE is the tree's (DAFLASK_TREE_MODE) unless given.
 _USER_PRELUDE = r'''
 set -eu
 umask 022
@@ -201,7 +213,7 @@ own_dir() {
     refuse "$1 is not a directory: move it away and run pulumi up again"
   fi
   [ -d "$1" ] || mkdir -p -- "$1"
-  chmod "$2" -- "$1"
+  chmod "${2:-$DAFLASK_TREE_MODE}" -- "$1"
 }
 # "SHA256  ./path" lines, sorted, for every regular file of the current
 # directory (links are not followed; bytecode the app writes is not part of
@@ -262,6 +274,10 @@ claim_app "$1"
 
 # -- Release -------------------------------------------------------------
 
+# A release's file modes (the manifest's), as finish_release sets them.
+_RELEASE_MODES = (fmt_mode(FILE_MODE), fmt_mode(ENTRY_POINT_MODE))
+
+
 def _release_paths(site: Site, release_id: str) -> list[str]:
     """The paths every release step takes after the app dir: the release,
     its incoming tree, the manifest beside it, the stale place and the links."""
@@ -281,8 +297,8 @@ def _release_paths(site: Site, release_id: str) -> list[str]:
 # and then, one a line, the paths still to upload.
 _PREPARE_RELEASE = _USER_PRELUDE + r'''
 app=$1 rel=$2 new=$3 tmp=$4 saved=$5 links=$7 prev=$8
-own_dir "$app" 755
-own_dir "$rel" 755
+own_dir "$app"
+own_dir "$rel"
 # Leftovers of an interrupted deploy (a deploy's work in releases/ is named
 # .*): one deploy per app runs at a time (Pulumi's stack lock), so any is dead.
 find "$rel" -mindepth 1 -maxdepth 1 -name '.*' -exec rm -rf -- {} +
@@ -301,7 +317,7 @@ if [ "$src" = "$new" ] && cmp -s "$work/want" "$work/have" &&
   echo EXISTS
   exit 0
 fi
-mkdir -m 755 -- "$tmp"
+mkdir -m "$DAFLASK_TREE_MODE" -- "$tmp"
 # For upload_and_finish, which checks it against the hash it is given.
 cp -- "$work/manifest" "$saved"
 comm -12 "$work/want" "$work/have" | cut -c67- > "$work/link"
@@ -332,7 +348,8 @@ def parse_prepare(output: bytes) -> tuple[str, list[str]]:
     return state, paths
 
 
-# With $new $tmp $saved $stale $links $entry (the entry point, relative) set
+# With $new $tmp $saved $stale $links $entry (the entry point, relative),
+# $fmode and $emode (the modes of files and of the entry point) set
 # and the manifest on stdin: sets the modes, checks the whole incoming tree
 # against the manifest, and only then puts it in place (replacing a damaged
 # release of the same id).
@@ -345,9 +362,9 @@ trap 'rm -rf -- "$work"' EXIT
 sort > "$work/want"
 cd "$tmp"
 make_links "$links"
-find . -type d -exec chmod 755 {} +
-find . -type f -exec chmod 644 {} +
-if [ -f "$entry" ] && [ ! -L "$entry" ]; then chmod 755 -- "$entry"; fi
+find . -type d -exec chmod "$DAFLASK_TREE_MODE" {} +
+find . -type f -exec chmod "$fmode" {} +
+if [ -f "$entry" ] && [ ! -L "$entry" ]; then chmod "$emode" -- "$entry"; fi
 list_files > "$work/have"
 odd=$(odd_entries "$links" | tr '\n' ' ')
 if ! cmp -s "$work/want" "$work/have" || [ -n "$odd" ]; then
@@ -365,21 +382,23 @@ else
 fi
 rm -f -- "$saved"  # prepare_release's copy, for upload_and_finish
 '''
-# $1 app dir, $2..$6 as _release_paths, $7 the entry point. stdin: the manifest.
-_FINISH_RELEASE = _USER_PRELUDE + 'new=$2 tmp=$3 saved=$4 stale=$5 links=$6 entry=$7\n' + _FINISH_BODY
+# $1 app dir, $2..$6 as _release_paths, $7 the entry point, $8 $9 the modes.
+# stdin: the manifest.
+_FINISH_RELEASE = _USER_PRELUDE + 'new=$2 tmp=$3 saved=$4 stale=$5 links=$6 entry=$7 fmode=$8 emode=$9\n' + \
+    _FINISH_BODY
 
 
 def finish_release(site: Site, release_id: str, entry_point: str) -> Argv:
-    return as_site_user(site, _FINISH_RELEASE, *_release_paths(site, release_id), entry_point)
+    return as_site_user(site, _FINISH_RELEASE, *_release_paths(site, release_id), entry_point, *_RELEASE_MODES)
 
 
-# $1 app dir, $2..$6 as _release_paths, $7 the entry point, $8 the manifest's
-# sha256, $9 the upload's extracting script, $10.. its arguments. stdin: the
-# upload. The upload and finish_release in one command (one round trip
+# $1 app dir, $2..$6 as _release_paths, $7 the entry point, $8 $9 the modes,
+# $10 the manifest's sha256, $11 the upload's extracting script, $12.. its
+# arguments. stdin: the upload. The upload and finish_release in one command (one round trip
 # fewer): the manifest is the copy prepare_release left beside the incoming
 # tree, used only when its hash is the one the deploying machine computed.
 _UPLOAD_AND_FINISH = _USER_PRELUDE + r'''
-new=$2 tmp=$3 saved=$4 stale=$5 links=$6 entry=$7 sum=$8 extract=$9; shift 9
+new=$2 tmp=$3 saved=$4 stale=$5 links=$6 entry=$7 fmode=$8 emode=$9 sum=${10} extract=${11}; shift 11
 sh -c "$extract" sh "$@"
 if [ -L "$saved" ] || [ ! -f "$saved" ] ||
    [ "$(sha256sum < "$saved" | cut -d' ' -f1)" != "$sum" ]; then
@@ -395,7 +414,7 @@ def upload_and_finish(site: Site, release_id: str, entry_point: str, records: by
     finishes the release (finish_release) in the same command."""
     digest = hashlib.sha256(records).hexdigest()
     return as_site_user(site, _UPLOAD_AND_FINISH, *_release_paths(site, release_id), entry_point,
-                        digest, extract, *extract_args)
+                        *_RELEASE_MODES, digest, extract, *extract_args)
 
 
 # $1 app dir, $2 the release's dir, $3 its links. Prints the release as
@@ -512,15 +531,15 @@ def switch_and_prune(site: Site, release_id: str, keep: int, live: Sequence[str]
 # incomplete or a link, or its pyvenv.cfg names another interpreter.
 _BUILD_VENV = _USER_PRELUDE + r'''
 app=$1 venvs=$2 venv=$3 python=$4 live=$5 marker=$6
-own_dir "$app" 755
-own_dir "$venvs" 755
+own_dir "$app"
+own_dir "$venvs"
 if [ ! -L "$venv" ] && [ -f "$venv/$marker" ]; then cat >/dev/null; echo REUSED; exit 0; fi
 # Venvs without the marker are interrupted builds: nothing points at them.
 for d in "$venvs"/*; do
   if [ ! -L "$d" ] && [ -d "$d" ] && [ ! -f "$d/$marker" ]; then rm -rf -- "$d"; fi
 done
 rm -rf -- "$venv"
-mkdir -m 755 -- "$venv"
+mkdir -m "$DAFLASK_TREE_MODE" -- "$venv"
 cat > "$venv/.requirements.txt"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 failed() { rm -rf -- "$venv"; exit 3; }
@@ -657,7 +676,7 @@ def venv_built(site: Site, venv_key: str) -> Fact[bool]:
 # to be a link, then renamed over .env (a rename replaces a link, never follows it).
 _WRITE_ENV = _USER_PRELUDE + r'''
 app=$1 inst=$2 logs=$3 env=$4 dmode=$5 fmode=$6
-own_dir "$app" 755
+own_dir "$app"
 own_dir "$inst" "$dmode"
 own_dir "$logs" "$dmode"
 umask 077

@@ -50,7 +50,14 @@ def domains_dir(user: str) -> str:
     return f"/home/{user}/domains"
 
 
-# The app's private directories and its environment file.
+# Modes in the app's tree. The web server reads it through "other": the
+# tree's directories (the app dir, releases/, venvs/, a release's dirs) and a
+# release's files; the entry point is executable, as the seed had it. A
+# release's file modes are part of its manifest, so of its id. instance/,
+# logs/ and .env are the user's alone.
+TREE_DIR_MODE = 0o755
+FILE_MODE = 0o644
+ENTRY_POINT_MODE = 0o755
 PRIVATE_DIR_MODE = 0o700
 ENV_FILE_MODE = 0o600
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from daunit.canonical import canonical_json
+from daunit.layout import ENTRY_POINT_MODE, FILE_MODE
 from daunit.models import AppSpec
 
 __all__ = [
@@ -39,9 +40,6 @@ __all__ = [
     "venv_key",
 ]
 
-# Permissions as the seed sets them: the web server reads through "other".
-FILE_MODE = 0o644
-ENTRY_POINT_MODE = 0o755
 
 # Never shipped, wherever they appear: caches, VCS data, virtualenvs.
 EXCLUDED_DIR_NAMES = frozenset({

@@ -25,18 +25,22 @@ def test_no_script_spells_a_layout_path(word: str) -> None:
 def step_args(argv: list[str]) -> list[str]:
     """What as_site_user hands the step after the app dir."""
     assert argv[:2] == ["sh", "-c"]
-    return argv[12:]
+    return argv[13:]
 
 
 def test_the_steps_get_the_layouts_paths() -> None:
     claim = hostops.as_site_user(SITE, "true")
-    assert claim[4:12] == ["username", APP_DIR, "example.com", "domain", "proj/dev", "", LAYOUT.owner_file, "true"]
+    assert claim[4:13] == ["username", APP_DIR, "example.com", "domain", "proj/dev", "", LAYOUT.owner_file,
+                           "755", "true"]
     assert step_args(hostops.prepare_release(SITE, RID, "fedcba9876543210")) == [
         LAYOUT.releases_dir, LAYOUT.release_dir(RID), LAYOUT.incoming_dir(RID), LAYOUT.incoming_manifest(RID),
         LAYOUT.stale_dir(RID), links_arg(), LAYOUT.release_dir("fedcba9876543210")]
     assert step_args(hostops.switch_and_prune(SITE, RID, 5, [RID, KEY])) == [
         LAYOUT.release_dir(RID), LAYOUT.current_link, LAYOUT.current_staging, f"releases/{RID}",
         LAYOUT.releases_dir, LAYOUT.venvs_dir, "5", RID, KEY]
+    assert step_args(hostops.finish_release(SITE, RID, "wsgi.py")) == [
+        LAYOUT.release_dir(RID), LAYOUT.incoming_dir(RID), LAYOUT.incoming_manifest(RID), LAYOUT.stale_dir(RID),
+        links_arg(), "wsgi.py", "644", "755"]
     assert step_args(hostops.write_env(SITE)) == [LAYOUT.instance_dir, LAYOUT.logs_dir, LAYOUT.env_file,
                                                   "700", "600"]
     assert step_args(hostops.run_in_release(SITE, RID, KEY, ["flask", "routes"])) == [
