@@ -15,7 +15,8 @@ import pytest
 
 from daunit.remote import pool
 from daunit.remote.hostlock import LockTimeout, host_lock
-from daunit.remote.ssh import MAX_EXEC_CHANNELS, SSHSession, SSHTarget
+from daunit.remote.connection import SESSION_SLOTS
+from daunit.remote.ssh import SSHSession, SSHTarget
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def test_one_session_per_target(target: SSHTarget, shared: SSHSession) -> None:
 def test_many_threads_one_connection_within_max_sessions(shared: SSHSession,
                                                          lab_host: Any) -> None:
     before = lab_host.ssh_connections_accepted()
-    n = 3 * MAX_EXEC_CHANNELS
+    n = 3 * SESSION_SLOTS
     script = 'sleep 0.3; echo "$1"'
     with ThreadPoolExecutor(n) as workers:
         answers = list(workers.map(
@@ -56,7 +57,7 @@ def test_sftp_from_many_threads(shared: SSHSession, scratch: str) -> None:
 
 def test_reconnects_after_the_host_drops_it(shared: SSHSession, lab_host: Any) -> None:
     assert shared.run(["true"]).exit_status == 0
-    shared.transport.close()  # as if the host had dropped the connection
+    shared._transport.close()  # as if the host had dropped the connection
     before = lab_host.ssh_connections_accepted()
     assert shared.run(["echo", "again"]).text == "again\n"
     assert lab_host.ssh_connections_accepted() - before == 1
