@@ -19,7 +19,7 @@ from pathlib import Path
 
 from daunit.remote import commands
 from daunit.remote.commands import CommandResult
-from daunit.remote.connection import Connection
+from daunit.remote.connection import SESSION_SLOTS, Connection
 from daunit.remote.target import PinnedKey, SSHTarget, parse_known_hosts
 from daunit.remote.transfer import CheckedSource, Transfer
 
@@ -34,8 +34,8 @@ class SSHSession(Connection):
             ssh.upload_files(path, {"app.py": b"..."})
     """
 
-    def __init__(self, target: SSHTarget) -> None:
-        super().__init__(target)
+    def __init__(self, target: SSHTarget, *, session_slots: int = SESSION_SLOTS) -> None:
+        super().__init__(target, session_slots=session_slots)
         self.files = Transfer(self)
 
     def close(self) -> None:

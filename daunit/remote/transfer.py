@@ -66,7 +66,8 @@ class Transfer:
                 channel = self.connection.open_channel(SESSION)
                 try:
                     channel.subsystem("sftp")
-                    self._sftp = paramiko.SFTPClient(channel.raw)
+                    with _SftpErrors(self.connection, "start SFTP"):
+                        self._sftp = paramiko.SFTPClient(channel.raw)
                 except BaseException:
                     channel.close()
                     raise

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from daunit.errors import ChannelRefused
 from daunit.remote import pool
-from daunit.remote.hostlock import LockTimeout, host_lock
 from daunit.remote.connection import SESSION_SLOTS
+from daunit.remote.hostlock import LockTimeout, host_lock
 from daunit.remote.ssh import SSHSession, SSHTarget
 
 
@@ -110,3 +111,26 @@ def test_waiting_for_this_deployments_own_lock_times_out_with_a_message(
     finally:
         release.set()
         thread.join()
+
+
+def test_sessions_beyond_the_servers_max_sessions_wait_for_one_to_end(target: SSHTarget) -> None:
+    # Counting more slots than the lab sshd's MaxSessions (10): sshd refuses
+    # the extra opens ("Connect failed"), and they wait and ask again.
+    n = SESSION_SLOTS + 6
+    script = 'sleep 0.5; echo "$1"'
+    with SSHSession(target, session_slots=n) as s, ThreadPoolExecutor(n) as workers:
+        answers = list(workers.map(
+            lambda i: s.run(["sh", "-c", script, "sh", str(i)]).text.strip(), range(n)))
+    assert answers == [str(i) for i in range(n)]
+
+
+def test_a_refusal_that_lasts_names_max_sessions(target: SSHTarget) -> None:
+    quick = dataclasses.replace(target, connect_timeout=1)
+    with SSHSession(quick, session_slots=SESSION_SLOTS + 1) as s, ThreadPoolExecutor(SESSION_SLOTS) as workers:
+        busy = [workers.submit(s.run, ["sleep", "6"]) for _ in range(SESSION_SLOTS)]
+        while s.channels_opened < SESSION_SLOTS:
+            time.sleep(0.05)
+        with pytest.raises(ChannelRefused, match="MaxSessions") as caught:
+            s.run(["true"])
+        assert "sshd refused new session channels for 1 s" in str(caught.value)
+        assert [f.result().exit_status for f in busy] == [0] * SESSION_SLOTS
