@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import daunit.remote.connection as connection_module
+import daunit.remote.handshake as handshake_module
 from daunit.remote.ssh import SSHSession, SSHTarget
 from daunit.remote.unit import UnitClient
 from tests.remote.conftest import lab_socket
@@ -55,7 +55,7 @@ def test_latency(target: SSHTarget, lab_host: Any, keepalive_socket: str,
     report("connect (TCP + kex + host key check + auth)", _median_ms(connect, 5), "")
     report("connect + first command", _median_ms(connect_and_run, 5), "")
     with monkeypatch.context() as m:
-        m.setattr(connection_module, "_TCP_QUICKACK", None)
+        m.setattr(handshake_module, "_TCP_QUICKACK", None)
         report("connect + first command, TCP_QUICKACK off", _median_ms(connect_and_run, 5),
                "sshd's Nagle vs our delayed ACK")
 
