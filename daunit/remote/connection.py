@@ -172,15 +172,16 @@ class Channel:
 
     @contextlib.contextmanager
     def _mapped(self, doing: str, timeout: float | None = None) -> Iterator[None]:
+        where = self.kind if isinstance(self.kind, Session) else f"the channel to {self.kind}"
         try:
             yield
         except TimeoutError as exc:
-            raise ChannelTimeout(f"could not {doing} on the channel to {self.kind} within {timeout:g} s",
-                                 host=self._owner.target.host) from exc
+            within = "in time" if timeout is None else f"within {timeout:g} s"
+            raise ChannelTimeout(f"could not {doing} on {where} {within}", host=self._owner.target.host) from exc
         except (OSError, EOFError, paramiko.SSHException) as exc:
             if not self._owner.alive():
                 raise self._owner.lost(exc) from exc
-            raise ChannelError(f"could not {doing} on the channel to {self.kind}: {exc or type(exc).__name__}",
+            raise ChannelError(f"could not {doing} on {where}: {exc or type(exc).__name__}",
                                host=self._owner.target.host) from exc
 
 
