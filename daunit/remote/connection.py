@@ -284,7 +284,8 @@ class Connection:
                 self._slots.notify_all()
 
     def _open_session(self, timeout: float) -> paramiko.Channel:
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         pause, longest = _REFUSED_PAUSE_S
         while True:
             transport = self._live_transport()
@@ -300,7 +301,7 @@ class Connection:
             # of ours or a short pause, as long as the open timeout allows.
             if time.monotonic() + pause > deadline:
                 raise ChannelRefused(
-                    f"sshd refused new session channels for {timeout:g} s "
+                    f"sshd refused new session channels for {time.monotonic() - started:.1f} s "
                     f"({refused or type(refused).__name__}) while this connection had "
                     f"{self._sessions_open - 1} other(s) open: is MaxSessions in the host's "
                     f"sshd_config below {self._session_slots}?", host=self.target.host) from refused

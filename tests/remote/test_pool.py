@@ -132,5 +132,5 @@ def test_a_refusal_that_lasts_names_max_sessions(target: SSHTarget) -> None:
             time.sleep(0.05)
         with pytest.raises(ChannelRefused, match="MaxSessions") as caught:
             s.run(["true"])
-        assert "sshd refused new session channels for 1 s" in str(caught.value)
+        assert "sshd refused new session channels for " in str(caught.value)
         assert [f.result().exit_status for f in busy] == [0] * SESSION_SLOTS

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from daunit.errors import ChannelRefused, CommandError, ConfigError, ConnectError, HostKeyError
+from daunit.errors import ChannelRefused, ChannelTimeout, CommandError, ConfigError, ConnectError, HostKeyError
 from daunit.remote.connection import UnixSocket
 from daunit.remote.ssh import SSHSession, SSHTarget
 from tests.remote.conftest import host_output, host_path_exists, keyscan, lab_port, new_ed25519_public_line
@@ -343,6 +343,16 @@ def test_open_missing_unix_socket(session: SSHSession) -> None:
         session.open_channel(UnixSocket("/var/run/unit/no-such.sock"))
     assert "/var/run/unit/no-such.sock" in str(info.value)
     assert session.run(["true"]).exit_status == 0  # the connection survives
+
+
+def test_channel_errors_are_daunits(session: SSHSession, keepalive_socket: str) -> None:
+    with session.open_channel(UnixSocket(keepalive_socket)) as chan:
+        with pytest.raises(ChannelTimeout, match="could not read on the channel to the Unix socket"):
+            chan.recv(10, timeout=0.2)  # the server waits for a request
+        session._transport.close()  # as if the host had dropped the connection
+        with pytest.raises(ConnectError, match="SSH connection failed"):
+            chan.send_all(b"GET / HTTP/1.1\r\n\r\n")
+    assert session.run(["true"]).exit_status == 0  # and the next command reconnects
 
 
 def test_lab_port_helper(lab_host: Any) -> None:
