@@ -78,7 +78,7 @@ def unit_name(owner: Owner, app_name: str) -> str:
     """The name of the app's Unit application, of its route, and the prefix of
     its certificate bundles: `daflask:<project>:<stack>:<app>`."""
     if not APP_NAME_RE.fullmatch(app_name):
-        raise ValueError(f"app name {app_name!r} is not valid (see daunit.models)")
+        raise ValueError(f"app name {app_name!r} is not valid (see daunit.spec.app)")
     return SEPARATOR.join((NAME_PREFIX, owner.project, owner.stack, app_name))
 
 

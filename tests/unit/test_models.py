@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from daunit.models import (
+from daunit.known_hosts import parse_known_hosts
+from daunit.spec import (
     AppSpec,
     HostSpec,
     ProcessesSpec,
     StackSpec,
     format_errors,
-    parse_known_hosts,
     parse_stack,
 )
 from tests.unit.conftest import app_raw, ed25519_key_b64, host_raw, ssh_string
@@ -309,16 +309,16 @@ def test_host_key_file_instead_of_host_key() -> None:
     del raw["hostKey"]
     host = HostSpec.model_validate(raw)
     assert host.host_key_file == "~/.ssh/known_hosts"
-    assert host.pinned_keys == ()
+    assert host.host_key is None
     assert "not both" in host_errors(hostKeyFile="~/.ssh/known_hosts")["hosts.web1.hostKeyFile"]
 
 
 def test_host_key_forms(key_b64: str) -> None:
     plain = HostSpec.model_validate(host_raw(hostKey=f"ssh-ed25519 {key_b64} root@web1"))
-    assert [(k.key_type, k.key_base64) for k in plain.pinned_keys] == [("ssh-ed25519", key_b64)]
+    assert [(k.key_type, k.key_base64) for k in parse_known_hosts(plain.host_key or "")] == [("ssh-ed25519", key_b64)]
     with_host = HostSpec.model_validate(host_raw(hostKey=f"203.0.113.10 ssh-ed25519 {key_b64}\n"
                                                          f"# comment\n\n203.0.113.10,web1 ssh-ed25519 {key_b64}"))
-    assert len(with_host.pinned_keys) == 2
+    assert len(parse_known_hosts(with_host.host_key or "")) == 2
     other_port = HostSpec.model_validate(host_raw(port=2222, hostKey=f"[203.0.113.10]:2222 ssh-ed25519 {key_b64}"))
     assert other_port.known_hosts_name == "[203.0.113.10]:2222"
 
@@ -492,7 +492,7 @@ def test_host_key_file_error_gives_the_files_own_line_number(tmp_path: Any) -> N
 
 
 def test_requirements_problems_name_lines_never_their_content() -> None:
-    from daunit.models import requirements_problems
+    from daunit.spec.local import requirements_problems
 
     text = "Flask==3.1.3\n--extra-index-url https://u:tok3n-XYZ@pypi.example.org/simple\n-r base.txt\n"
     problems = requirements_problems(text, "requirements.txt")
