@@ -126,9 +126,9 @@ class HostSpec(Spec):
         "(like ~/.ssh/id_ed25519), never the key itself, and rotate that key if this config was shared"),
         LocalPath("keyFile", example="~/.ssh/id_ed25519")] | None = None
     da_user: Annotated[str, DaUser()]
-    public_address: Annotated[str, IpAddress("publicAddress", (
+    public_address: Annotated[str, IpAddress(
         "publicAddress {value} is not an IP address: give the address DNS records should point at, "
-        "like 203.0.113.10"))] | None = None
+        "like 203.0.113.10")] | None = None
     unit_socket: Annotated[str, RemotePath("unitSocket", example="/var/run/unit/control.sock")] = (
         "/var/run/unit/control.sock")
     unit_log: Annotated[str, RemotePath("unitLog", example="/var/log/unit/unit.log")] = "/var/log/unit/unit.log"

@@ -6,7 +6,8 @@ defined is reported once, by `app_hosts_defined`; the others skip it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from typing import TypeVar
 
 from daunit.spec.app import AppSpec
 from daunit.spec.base import Loc, Problem
@@ -30,7 +31,10 @@ def _hosted(hosts: Hosts, apps: Apps) -> Iterator[tuple[int, AppSpec, HostSpec]]
             yield index, app, host
 
 
-def _first_use(seen: dict[tuple[str, str], int], key: tuple[str, str], index: int) -> int | None:
+K = TypeVar("K", bound=Hashable)
+
+
+def _first_use(seen: dict[K, int], key: K, index: int) -> int | None:
     """The index of the app that used `key` before apps[index], or None."""
     other = seen.setdefault(key, index)
     return other if other != index else None
@@ -52,10 +56,10 @@ def app_hosts_defined(hosts: Hosts, apps: Apps) -> list[Problem]:
 def app_names_unique(hosts: Hosts, apps: Apps) -> list[Problem]:
     # Also across hosts: the name keys the app's resources (their URNs), its
     # appSecrets and its stack outputs.
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[str, int] = {}
     problems: list[Problem] = []
     for index, app, _ in _hosted(hosts, apps):
-        other = _first_use(seen, ("", app.name), index)
+        other = _first_use(seen, app.name, index)
         if other is not None:
             problems.append((("apps", index, "name"), (
                 f"app name {app.name!r} is already used by apps[{other}]: app names are unique "

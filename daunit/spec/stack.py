@@ -66,9 +66,6 @@ class StackSpec(Spec):
         raise_problems("StackSpec", sorted(problems, key=_by_place))
         return self
 
-    def host_of(self, app: AppSpec) -> HostSpec:
-        return self.hosts[app.host]
-
 
 def parse_stack(hosts_raw: Any, apps_raw: Any, *, check_source: bool = True) -> StackSpec:
     """Validate a stack's `hosts` and `apps` config; raises pydantic.ValidationError.

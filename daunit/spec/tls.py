@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ValidationInfo, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
 from daunit.spec.base import Spec, errors_at, invalid, show
-from daunit.spec.keys import KEY_MATERIAL_MARKER, scrub_pasted_keys
-from daunit.spec.text import check_remote_path
-from daunit.spec.types import Listener
+from daunit.spec.keys import NoKeyMaterial, scrub_pasted_keys
+from daunit.spec.types import Listener, RemotePath
 
 # Where DirectAdmin keeps a user's domain certificates (chain and key).
 DIRECTADMIN_USER_DOMAINS = "/usr/local/directadmin/data/users/{user}/domains"
+_PEM_IN_PATH = ("tls {field} holds PEM material: give the path of the file on the host, never its content "
+                "(put PEM in `pulumi config set --secret` with source: config)")
 
 
 class TlsSpec(Spec):
@@ -25,8 +26,10 @@ class TlsSpec(Spec):
 
     source: Literal["config", "directadmin"]
     listener: Annotated[str, Listener("tls listener", example="*:443")] = "*:443"
-    cert_file: str | None = None
-    key_file: str | None = None
+    cert_file: Annotated[str, NoKeyMaterial(_PEM_IN_PATH.format(field="certFile")), RemotePath(
+        "tls certFile", example=DIRECTADMIN_USER_DOMAINS.format(user="USER") + "/DOMAIN.cert.combined")] | None = None
+    key_file: Annotated[str, NoKeyMaterial(_PEM_IN_PATH.format(field="keyFile")), RemotePath(
+        "tls keyFile", example=DIRECTADMIN_USER_DOMAINS.format(user="USER") + "/DOMAIN.key")] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -40,19 +43,6 @@ class TlsSpec(Spec):
             raise invalid(f"tls source {show(value)} is not known: use config (the PEM chain and key in "
                           "secret stack config) or directadmin (the domain's certificate on the host)")
         return value
-
-    @field_validator("cert_file", "key_file")
-    @classmethod
-    def _files(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        field = "certFile" if info.field_name == "cert_file" else "keyFile"
-        if value == KEY_MATERIAL_MARKER:
-            raise invalid(f"tls {field} holds PEM material: give the path of the file on the host, never "
-                          "its content (put PEM in `pulumi config set --secret` with source: config)")
-        example = DIRECTADMIN_USER_DOMAINS.format(user="USER") + (
-            "/DOMAIN.cert.combined" if field == "certFile" else "/DOMAIN.key")
-        return check_remote_path(f"tls {field}", value, example=example)
 
     @model_validator(mode="after")
     def _files_only_for_directadmin(self) -> TlsSpec:

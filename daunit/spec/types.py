@@ -153,7 +153,8 @@ class PythonName(Check):
 
 @dataclass(frozen=True)
 class IpAddress(Check):
-    field: str
+    """An IP address (normalized), no zone; else `message`, which may use {value}."""
+
     message: str
 
     def check(self, value: str) -> str:

@@ -51,7 +51,6 @@ def test_valid_stack_with_defaults() -> None:
     assert app.processes.to_unit() == {"max": 2, "spare": 1}
     assert (app.threads, app.health_path, app.health_status, app.keep_releases) == (1, "/", 200, 5)
     assert app.app_dir_on(host) == "/home/username/domains/example.com/public_html/flask_app"
-    assert stack.host_of(app) is host
 
 
 def test_snake_case_names_are_accepted_too() -> None:
@@ -250,6 +249,39 @@ def test_bad_processes(processes: Any, path: str, expected: str) -> None:
     errors = app_errors(processes=processes)
     assert list(errors) == [f"apps[0].{path}"], errors
     assert expected in errors[f"apps[0].{path}"]
+
+
+
+@pytest.mark.parametrize("where, raw, path, message", [
+    ("host", {"port": 65536}, "hosts.web1.port",
+     "port 65536 is out of range: use the SSH port, 1 to 65535 (usually 22)"),
+    ("app", {"threads": 257}, "apps[0].threads", "threads 257 is out of range: use 1 to 256 threads per process"),
+    ("app", {"healthStatus": 600}, "apps[0].healthStatus",
+     "healthStatus 600 is not an HTTP status: use 100 to 599, usually 200"),
+    ("app", {"keepReleases": 101}, "apps[0].keepReleases",
+     "keepReleases 101 is out of range: keep 1 to 100 releases (5 is usual)"),
+    ("app", {"processes": {"max": 65, "spare": 1}}, "apps[0].processes.max",
+     "processes max 65 is out of range: use 1 to 64"),
+    ("app", {"processes": {"max": 2, "spare": 1, "idleTimeout": 86401}}, "apps[0].processes.idleTimeout",
+     "processes idleTimeout 86401 is out of range: use 1 to 86400 seconds"),
+])
+def test_ranges_name_the_value_and_both_bounds(where: str, raw: dict[str, Any], path: str, message: str) -> None:
+    # Above the upper bound: the message gives the range read from the field's Field(ge=, le=).
+    errors = host_errors(**raw) if where == "host" else app_errors(**raw)
+    assert errors == {path: message}
+
+
+def test_stack_problems_read_app_by_app() -> None:
+    hosts = {"web1": host_raw()}
+    apps = [app_raw(), app_raw(), app_raw(name="other", domain="other.example", host="web9")]
+    paths = [path for path, _ in format_errors_of(hosts, apps)]
+    assert paths == ["apps[1].name", "apps[1].domain", "apps[1].aliases", "apps[1].appDir", "apps[2].host"]
+
+
+def format_errors_of(hosts: Any, apps: Any) -> list[tuple[str, str]]:
+    with pytest.raises(ValidationError) as caught:
+        parse_stack(hosts, apps, check_source=False)
+    return format_errors(caught.value)
 
 
 # --- host fields ---------------------------------------------------------------------------
