@@ -5,7 +5,15 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictInt, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from daunit.spec.base import Problem, Spec, invalid, raise_problems, reads_local_files, show
 from daunit.spec.commands import parse_release_commands
@@ -156,7 +164,9 @@ class AppSpec(Spec):
         "like application"))] = "application"
     python_version: PythonVersion = "3.11"
     requirements: Annotated[str, RelativePath("requirements", example="requirements.txt")] = "requirements.txt"
-    environment: dict[str, str] = Field(default_factory=dict)
+    # YAML's numbers (PORT: 8080) taken as text.
+    environment: Annotated[dict[str, str], BeforeValidator(numbers_as_text),
+                           AfterValidator(check_environment)] = Field(default_factory=dict)
     secret_environment_keys: tuple[str, ...] = ()
     static_url: Annotated[str, UrlPrefix()] | None = "/static/"
     static_dir: Annotated[str, RelativePath("staticDir", example="app/static", served=True)] = "app/static"
@@ -175,11 +185,12 @@ class AppSpec(Spec):
     # Vulnerable pins in requirements (daunit.audit): listed at preview (warn),
     # or the preview fails naming them (block); off asks nothing.
     audit: Literal["warn", "block", "off"] = "warn"
-    # Normalized by normalize_security_headers: the exact headers every response gets.
-    security_headers: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SECURITY_HEADERS))
-    tls: TlsSpec | None = None
+    # The exact headers every response gets: the defaults with the config's merged over them.
+    security_headers: Annotated[dict[str, str], BeforeValidator(normalize_security_headers)] = Field(
+        default_factory=lambda: dict(DEFAULT_SECURITY_HEADERS))
+    tls: Annotated[TlsSpec | None, BeforeValidator(tls_shorthand)] = None
     # Run in each new release before Unit switches to it (providers/release_commands.py).
-    release_commands: tuple[tuple[str, ...], ...] = ()
+    release_commands: Annotated[tuple[tuple[str, ...], ...], BeforeValidator(parse_release_commands)] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -193,41 +204,16 @@ class AppSpec(Spec):
     def _aliases(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         return check_aliases(value, info.data.get("domain"))
 
-    @field_validator("environment", mode="before")
-    @classmethod
-    def _environment_numbers(cls, value: Any) -> Any:
-        return numbers_as_text(value)
-
-    @field_validator("environment")
-    @classmethod
-    def _environment(cls, value: dict[str, str]) -> dict[str, str]:
-        return check_environment(value)
-
     @field_validator("secret_environment_keys")
     @classmethod
     def _secret_keys(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         return check_secret_keys(value, info.data.get("environment"))
-
-    @field_validator("security_headers", mode="before")
-    @classmethod
-    def _security_headers(cls, value: Any) -> dict[str, str]:
-        return normalize_security_headers(value)
-
-    @field_validator("tls", mode="before")
-    @classmethod
-    def _tls_shorthand(cls, value: Any) -> Any:
-        return tls_shorthand(value)
 
     @field_validator("tls")
     @classmethod
     def _tls_port(cls, value: TlsSpec | None, info: ValidationInfo) -> TlsSpec | None:
         listener = info.data.get("listener")
         return check_tls_port(value, listener) if value is not None and listener else value
-
-    @field_validator("release_commands", mode="before")
-    @classmethod
-    def _release_commands(cls, value: Any) -> Any:
-        return parse_release_commands(value)
 
     @model_validator(mode="after")
     def _static_pair(self) -> AppSpec:

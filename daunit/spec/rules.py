@@ -6,8 +6,7 @@ defined is reported once, by `app_hosts_defined`; the others skip it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
 from daunit.spec.app import AppSpec
 from daunit.spec.base import Loc, Problem
@@ -31,13 +30,19 @@ def _hosted(hosts: Hosts, apps: Apps) -> Iterator[tuple[int, AppSpec, HostSpec]]
             yield index, app, host
 
 
-K = TypeVar("K", bound=Hashable)
+# What an app takes that no other app may: (field, key, the value as the message shows it).
+Uses = Callable[[AppSpec, HostSpec], Iterable[tuple[str, Hashable, str]]]
 
 
-def _first_use(seen: dict[K, int], key: K, index: int) -> int | None:
-    """The index of the app that used `key` before apps[index], or None."""
-    other = seen.setdefault(key, index)
-    return other if other != index else None
+def _repeats(hosts: Hosts, apps: Apps, uses: Uses) -> Iterator[tuple[int, AppSpec, str, str, int]]:
+    """(index, app, field, value, first index) for each key an app takes that an
+    earlier app took already."""
+    seen: dict[Hashable, int] = {}
+    for index, app, host in _hosted(hosts, apps):
+        for field, key, value in uses(app, host):
+            other = seen.setdefault(key, index)
+            if other != index:
+                yield index, app, field, value, other
 
 
 def host_names_match_keys(hosts: Hosts, apps: Apps) -> list[Problem]:
@@ -56,42 +61,31 @@ def app_hosts_defined(hosts: Hosts, apps: Apps) -> list[Problem]:
 def app_names_unique(hosts: Hosts, apps: Apps) -> list[Problem]:
     # Also across hosts: the name keys the app's resources (their URNs), its
     # appSecrets and its stack outputs.
-    seen: dict[str, int] = {}
-    problems: list[Problem] = []
-    for index, app, _ in _hosted(hosts, apps):
-        other = _first_use(seen, app.name, index)
-        if other is not None:
-            problems.append((("apps", index, "name"), (
-                f"app name {app.name!r} is already used by apps[{other}]: app names are unique "
-                "in a stack (they name its resources, appSecrets and outputs), rename one")))
-    return problems
+    return [(("apps", index, "name"), (
+        f"app name {app.name!r} is already used by apps[{other}]: app names are unique "
+        "in a stack (they name its resources, appSecrets and outputs), rename one"))
+        for index, app, _, _, other in _repeats(hosts, apps, lambda app, _: [("name", app.name, app.name)])]
 
 
 def host_names_route_once(hosts: Hosts, apps: Apps) -> list[Problem]:
-    seen: dict[tuple[str, str], int] = {}
-    problems: list[Problem] = []
-    for index, app, _ in _hosted(hosts, apps):
-        for field, names in (("domain", (app.domain,)), ("aliases", app.aliases)):
-            for name in names:
-                other = _first_use(seen, (app.host, name), index)
-                if other is not None:
-                    problems.append((("apps", index, field), (
-                        f"{field} {name!r} is already served on host {app.host!r} by apps[{other}]: "
-                        "a host name can route to one app only, remove it from one of them")))
-    return problems
+    def uses(app: AppSpec, _: HostSpec) -> list[tuple[str, Hashable, str]]:
+        return [(field, (app.host, name), name)
+                for field, names in (("domain", (app.domain,)), ("aliases", app.aliases)) for name in names]
+
+    return [(("apps", index, field), (
+        f"{field} {name!r} is already served on host {app.host!r} by apps[{other}]: "
+        "a host name can route to one app only, remove it from one of them"))
+        for index, app, field, name, other in _repeats(hosts, apps, uses)]
 
 
 def app_dirs_unique(hosts: Hosts, apps: Apps) -> list[Problem]:
-    seen: dict[tuple[str, str], int] = {}
-    problems: list[Problem] = []
-    for index, app, host in _hosted(hosts, apps):
-        app_dir = app.app_dir_on(host)
-        other = _first_use(seen, (app.host, app_dir), index)
-        if other is not None:
-            problems.append((("apps", index, "appDir"), (
-                f"appDir {app_dir!r} is already used on host {app.host!r} by apps[{other}]: "
-                "give each app its own directory")))
-    return problems
+    def uses(app: AppSpec, host: HostSpec) -> list[tuple[str, Hashable, str]]:
+        return [("appDir", (app.host, app.app_dir_on(host)), app.app_dir_on(host))]
+
+    return [(("apps", index, "appDir"), (
+        f"appDir {app_dir!r} is already used on host {app.host!r} by apps[{other}]: "
+        "give each app its own directory"))
+        for index, app, _, app_dir, other in _repeats(hosts, apps, uses)]
 
 
 def listeners_agree(hosts: Hosts, apps: Apps) -> list[Problem]:

@@ -82,55 +82,46 @@ class DnsName(Check):
 
 
 @dataclass(frozen=True)
-class RemotePath(Check):
-    """An absolute path on the host; `served` ones are also refused a '$' (Unit expands it)."""
+class _FieldCheck(Check):
+    """A check of daunit.spec.text, `normalize(field, value, example=...)`."""
 
     field: str
     example: str
-    served: bool = False
+    served: bool = False  # also refuse '$': Unit expands it in the paths it serves
 
     def check(self, value: str) -> str:
-        path = check_remote_path(self.field, value, example=self.example)
+        normalized = self.normalize(self.field, value, example=self.example)
         if self.served:
             refuse_dollar(self.field, value)
-        return path
+        return normalized
+
+    @staticmethod
+    def normalize(field: str, value: str, *, example: str) -> str:
+        raise NotImplementedError
 
 
-@dataclass(frozen=True)
-class RelativePath(Check):
+class RemotePath(_FieldCheck):
+    """An absolute path on the host, written out in full."""
+
+    normalize = staticmethod(check_remote_path)
+
+
+class RelativePath(_FieldCheck):
     """A path inside the app's source tree."""
 
-    field: str
-    example: str
-    served: bool = False
-
-    def check(self, value: str) -> str:
-        path = check_relative_path(self.field, value, example=self.example)
-        if self.served:
-            refuse_dollar(self.field, value)
-        return path
+    normalize = staticmethod(check_relative_path)
 
 
-@dataclass(frozen=True)
-class LocalPath(Check):
+class LocalPath(_FieldCheck):
     """A path on the deploying machine (not opened here: see daunit.spec.local)."""
 
-    field: str
-    example: str
-
-    def check(self, value: str) -> str:
-        return check_local_path(self.field, value, example=self.example)
+    normalize = staticmethod(check_local_path)
 
 
-@dataclass(frozen=True)
-class Listener(Check):
+class Listener(_FieldCheck):
     """A Unit listener, ADDRESS:PORT or *:PORT, normalized."""
 
-    field: str
-    example: str
-
-    def check(self, value: str) -> str:
-        return check_listener(self.field, value, example=self.example)
+    normalize = staticmethod(check_listener)
 
 
 @dataclass(frozen=True)
