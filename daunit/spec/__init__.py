@@ -15,7 +15,7 @@ into the wrong field is not echoed back.
 Modules: `types` (annotated field types) and `text` (the checks behind them);
 one module per model (`host`, `app`, `processes`, `tls`) and per part of an
 app (`environment`, `headers`, `commands`); `rules` (across hosts and apps);
-`stack` (the stack and its entry points); `secrets` (appSecrets); `pem` (TLS
+`stack` (the stack and its entry points); `app_secrets` (appSecrets); `pem` (TLS
 material); `local` (the only reads of the deploying machine's disk); `report`
 (errors as the user reads them); `keys` (pasted key material).
 """

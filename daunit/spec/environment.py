@@ -1,7 +1,7 @@
 """An app's environment: names and values as Unit and instance/.env take them.
 
 Secret values never pass here: the stack lists their names
-(secretEnvironmentKeys); daunit.spec.secrets checks the values' shape.
+(secretEnvironmentKeys); daunit.spec.app_secrets checks the values' shape.
 """
 from __future__ import annotations
 

@@ -7,11 +7,11 @@ from pydantic import ValidationError, model_validator
 
 from daunit.errors import StackConfigError
 from daunit.spec.app import AppSpec
+from daunit.spec.app_secrets import app_secrets_problems
 from daunit.spec.base import Loc, Problem, Spec, errors_at, raise_problems
 from daunit.spec.host import HostSpec
 from daunit.spec.report import format_errors
 from daunit.spec.rules import CONSISTENCY_RULES, PLACEMENT_RULES, Rule
-from daunit.spec.secrets import app_secrets_problems
 
 
 def _hosts_by_name(raw: Any) -> Any:
