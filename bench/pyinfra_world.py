@@ -21,7 +21,6 @@ from typing import Any
 
 from daunit.canonical import canonical_json
 from daunit.layout import AppLayout
-from daunit.models import AppSpec, HostSpec, parse_stack
 from daunit.ownership import Owner
 from daunit.render import (
     dotenv_bytes,
@@ -31,6 +30,7 @@ from daunit.render import (
     unit_application,
     unit_route,
 )
+from daunit.spec import AppSpec, HostSpec, parse_stack
 from tests.support.engine import REPO
 
 REQUIREMENTS = REPO / "bench" / "requirements-pyinfra.txt"

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from daunit import facts
 from daunit.layout import DA_ROOT, domains_dir
-from daunit.models import AppSpec, HostSpec, StackSpec, listener_port
+from daunit.spec import AppSpec, HostSpec, StackSpec, listener_port
 from daunit.status import load_stack_or_say, stack_command
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from daunit.models import AppSpec, HostSpec
+    from daunit.spec import AppSpec, HostSpec
 
 # Host-wide, outside every user's tree: in a directory only root can write
 # (/run is root's, 755); in /run/lock (1777) any user could plant the lock or

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from daunit.canonical import canonical_json
 from daunit.layout import ENTRY_POINT_MODE, FILE_MODE
-from daunit.models import AppSpec
+from daunit.spec import AppSpec
 
 __all__ = [
     "ENTRY_POINT_MODE",

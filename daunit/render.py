@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from daunit.layout import VENV_KEY_RE, AppLayout, check_venv_key, da_user_domains
-from daunit.models import ENV_NAME_RE, AppSpec, HostSpec, listener_port
 from daunit.ownership import OWNER_ENV, Owner, unit_name
 from daunit.shipped import ENTRY_MODULE
+from daunit.spec import AppSpec, HostSpec, listener_port
+from daunit.spec.environment import ENV_NAME_RE
 
 # The WSGI object of the entry module (daunit/shipped/daflask_entry.py).
 ENTRY_CALLABLE = "application"

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from daunit.layout import AppLayout
-from daunit.models import AppSpec, StackSpec, format_errors, parse_stack
+from daunit.spec import AppSpec, StackSpec, format_errors, parse_stack
 
 PROJECT = "da-flask"
 

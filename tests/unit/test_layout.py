@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from daunit.layout import RELEASE_LINKS, AppLayout, app_dir_of, links_arg
-from daunit.models import AppSpec, HostSpec
+from daunit.spec import AppSpec, HostSpec
 from tests.unit.conftest import app_raw, host_raw
 
 RELEASE = "0123456789abcdef"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from daunit.facts import parse_ages
-from daunit.models import AppSpec
+from daunit.spec import AppSpec
 from daunit.status import (
     AppStatus,
     HostStatus,
