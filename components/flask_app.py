@@ -8,7 +8,9 @@ from typing import Any
 
 import pulumi
 
-from components.host import DirectAdminHost
+from components.host import USER, DirectAdminHost
+from daunit.da_access import DA_LOCATION, routed_to
+from daunit.da_resources import DaUnitApplication, DaUnitRoute
 from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
 from daunit.models import AppSpec, HostSpec
 from daunit.ownership import Owner
@@ -52,7 +54,8 @@ class FlaskApp(pulumi.ComponentResource):
                  tls_material: pulumi.Input[dict[str, str]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("daflask:index:FlaskApp", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, depends_on=[host.unit])
+        host_unit = [host.unit] if host.unit is not None else []  # none in user mode
+        child = pulumi.ResourceOptions(parent=self, depends_on=host_unit)
         layout = AppLayout.of(app, host_spec)
         manifest = with_entry_module(build_app_manifest(app))
         rid = release_id(manifest)
@@ -65,6 +68,8 @@ class FlaskApp(pulumi.ComponentResource):
         # the user's before any tree work (daunit.hostops).
         common = {"connection": host.connection, "appDir": layout.app_dir,
                   "user": host_spec.da_user, "domain": app.domain, "owner": owner.mark}
+        if host.access == USER:  # the steps run as the SSH login itself (hostops.as_site_user)
+            common["access"] = USER
 
         self.release = Release(f"{name}-release", {
             **common,
@@ -81,11 +86,15 @@ class FlaskApp(pulumi.ComponentResource):
         }, child)
         environment = self._instance(name, app, common, secret_env, child)
 
-        before_switch: list[pulumi.Resource] = [self.release, self.venv, self.instance, host.unit]
+        before_switch: list[pulumi.Resource] = [self.release, self.venv, self.instance, *host_unit]
         self.release_commands = self._release_commands(name, app, common, rid, vkey, environment)
         if self.release_commands is not None:
             before_switch.append(self.release_commands)
-        self._unit_resources(name, app, host_spec, host, common, rid, vkey, owner, before_switch)
+        if host.access == USER:
+            unit_name = self._da_unit_resources(name, app, host_spec, host, common, rid, vkey, owner,
+                                                before_switch)
+        else:
+            self._unit_resources(name, app, host_spec, host, common, rid, vkey, owner, before_switch)
 
         self.certificate: UnitCertificate | None = None
         if app.tls is not None:
@@ -164,6 +173,29 @@ class FlaskApp(pulumi.ComponentResource):
             "listener": app.listener,
             "health": health,
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.unit_app]))
+
+    def _da_unit_resources(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
+                           common: dict[str, Any], rid: str, vkey: str, owner: Owner,
+                           before_switch: list[pulumi.Resource]) -> str:
+        """User mode: the app and its route through DirectAdmin's CMD_UNIT (providers/da_unit.py).
+        Returns the app's name in Unit (DOMAIN_NAME)."""
+        da_name = f"{app.domain}_{app.name}"
+        # Through the front server: the domain on port 80 of the host.
+        health = ({"listener": f"{host_spec.address}:80", "host": app.domain, "path": app.health_path,
+                   "status": app.health_status, "timeout": 30} if app.health_check else None)
+        api = {"api": host.directadmin, "loginKey": host.login_key, "location": DA_LOCATION}
+        base_config = unit_application(app, host_spec, rid, vkey, owner)
+        self.da_app = DaUnitApplication(f"{name}-unit-app", {
+            **common, **api, "name": app.name,
+            "config": self.instance.revision.apply(lambda rev: _with_revision(base_config, rev)),
+            "releaseId": rid, "venvKey": vkey, "keep": app.keep_releases, "health": health,
+        }, pulumi.ResourceOptions(parent=self, depends_on=before_switch))
+        self.da_route = DaUnitRoute(f"{name}-unit-route", {
+            "connection": host.connection, **api, "domain": app.domain, "appName": app.name,
+            "owner": owner.mark, "steps": routed_to(unit_route(app, host_spec, rid, owner), da_name),
+            "health": health,
+        }, pulumi.ResourceOptions(parent=self, depends_on=[self.da_app]))
+        return da_name
 
     def _certificate(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
                      tls_material: pulumi.Input[dict[str, str]] | None,

@@ -35,6 +35,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from daunit import da_access
+from daunit.da_access import DirectAdminAccess
 from daunit.errors import StackConfigError
 from daunit.known_hosts import KnownHostKey, known_hosts_name, parse_known_hosts, read_known_hosts_file
 
@@ -409,6 +411,28 @@ class HostSpec(_Spec):
     unit_log: str = "/var/log/unit/unit.log"
     python: str = "/usr/bin/python3.11"
     enable_unit: bool = False
+    # access: user (daunit.da_access): SSH as daUser, Unit through CMD_UNIT, no root.
+    access: str = "root"
+    directadmin: DirectAdminAccess | None = None
+
+    @field_validator("access")
+    @classmethod
+    def _access(cls, value: str) -> str:
+        return da_access.check_access(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _user_mode_ssh_user(cls, data: Any) -> Any:
+        return da_access.fill_ssh_user(data)
+
+    @model_validator(mode="after")
+    def _user_mode(self) -> HostSpec:
+        problems = da_access.host_problems(self.access, {to_camel(f) for f in self.model_fields_set}, {
+            "directadmin": self.directadmin, "sshUser": self.ssh_user, "daUser": self.da_user,
+            "enableUnit": self.enable_unit})
+        if problems:
+            raise _errors_at("HostSpec", problems)
+        return self
 
     @field_validator("name")
     @classmethod
@@ -1276,6 +1300,21 @@ class StackSpec(_Spec):
             raise _errors_at("StackSpec", problems)
         return self
 
+    @model_validator(mode="after")
+    def _user_mode_apps(self) -> StackSpec:
+        """Apps on an `access: user` host: what needs root is refused (daunit.da_access)."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for index, app in enumerate(self.apps):
+            host = self.hosts.get(app.host)
+            if host is None or host.access != da_access.USER:
+                continue
+            values = {"isolation": app.isolation, "tls": app.tls, "listener": app.listener}
+            problems += [(("apps", index, *loc), message) for loc, message in
+                         da_access.app_problems({to_camel(f) for f in app.model_fields_set}, values)]
+        if problems:
+            raise _errors_at("StackSpec", problems)
+        return self
+
     def host_of(self, app: AppSpec) -> HostSpec:
         return self.hosts[app.host]
 
@@ -1480,7 +1519,7 @@ def tls_bundle_problems(chain: Any, key: Any, domain: str, *,
 
 def _known_field_names() -> list[str]:
     names: set[str] = set()
-    for model in (HostSpec, AppSpec, ProcessesSpec, StackSpec, TlsSpec):
+    for model in (HostSpec, AppSpec, ProcessesSpec, StackSpec, TlsSpec, DirectAdminAccess):
         for field_name, field in model.model_fields.items():
             names.add(field.alias or field_name)
     return sorted(names)

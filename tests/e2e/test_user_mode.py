@@ -1,0 +1,195 @@
+"""User mode (`access: user`, issue 13 part C) on a lab that is a DirectAdmin server with
+nginx in front of a real unitd: no root credential anywhere in the deploy. Files go over
+SSH as the DirectAdmin user, Unit's app and route only through CMD_UNIT (the lab's API
+stand-in on 2222, TLS from the lab CA, the user's login key as a Pulumi secret)."""
+from __future__ import annotations
+
+import os
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paramiko
+import pytest
+import yaml
+
+from tests.e2e.conftest import Deployment, app_config
+from tests.support.load import RequestLoop
+
+pytestmark = [pytest.mark.root, pytest.mark.engine, pytest.mark.real_unitd]
+APP = "flask_app"
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory: Any) -> Any:
+    return lab_factory("usermode", front="nginx")
+
+
+@pytest.fixture(scope="module")
+def user_key(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The only SSH credential the deploy gets: the DirectAdmin user's own key, copied
+    out of the lab's files (root's key stays where the lab keeps it)."""
+    key = tmp_path_factory.mktemp("userkey") / "id_ed25519"
+    shutil.copyfile(lab.user_key_path, key)
+    os.chmod(key, 0o600)
+    return key
+
+
+def user_host(lab: Any, key: Path, **extra: Any) -> dict[str, Any]:
+    return {"address": lab.address, "port": lab.port, "hostKey": lab.host_key_line,
+            "keyFile": str(key), "daUser": lab.da_user, "access": "user",
+            "directadmin": {"url": lab.da_api_url, "user": lab.da_user, "caFile": lab.ca_cert_path},
+            **extra}
+
+
+def configure(d: Deployment, lab: Any, key: Path, greeting: str, host_extra: dict[str, Any] | None = None,
+              **app_extra: Any) -> None:
+    host = user_host(lab, key, **(host_extra or {}))
+    path = d.project / "stacks" / f"Pulumi.{d.stack.name}.yaml"
+    if path.exists():  # keep the login key, set (encrypted) with `pulumi config set --secret`
+        hosts = (yaml.safe_load(path.read_text()).get("config") or {}).get("da-flask:hosts") or {}
+        secure = ((hosts.get("lab") or {}).get("directadmin") or {}).get("loginKey")
+        if secure is not None:
+            host["directadmin"]["loginKey"] = secure
+    d.write_config({"lab": host},
+                   [app_config(APP, "lab", lab.domain, d.app_sources[APP],
+                               secretEnvironmentKeys=["SECRET_KEY"],
+                               environment={"FLASK_CONFIG": "production", "GREETING": greeting},
+                               **app_extra)])
+
+
+@pytest.fixture(scope="module")
+def d(lab: Any, user_key: Path, deployment_factory: Any) -> Deployment:
+    d = deployment_factory("usermode")
+    configure(d, lab, user_key, greeting="first greeting")
+    d.stack.set_config("appSecrets.flask_app.SECRET_KEY", d.secret_key, secret=True, path=True)
+    d.stack.set_config("hosts.lab.directadmin.loginKey", lab.da_login_key(lab.da_user), secret=True,
+                       path=True)
+    # No ssh-agent and no key override: the stack's key file is all there is.
+    os.environ.pop("SSH_AUTH_SOCK", None)
+    os.environ.pop("DAFLASK_SSH_KEY_FILE", None)
+    d.stack.up()
+    return d
+
+
+def cmd_unit(lab: Any) -> dict[str, Any]:
+    context = ssl.create_default_context(cafile=lab.ca_cert_path)
+    with httpx.Client(verify=context, timeout=30,
+                      auth=(lab.da_user, lab.da_login_key(lab.da_user))) as client:
+        answer = client.get(f"{lab.da_api_url}/CMD_API_UNIT", params={"domain": lab.domain, "json": "yes"})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def through_nginx(lab: Any, path: str = "/") -> httpx.Response:
+    return httpx.get(f"http://{lab.address}{path}", headers={"Host": lab.domain}, timeout=10)
+
+
+def test_no_root_credential_in_the_stack(lab: Any, user_key: Path, d: Deployment) -> None:
+    config = yaml.safe_load((d.project / "stacks" / f"Pulumi.{d.stack.name}.yaml").read_text())
+    host = config["config"]["da-flask:hosts"]["lab"]
+    assert "sshUser" not in host and host["keyFile"] == str(user_key)  # sshUser defaults to daUser
+    assert str(lab.client_key_path) not in d.stack.state_text()
+    state = d.stack.export()  # what the deploy used: every SSH login is the user's
+    users = [r["inputs"]["connection"]["user"] for r in state["deployment"]["resources"]
+             if "connection" in (r.get("inputs") or {})]
+    assert len(users) >= 5 and set(users) == {lab.da_user}
+    # The key the stack holds is the user's only: root does not accept it.
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    with pytest.raises(paramiko.AuthenticationException):
+        client.connect(lab.address, lab.port, username="root", key_filename=str(user_key),
+                       allow_agent=False, look_for_keys=False, timeout=10)
+    client.close()
+
+
+def test_cmd_unit_lists_the_app_and_nginx_serves_it(lab: Any, d: Deployment) -> None:
+    listing = cmd_unit(lab)
+    app = listing["applications"][APP]
+    assert app["user"] == lab.da_user and app["environment"]["DAFLASK_OWNER"] == "da-flask/usermode"
+    assert listing["routes"][lab.domain]["/"][-1]["action"]["pass"] == f"applications/{lab.domain}_{APP}"
+    page = through_nginx(lab)
+    assert page.status_code == 200 and "first greeting" in page.text
+    assert page.headers.get("server", "").startswith("nginx")
+    # The files are the user's, in the user's tree; nothing of the deploy is root's.
+    app_dir = lab.host_path(f"/home/{lab.da_user}/domains/{lab.domain}/public_html/{APP}")
+    owners = {p.lstat().st_uid for p in [app_dir, *app_dir.rglob("*")] if "venvs" not in p.parts}
+    assert owners == {lab.da_uid}
+
+
+def test_a_no_op_makes_no_connection(lab: Any, d: Deployment) -> None:
+    accepted = lab.ssh_connections_accepted()
+    run = d.stack.preview("--diff", "--expect-no-changes")
+    assert run.returncode == 0
+    d.stack.up("--expect-no-changes")
+    assert lab.ssh_connections_accepted() == accepted
+
+
+def test_update_of_one_file_has_no_failed_request(lab: Any, user_key: Path, d: Deployment) -> None:
+    template = d.app_sources[APP] / "app" / "templates" / "about.html"
+    client = httpx.Client(base_url=f"http://{lab.address}", headers={"Host": lab.domain}, timeout=10)
+    with RequestLoop([lambda: client.get("/healthz")], cleanup=client.close) as load:
+        template.write_text(template.read_text() + "\n<!-- user mode change -->\n")
+        preview = d.stack.preview("--diff")
+        d.stack.up()
+    total = sum(load.results.values())
+    print(f"user mode: requests during a one-file update: {dict(load.results)}, "
+          f"failed: {len(load.failures)}")
+    assert "app/templates/about.html" in preview.stdout
+    assert total > 20, load.results
+    assert load.failures == [], load.failures[:5]
+    assert "user mode change" in through_nginx(lab, "/about").text
+
+
+def test_refresh_sees_an_app_deleted_through_the_api(lab: Any, d: Deployment) -> None:
+    context = ssl.create_default_context(cafile=lab.ca_cert_path)
+    with httpx.Client(verify=context, timeout=30,
+                      auth=(lab.da_user, lab.da_login_key(lab.da_user))) as client:
+        for data in ({"action": "set_route", "location": "/"}, {"delete": "yes", "select0": APP}):
+            answer = client.post(f"{lab.da_api_url}/CMD_API_UNIT", data={"domain": lab.domain, **data})
+            assert answer.status_code == 200, answer.text
+    assert APP not in cmd_unit(lab)["applications"]
+    refreshed = d.stack.preview("--refresh", "--diff", check=False)
+    assert "unit-app" in refreshed.stdout and "create" in refreshed.stdout, refreshed.stdout
+    d.stack.up("--refresh")
+    assert APP in cmd_unit(lab)["applications"]
+    assert through_nginx(lab).status_code == 200
+
+
+@pytest.mark.parametrize(("host_extra", "app_extra", "field"), [
+    ({}, {"isolation": True}, "apps[0].isolation"),
+    ({"unitSocket": "/run/unit/control.sock"}, {}, "hosts.lab.unitSocket"),
+    ({}, {"tls": {"source": "directadmin"}}, "apps[0].tls"),
+    ({}, {"listener": "*:8080"}, "apps[0].listener"),
+    ({"sshUser": "root"}, {}, "hosts.lab.sshUser"),
+])
+def test_root_only_options_are_refused_at_preview(lab: Any, user_key: Path, d: Deployment,
+                                                  host_extra: dict[str, Any], app_extra: dict[str, Any],
+                                                  field: str) -> None:
+    accepted = lab.ssh_connections_accepted()
+    configure(d, lab, user_key, greeting="first greeting", host_extra=host_extra, **app_extra)
+    try:
+        run = d.stack.preview(check=False)
+    finally:
+        configure(d, lab, user_key, greeting="first greeting")
+    said = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert f"{field}: " in said and ("needs root" in said or "never root" in said), said
+    assert lab.ssh_connections_accepted() == accepted
+
+
+def test_login_key_is_not_in_plaintext_in_state(lab: Any, d: Deployment) -> None:
+    key = lab.da_login_key(lab.da_user)
+    state_dir = Path(d.stack.state_dir)
+    files = [p for p in state_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".json" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = subprocess.run(["gzip", "-dc", str(path)], capture_output=True).stdout
+        assert key.encode() not in data, path
+    config = (d.project / "stacks" / f"Pulumi.{d.stack.name}.yaml").read_text()
+    assert key not in config and "secure:" in config
