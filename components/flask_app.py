@@ -180,6 +180,7 @@ class FlaskApp(pulumi.ComponentResource):
         """User mode: the app and its route through DirectAdmin's CMD_UNIT (providers/da_unit.py).
         Returns the app's name in Unit (DOMAIN_NAME)."""
         da_name = f"{app.domain}_{app.name}"
+        layout = AppLayout.of(app, host_spec)
         # Through the front server: the domain on port 80 of the host.
         health = ({"listener": f"{host_spec.address}:80", "host": app.domain, "path": app.health_path,
                    "status": app.health_status, "timeout": 30} if app.health_check else None)
@@ -192,7 +193,8 @@ class FlaskApp(pulumi.ComponentResource):
         }, pulumi.ResourceOptions(parent=self, depends_on=before_switch))
         self.da_route = DaUnitRoute(f"{name}-unit-route", {
             "connection": host.connection, **api, "domain": app.domain, "appName": app.name,
-            "owner": owner.mark, "steps": routed_to(unit_route(app, host_spec, rid, owner), da_name),
+            "owner": owner.mark, "steps": routed_to(unit_route(app, host_spec, rid, owner), da_name,
+                                                   layout.release_dir(rid), layout.current_link),
             "health": health,
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.da_app]))
         return da_name

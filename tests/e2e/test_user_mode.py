@@ -132,7 +132,7 @@ def test_update_of_one_file_has_no_failed_request(lab: Any, user_key: Path, d: D
     template = d.app_sources[APP] / "app" / "templates" / "about.html"
     client = httpx.Client(base_url=f"http://{lab.address}", headers={"Host": lab.domain}, timeout=10)
     with RequestLoop([lambda: client.get("/healthz")], cleanup=client.close) as load:
-        template.write_text(template.read_text() + "\n<!-- user mode change -->\n")
+        template.write_text(template.read_text().replace("A Flask app", "A user-mode Flask app"))
         preview = d.stack.preview("--diff")
         d.stack.up()
     total = sum(load.results.values())
@@ -141,7 +141,7 @@ def test_update_of_one_file_has_no_failed_request(lab: Any, user_key: Path, d: D
     assert "app/templates/about.html" in preview.stdout
     assert total > 20, load.results
     assert load.failures == [], load.failures[:5]
-    assert "user mode change" in through_nginx(lab, "/about").text
+    assert "A user-mode Flask app" in through_nginx(lab, "/about").text
 
 
 def test_refresh_sees_an_app_deleted_through_the_api(lab: Any, d: Deployment) -> None:
