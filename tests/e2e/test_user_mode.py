@@ -114,6 +114,9 @@ def test_cmd_unit_lists_the_app_and_nginx_serves_it(lab: Any, d: Deployment) -> 
     page = through_nginx(lab)
     assert page.status_code == 200 and "first greeting" in page.text
     assert page.headers.get("server", "").startswith("nginx")
+    # Static files: Unit's share (from `current`), behind nginx too.
+    css = through_nginx(lab, "/static/style.css")
+    assert css.status_code == 200 and css.content == (d.app_sources[APP] / "app/static/style.css").read_bytes()
     # The files are the user's, in the user's tree; nothing of the deploy is root's.
     app_dir = lab.host_path(f"/home/{lab.da_user}/domains/{lab.domain}/public_html/{APP}")
     owners = {p.lstat().st_uid for p in [app_dir, *app_dir.rglob("*")] if "venvs" not in p.parts}
@@ -142,6 +145,27 @@ def test_update_of_one_file_has_no_failed_request(lab: Any, user_key: Path, d: D
     assert total > 20, load.results
     assert load.failures == [], load.failures[:5]
     assert "A user-mode Flask app" in through_nginx(lab, "/about").text
+
+
+def test_failed_health_check_puts_the_previous_application_back(lab: Any, d: Deployment) -> None:
+    before = cmd_unit(lab)["applications"][APP]
+    views = d.app_sources[APP] / "app" / "views" / "main.py"
+    original = views.read_text()
+    # A release that imports fine but answers 500 on its health path.
+    views.write_text(original + "\n\n@main.before_app_request\ndef _broken():\n"
+                     "    raise RuntimeError('deliberately broken release')\n")
+    try:
+        result = d.stack.up(check=False)
+    finally:
+        views.write_text(original)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"health check http://{lab.domain}/" in out and "got HTTP 500" in out, out[-3000:]
+    assert cmd_unit(lab)["applications"][APP] == before
+    assert through_nginx(lab).status_code == 200
+    app_dir = lab.host_path(f"/home/{lab.da_user}/domains/{lab.domain}/public_html/{APP}")
+    assert (app_dir / "current").resolve().name in before["path"]
+    d.stack.up()  # converges back onto the good source
 
 
 def test_refresh_sees_an_app_deleted_through_the_api(lab: Any, d: Deployment) -> None:
@@ -193,3 +217,12 @@ def test_login_key_is_not_in_plaintext_in_state(lab: Any, d: Deployment) -> None
         assert key.encode() not in data, path
     config = (d.project / "stacks" / f"Pulumi.{d.stack.name}.yaml").read_text()
     assert key not in config and "secure:" in config
+
+
+def test_destroy_removes_app_route_and_files(lab: Any, d: Deployment) -> None:
+    d.stack.destroy()
+    listing = cmd_unit(lab)
+    assert APP not in listing["applications"]
+    assert "/" not in (listing["routes"].get(lab.domain) or {})
+    app_dir = lab.host_path(f"/home/{lab.da_user}/domains/{lab.domain}/public_html/{APP}")
+    assert not (app_dir / "releases").exists() and not (app_dir / "current").exists()
