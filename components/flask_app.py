@@ -63,7 +63,6 @@ class FlaskApp(pulumi.ComponentResource):
         vkey = venv_key(app.python_version, requirements, interpreter=host_spec.python)
         entry = next(p for p, e in manifest.items() if e.mode == 0o755)
         owner = current_owner()
-        unit_name = unit_app_name(app, owner)
         # `owner` claims the app dir for this stack, `domain` is checked to be
         # the user's before any tree work (daunit.hostops).
         common = {"connection": host.connection, "appDir": layout.app_dir,
@@ -90,11 +89,8 @@ class FlaskApp(pulumi.ComponentResource):
         self.release_commands = self._release_commands(name, app, common, rid, vkey, environment)
         if self.release_commands is not None:
             before_switch.append(self.release_commands)
-        if host.access == USER:
-            unit_name = self._da_unit_resources(name, app, host_spec, host, common, rid, vkey, owner,
-                                                before_switch)
-        else:
-            self._unit_resources(name, app, host_spec, host, common, rid, vkey, owner, before_switch)
+        unit_name = self._unit_resources(name, app, host_spec, host, common, rid, vkey, owner,
+                                         before_switch)
 
         self.certificate: UnitCertificate | None = None
         if app.tls is not None:
@@ -143,8 +139,12 @@ class FlaskApp(pulumi.ComponentResource):
 
     def _unit_resources(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
                         common: dict[str, Any], rid: str, vkey: str, owner: Owner,
-                        before_switch: list[pulumi.Resource]) -> None:
-        """The Unit application (the switch) and the app's route with its dispatch entry."""
+                        before_switch: list[pulumi.Resource]) -> str:
+        """The Unit application (the switch) and the app's route with its dispatch entry;
+        returns the application's name in Unit. User mode: through CMD_UNIT instead."""
+        if host.access == USER:
+            return self._da_unit_resources(name, app, host_spec, host, common, rid, vkey, owner,
+                                           before_switch)
         health = ({"listener": app.listener, "host": app.domain, "path": app.health_path,
                    "status": app.health_status, "timeout": 30} if app.health_check else None)
         base_config = unit_application(app, host_spec, rid, vkey, owner)
@@ -173,6 +173,7 @@ class FlaskApp(pulumi.ComponentResource):
             "listener": app.listener,
             "health": health,
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.unit_app]))
+        return unit_app_name(app, owner)
 
     def _da_unit_resources(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
                            common: dict[str, Any], rid: str, vkey: str, owner: Owner,

@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from daunit.canonical import canonical_json
+from daunit.doctor import ApiSettings
 from daunit.errors import ConfigError, RemoteError, mask_secrets
 
 PATH = "/CMD_API_UNIT"
@@ -42,19 +43,19 @@ class Listing:
         return (self.routes.get(domain) or {}).get(location)
 
 
-@dataclass(frozen=True)
 class DirectAdminAPI:
-    """One DirectAdmin login (`user` may be `admin|user`), from a resource's `api` and `loginKey`."""
+    """One DirectAdmin login (`user` may be `admin|user`): the doctor's ApiSettings."""
 
-    url: str
-    user: str
-    login_key: str = field(repr=False)
-    ca_file: str | None = None
+    def __init__(self, settings: ApiSettings) -> None:
+        self.url, self.user, self.login_key, self.ca_file = (settings.url, settings.user, settings.key,
+                                                             settings.ca_file)
 
     @classmethod
     def of(cls, props: Mapping[str, Any]) -> DirectAdminAPI:
+        """From a resource's `api` (url, user, caFile) and `loginKey` inputs."""
         api = props["api"]
-        return cls(str(api["url"]), str(api["user"]), str(props["loginKey"]), api.get("caFile") or None)
+        return cls(ApiSettings(str(api["url"]), str(api["user"]), str(props["loginKey"]),
+                               api.get("caFile") or None))
 
     # -- the calls ------------------------------------------------------
     def listing(self, domain: str) -> Listing:

@@ -414,12 +414,10 @@ def _create(name: str, unit: str, user: str, domain: str, front: str = "none") -
     tinyproxy = which("tinyproxy")
     if tinyproxy is None:
         raise LabError("tinyproxy not found")
-    client_key = state / "client" / "id_ed25519"
-    user_key = state / "client" / "user_ed25519"
+    client_key, user_key = state / "client" / "id_ed25519", state / "client" / "user_ed25519"
     host_key = state / "ssh" / "ssh_host_ed25519_key"
-    # Keys are made while the network is set up.
-    # A second, RSA host key lets tests show that the pinned key's type is the
-    # one negotiated when a host offers several (as real servers do).
+    # Keys are made while the network is set up. A second, RSA host key lets tests show that
+    # the pinned key's type is the one negotiated when a host offers several (as real servers do).
     rsa_host_key = state / "ssh" / "ssh_host_rsa_key"
     jobs = [layout.keygen(client_key, f"dalab-{name}-root"), layout.keygen(host_key, f"dalab-{name}-host"),
             layout.keygen(rsa_host_key, f"dalab-{name}-host-rsa", "rsa"),

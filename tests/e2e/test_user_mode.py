@@ -16,7 +16,7 @@ import paramiko
 import pytest
 import yaml
 
-from tests.e2e.conftest import Deployment, app_config
+from tests.e2e.conftest import Deployment, app_config, broken_release
 from tests.support.load import RequestLoop
 
 pytestmark = [pytest.mark.root, pytest.mark.engine, pytest.mark.real_unitd]
@@ -149,15 +149,8 @@ def test_update_of_one_file_has_no_failed_request(lab: Any, user_key: Path, d: D
 
 def test_failed_health_check_puts_the_previous_application_back(lab: Any, d: Deployment) -> None:
     before = cmd_unit(lab)["applications"][APP]
-    views = d.app_sources[APP] / "app" / "views" / "main.py"
-    original = views.read_text()
-    # A release that imports fine but answers 500 on its health path.
-    views.write_text(original + "\n\n@main.before_app_request\ndef _broken():\n"
-                     "    raise RuntimeError('deliberately broken release')\n")
-    try:
+    with broken_release(d.app_sources[APP]):  # answers 500 on its health path
         result = d.stack.up(check=False)
-    finally:
-        views.write_text(original)
     out = result.stdout + result.stderr
     assert result.returncode != 0
     assert f"health check http://{lab.domain}/" in out and "got HTTP 500" in out, out[-3000:]
