@@ -123,12 +123,20 @@ def test_cmd_unit_lists_the_app_and_nginx_serves_it(lab: Any, d: Deployment) -> 
     assert owners == {lab.da_uid}
 
 
+def api_requests(lab: Any) -> int:
+    """Requests the lab's DirectAdmin API has answered (its log: one line each)."""
+    return len((Path(lab.state_dir) / "directadmin-api.log").read_text().splitlines())
+
+
 def test_a_no_op_makes_no_connection(lab: Any, d: Deployment) -> None:
-    accepted = lab.ssh_connections_accepted()
+    accepted, asked = lab.ssh_connections_accepted(), api_requests(lab)
+    cmd_unit(lab)
+    assert api_requests(lab) == asked + 1  # the count sees a request
     run = d.stack.preview("--diff", "--expect-no-changes")
     assert run.returncode == 0
     d.stack.up("--expect-no-changes")
     assert lab.ssh_connections_accepted() == accepted
+    assert api_requests(lab) == asked + 1
 
 
 def test_update_of_one_file_has_no_failed_request(lab: Any, user_key: Path, d: Deployment) -> None:
