@@ -206,6 +206,24 @@ def test_root_only_options_are_refused_at_preview(lab: Any, user_key: Path, d: D
     assert lab.ssh_connections_accepted() == accepted
 
 
+def test_a_login_key_in_plain_text_is_refused(lab: Any, user_key: Path, d: Deployment) -> None:
+    key = lab.da_login_key(lab.da_user)
+    host = user_host(lab, user_key)
+    host["directadmin"]["loginKey"] = key
+    path = d.project / "stacks" / f"Pulumi.{d.stack.name}.yaml"
+    original = path.read_text()  # the key set as a secret: put back unchanged afterwards
+    d.write_config({"lab": host}, [app_config(APP, "lab", lab.domain, d.app_sources[APP],
+                                              secretEnvironmentKeys=["SECRET_KEY"])])
+    try:
+        run = d.stack.preview(check=False)
+    finally:
+        path.write_text(original)
+    said = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "hosts.lab.directadmin.loginKey is in plain text" in said and "--secret" in said, said[-2000:]
+    assert key not in said
+
+
 def test_login_key_is_not_in_plaintext_in_state(lab: Any, d: Deployment) -> None:
     key = lab.da_login_key(lab.da_user)
     state_dir = Path(d.stack.state_dir)
@@ -227,3 +245,24 @@ def test_destroy_removes_app_route_and_files(lab: Any, d: Deployment) -> None:
     assert "/" not in (listing["routes"].get(lab.domain) or {})
     app_dir = lab.host_path(f"/home/{lab.da_user}/domains/{lab.domain}/public_html/{APP}")
     assert not (app_dir / "releases").exists() and not (app_dir / "current").exists()
+
+
+def test_api_errors_name_the_field_and_never_the_key(lab: Any) -> None:
+    from daunit.da_api import DirectAdminAPI, DirectAdminAPIError
+    from daunit.doctor import ApiSettings
+    from daunit.errors import ConfigError
+
+    key = lab.da_login_key(lab.da_user)
+    wrong = "wrong-login-key-0123456789"
+    with pytest.raises(ConfigError) as refused:
+        DirectAdminAPI(ApiSettings(lab.da_api_url, lab.da_user, wrong, lab.ca_cert_path)).listing(lab.domain)
+    assert "directadmin.user" in str(refused.value) and "directadmin.loginKey" in str(refused.value)
+    assert wrong not in str(refused.value)
+    # The lab's CA is in no system store: without caFile the certificate is not trusted.
+    with pytest.raises(ConfigError) as untrusted:
+        DirectAdminAPI(ApiSettings(lab.da_api_url, lab.da_user, key, None)).listing(lab.domain)
+    assert "directadmin.caFile" in str(untrusted.value) and key not in str(untrusted.value)
+    api = DirectAdminAPI(ApiSettings(lab.da_api_url, lab.da_user, key, lab.ca_cert_path))
+    with pytest.raises(DirectAdminAPIError) as foreign:
+        api.listing("not-theirs.example")
+    assert "not-theirs.example" in str(foreign.value) and key not in str(foreign.value)
