@@ -142,17 +142,21 @@ def test_a_no_op_makes_no_connection(lab: Any, d: Deployment) -> None:
 def test_update_of_one_file_has_no_failed_request(lab: Any, user_key: Path, d: Deployment) -> None:
     template = d.app_sources[APP] / "app" / "templates" / "about.html"
     client = httpx.Client(base_url=f"http://{lab.address}", headers={"Host": lab.domain}, timeout=10)
-    with RequestLoop([lambda: client.get("/healthz")], cleanup=client.close) as load:
-        template.write_text(template.read_text().replace("A Flask app", "A user-mode Flask app"))
-        preview = d.stack.preview("--diff")
-        d.stack.up()
+    original = template.read_text()
+    with RequestLoop([lambda: client.get("/healthz"), lambda: client.get("/static/style.css")],
+                     cleanup=client.close) as load:
+        # Three one-file updates in a row, each a new release switched through CMD_UNIT.
+        for n in (1, 2, 3):
+            template.write_text(original.replace("A Flask app", f"A user-mode Flask app (change {n})"))
+            preview = d.stack.preview("--diff")
+            d.stack.up()
     total = sum(load.results.values())
-    print(f"user mode: requests during a one-file update: {dict(load.results)}, "
+    print(f"user mode: requests during three one-file updates: {dict(load.results)}, "
           f"failed: {len(load.failures)}")
     assert "app/templates/about.html" in preview.stdout
     assert total > 20, load.results
     assert load.failures == [], load.failures[:5]
-    assert "A user-mode Flask app" in through_nginx(lab, "/about").text
+    assert "A user-mode Flask app (change 3)" in through_nginx(lab, "/about").text
 
 
 def test_failed_health_check_puts_the_previous_application_back(lab: Any, d: Deployment) -> None:
