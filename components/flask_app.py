@@ -12,7 +12,6 @@ from components.host import USER, DirectAdminHost
 from daunit.da_access import DA_LOCATION, routed_to
 from daunit.da_resources import DaUnitApplication, DaUnitRoute
 from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
-from daunit.models import AppSpec, HostSpec
 from daunit.ownership import Owner
 from daunit.render import (
     AppLayout,
@@ -37,6 +36,7 @@ from daunit.resources import (
     Virtualenv,
 )
 from daunit.shipped import with_entry_module
+from daunit.spec import AppSpec, HostSpec
 
 # Shared by every stack on a host (one listener passes to one route). App
 # routes are named `daflask:...` (daunit.ownership), so none can take this name.

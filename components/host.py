@@ -5,9 +5,7 @@ import pulumi
 
 from daunit.providers.base import connection_input
 from daunit.resources import UnitHost
-
-# access: user (daunit.da_access): no Unit socket, so no UnitHost.
-USER = "user"
+from daunit.spec.access import USER  # access: user: no Unit socket, so no UnitHost
 
 
 class DirectAdminHost(pulumi.ComponentResource):

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from daunit.da_access import da_form, routed_to
-from daunit.models import format_errors, parse_stack
+from daunit.spec import format_errors, parse_stack
 from tests.unit.conftest import app_raw, host_raw
 
 KEY = "LOGINKEY0123456789secret"
