@@ -8,7 +8,7 @@ from typing import Any
 
 import pulumi
 
-from components.host import USER, DirectAdminHost
+from components.host import DirectAdminHost
 from daunit.da_access import DA_LOCATION, routed_to
 from daunit.da_resources import DaUnitApplication, DaUnitRoute
 from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
@@ -37,6 +37,7 @@ from daunit.resources import (
 )
 from daunit.shipped import with_entry_module
 from daunit.spec import AppSpec, HostSpec
+from daunit.spec.access import USER
 
 # Shared by every stack on a host (one listener passes to one route). App
 # routes are named `daflask:...` (daunit.ownership), so none can take this name.
