@@ -781,13 +781,7 @@ LOCK_FILE = f"{LOCK_DIR}/unit.lock"
 
 # Holds an flock while the channel's stdin stays open; prints LOCKED once held.
 # The holder's identity goes into a side file for the "who holds it" message.
-_LOCK = r'''
-dir=${1%/*}
-mkdir -p -m 700 -- "$dir"
-if [ -L "$dir" ] || [ "$(stat -c %u -- "$dir")" != 0 ]; then
-  echo "da-flask: $dir is not a directory of root's; refusing to lock there" >&2
-  exit 65
-fi
+_LOCK_HOLD = r'''
 exec 9>>"$1"
 if ! flock -w "$2" 9; then
   echo "HELD-BY $(cat "$1.holder" 2>/dev/null || echo unknown)"
@@ -797,9 +791,32 @@ printf '%s\n' "$3" > "$1.holder"
 echo LOCKED
 cat >/dev/null
 '''
+_LOCK = r'''
+dir=${1%/*}
+mkdir -p -m 700 -- "$dir"
+if [ -L "$dir" ] || [ "$(stat -c %u -- "$dir")" != 0 ]; then
+  echo "da-flask: $dir is not a directory of root's; refusing to lock there" >&2
+  exit 65
+fi
+''' + _LOCK_HOLD
+
+# User mode (access: user) has no root: the lock of one DirectAdmin user's deploys
+# (two stacks routing the same domain through CMD_UNIT) lives in their own home.
+USER_LOCK_FILE = "~/.daflask/unit.lock"
+_USER_LOCK = r'''
+dir="$HOME/.daflask"
+mkdir -p -m 700 -- "$dir"
+if [ -L "$dir" ] || [ "$(stat -c %u -- "$dir")" != "$(id -u)" ]; then
+  echo "da-flask: $dir is not a directory of $(id -un)'s; refusing to lock there" >&2
+  exit 65
+fi
+set -- "$dir/unit.lock" "$2" "$3"
+''' + _LOCK_HOLD
 
 
-def hold_lock(timeout_s: int, holder: str, lock_file: str = LOCK_FILE) -> Argv:
+def hold_lock(timeout_s: int, holder: str, lock_file: str = LOCK_FILE, *, user_mode: bool = False) -> Argv:
+    if user_mode:
+        return sh(_USER_LOCK, USER_LOCK_FILE, str(timeout_s), holder)
     return sh(_LOCK, lock_file, str(timeout_s), holder)
 
 

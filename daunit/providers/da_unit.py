@@ -10,7 +10,9 @@ As in root mode: the diff is pure (a no-op connects to nothing), read() lists
 through CMD_UNIT so a refresh sees an app or route removed or changed in the
 panel, an object of another stack (DAFLASK_OWNER) is never changed, and a
 failed health check puts the previous application back. The health check goes
-through the front server: the domain on port 80 of the host.
+through the front server: the domain on port 80 of the host. Each read-modify-write
+of CMD_UNIT holds the user's own lock (~/.daflask/unit.lock, no root), so two stacks
+of one user routing one domain take turns.
 """
 from __future__ import annotations
 
@@ -56,11 +58,13 @@ class DaUnitApplicationProvider(Provider):
     def _apply(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
         api, domain, name, config = DirectAdminAPI.of(props), props["domain"], props["name"], props["config"]
         with self.session(props) as s:
-            listing = api.listing(domain)
-            before = listing.applications.get(name)
-            self._claim(props, olds, before, s.target.host)
-            if before is None or not same(before, config):
-                api.save_app(domain, name, config, create=before is None)
+            # Under the user's lock: another stack of this user may route the domain now.
+            with self.host_lock(s, f"DaUnitApplication {domain}/{name}", user_mode=True):
+                listing = api.listing(domain)
+                before = listing.applications.get(name)
+                self._claim(props, olds, before, s.target.host)
+                if before is None or not same(before, config):
+                    api.save_app(domain, name, config, create=before is None)
             health = props.get("health")
             routed = bool(health) and listing.route(domain, props.get("location", "/")) is not None
             if routed and health:
@@ -99,7 +103,8 @@ class DaUnitApplicationProvider(Provider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         props = plain(props)
         api = DirectAdminAPI.of(props)
-        with self.session(props) as s:
+        with self.session(props) as s, self.host_lock(s, f"DaUnitApplication {props['name']} (delete)",
+                                                      user_mode=True):
             live = api.listing(props["domain"]).applications.get(props["name"])
             self._claim(props, None, live, s.target.host)
             if live is not None:
@@ -124,11 +129,12 @@ class DaUnitRouteProvider(Provider):
         api, domain, location, steps = (DirectAdminAPI.of(props), props["domain"], props["location"],
                                         props["steps"])
         with self.session(props) as s:
-            listing = api.listing(domain)
-            current = listing.route(domain, location)
-            self._claim(props, olds, listing, current, s.target.host)
-            if current is None or not same(current, steps):
-                api.set_route(domain, location, steps)
+            with self.host_lock(s, f"DaUnitRoute {domain}{location}", user_mode=True):
+                listing = api.listing(domain)
+                current = listing.route(domain, location)
+                self._claim(props, olds, listing, current, s.target.host)
+                if current is None or not same(current, steps):
+                    api.set_route(domain, location, steps)
             health = props.get("health")
             if health:
                 from daunit.remote.health import check_health
@@ -176,7 +182,8 @@ class DaUnitRouteProvider(Provider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         props = plain(props)
         api = DirectAdminAPI.of(props)
-        with self.session(props):
+        with self.session(props) as s, self.host_lock(s, f"DaUnitRoute {props['location']} (delete)",
+                                                      user_mode=True):
             # Only a route that passes to our app alone is ours to remove.
             if self._mine(props, api.listing(props["domain"])) is not None:
                 api.set_route(props["domain"], props["location"], None)

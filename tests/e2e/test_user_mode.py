@@ -97,6 +97,10 @@ def test_no_root_credential_in_the_stack(lab: Any, user_key: Path, d: Deployment
     users = [r["inputs"]["connection"]["user"] for r in state["deployment"]["resources"]
              if "connection" in (r.get("inputs") or {})]
     assert len(users) >= 5 and set(users) == {lab.da_user}
+    # The deploys' lock is the user's own, in their home; root's /run/daunit is never made.
+    lock = lab.host_path(f"/home/{lab.da_user}/.daflask")
+    assert lock.is_dir() and lock.stat().st_uid == lab.da_uid and lock.stat().st_mode & 0o777 == 0o700
+    assert (lock / "unit.lock").exists() and not lab.host_path("/run/daunit").exists()
     # The key the stack holds is the user's only: root does not accept it.
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
