@@ -781,8 +781,7 @@ LOCK_FILE = f"{LOCK_DIR}/unit.lock"
 
 # Holds an flock while the channel's stdin stays open; prints LOCKED once held.
 # The holder's identity goes into a side file for the "who holds it" message.
-_LOCK_HOLD = r'''
-exec 9>>"$1"
+_LOCK_HOLD = r'''exec 9>>"$1"
 if ! flock -w "$2" 9; then
   echo "HELD-BY $(cat "$1.holder" 2>/dev/null || echo unknown)"
   exit 75
