@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 # (/run is root's, 755); in /run/lock (1777) any user could plant the lock or
 # its holder file as a link that root's open would follow.
 LOCK_DIR = "/run/daunit"
-LOCK_FILE = f"{LOCK_DIR}/unit.lock"
+LOCK_NAME = "unit.lock"
+LOCK_FILE = f"{LOCK_DIR}/{LOCK_NAME}"
+# User mode (access: user) has no root: the lock of one DirectAdmin user's
+# deploys lives in their own home, in this directory.
+USER_LOCK_DIR = ".daflask"
+USER_LOCK_FILE = f"~/{USER_LOCK_DIR}/{LOCK_NAME}"  # as messages name it
 
 # DirectAdmin's tree: its binary and config, per-user data (domains.list,
 # user.conf, DOMAIN.cert.combined ...) and CustomBuild, which installs Unit.
