@@ -87,7 +87,7 @@ def main() -> None:
             name, address=h.address, port=h.port, ssh_user=h.ssh_user,
             known_hosts=h.known_hosts_text(), key_file=key_file, da_user=h.da_user,
             unit_socket=h.unit_socket, unit_log=h.unit_log, python=h.python,
-            enable_unit=h.enable_unit)
+            enable_unit=h.enable_unit, directadmin=h.directadmin)
 
     apps = []
     for app in spec.apps:

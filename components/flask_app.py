@@ -18,12 +18,9 @@ from daunit.render import (
     chain_sha256,
     directadmin_cert_files,
     dns_records,
-    host_dispatch_entry,
     instance_environment,
-    unit_app_name,
     unit_application,
-    unit_route,
-    unit_route_name,
+    unit_wiring,
 )
 from daunit.resources import (
     InstanceConfig,
@@ -60,7 +57,6 @@ class FlaskApp(pulumi.ComponentResource):
         vkey = venv_key(app.python_version, requirements, interpreter=host_spec.python)
         entry = next(p for p, e in manifest.items() if e.mode == 0o755)
         owner = current_owner()
-        unit_name = unit_app_name(app, owner)
         # `owner` claims the app dir for this stack, `domain` is checked to be
         # the user's before any tree work (daunit.hostops).
         common = {"connection": host.connection, "appDir": layout.app_dir,
@@ -86,6 +82,7 @@ class FlaskApp(pulumi.ComponentResource):
         if self.release_commands is not None:
             before_switch.append(self.release_commands)
         self._unit_resources(name, app, host_spec, host, common, rid, vkey, owner, before_switch)
+        unit_name = self.unit_name_output
 
         self.certificate: UnitCertificate | None = None
         if app.tls is not None:
@@ -94,8 +91,8 @@ class FlaskApp(pulumi.ComponentResource):
 
         self._publish(app, host_spec, rid, vkey, unit_name, layout.app_dir)
 
-    def _publish(self, app: AppSpec, host_spec: HostSpec, rid: str, vkey: str, unit_name: str,
-                 app_dir: str) -> None:
+    def _publish(self, app: AppSpec, host_spec: HostSpec, rid: str, vkey: str,
+                 unit_name: pulumi.Output[str], app_dir: str) -> None:
         """What the program exports from this app (daunit.outputs)."""
         self.urls = app_urls(app)
         address = host_spec.dns_address
@@ -135,14 +132,19 @@ class FlaskApp(pulumi.ComponentResource):
     def _unit_resources(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
                         common: dict[str, Any], rid: str, vkey: str, owner: Owner,
                         before_switch: list[pulumi.Resource]) -> None:
-        """The Unit application (the switch) and the app's route with its dispatch entry."""
-        health = ({"listener": app.listener, "host": app.domain, "path": app.health_path,
-                   "status": app.health_status, "timeout": 30} if app.health_check else None)
+        """The Unit application (the switch) and the app's route with its dispatch entry:
+        named and wired ours, or DirectAdmin's on a host run its way (host.da_mode)."""
+        wiring = pulumi.Output.from_input(host.da_mode).apply(
+            lambda mode: unit_wiring(app, host_spec, rid, owner, mode, DISPATCH_ROUTE))
+        health = wiring.apply(lambda w: {
+            "listener": w["listener"], "host": app.domain, "path": app.health_path,
+            "status": app.health_status, "timeout": 30} if app.health_check else None)
         base_config = unit_application(app, host_spec, rid, vkey, owner)
         unit_config = self.instance.revision.apply(lambda rev: _with_revision(base_config, rev))
+        self.unit_name_output: pulumi.Output[str] = wiring["appName"]
         self.unit_app = UnitApplication(f"{name}-unit-app", {
             **common,
-            "name": unit_app_name(app, owner),
+            "name": wiring["appName"],
             "socket": host.unit_socket,
             "log": host.unit_log,
             "config": unit_config,
@@ -150,24 +152,26 @@ class FlaskApp(pulumi.ComponentResource):
             "venvKey": vkey,
             "keep": app.keep_releases,
             "health": health,
+            "storage": wiring["appStorage"],
         }, pulumi.ResourceOptions(parent=self, depends_on=before_switch))
         self.route = UnitRoute(f"{name}-unit-route", {
             "connection": host.connection,
-            "name": unit_route_name(app, owner),
+            "name": wiring["routeName"],
             "owner": owner.mark,
             "appDir": common["appDir"],
             "socket": host.unit_socket,
             "log": host.unit_log,
-            "steps": unit_route(app, host_spec, rid, owner),
-            "dispatchEntry": host_dispatch_entry(app, owner),
-            "dispatchRoute": DISPATCH_ROUTE,
-            "listener": app.listener,
+            "steps": wiring["steps"],
+            "dispatchEntry": wiring["dispatchEntry"],
+            "dispatchRoute": wiring["dispatchRoute"],
+            "listener": wiring["listener"],
             "health": health,
+            "storage": wiring["routeStorage"],
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.unit_app]))
 
     def _certificate(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
                      tls_material: pulumi.Input[dict[str, str]] | None,
-                     unit_name: str) -> UnitCertificate:
+                     unit_name: pulumi.Output[str]) -> UnitCertificate:
         assert app.tls is not None
         props: dict[str, Any] = {
             "connection": host.connection,
@@ -179,6 +183,8 @@ class FlaskApp(pulumi.ComponentResource):
             "dispatchRoute": DISPATCH_ROUTE,
             "socket": host.unit_socket,
             "log": host.unit_log,
+            # On a DirectAdmin server the front server serves HTTPS: refused there.
+            "daMode": host.da_mode,
         }
         if app.tls.source == "config":
             material = pulumi.Output.secret(tls_material or {})

@@ -17,7 +17,7 @@ class DirectAdminHost(pulumi.ComponentResource):
     def __init__(self, name: str, *, address: str, port: int, ssh_user: str,
                  known_hosts: str, key_file: str | None, da_user: str,
                  unit_socket: str, unit_log: str, python: str, enable_unit: bool,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 directadmin: str = "auto", opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("daflask:index:DirectAdminHost", name, None, opts)
         self.address = address
         self.da_user = da_user
@@ -30,7 +30,11 @@ class DirectAdminHost(pulumi.ComponentResource):
             "socket": unit_socket,
             "log": unit_log,
             "enableUnit": enable_unit,
+            "directadmin": directadmin,
+            "daUser": da_user,
         }, pulumi.ResourceOptions(parent=self))
+        # {"webserver", "unitPort"} on a host run the DirectAdmin way, else None.
+        self.da_mode = self.unit.da_mode
         self.register_outputs({
             "address": address,
             "unitVersion": self.unit.unit_version,

@@ -409,6 +409,11 @@ class HostSpec(_Spec):
     unit_log: str = "/var/log/unit/unit.log"
     python: str = "/usr/bin/python3.11"
     enable_unit: bool = False
+    # Run the DirectAdmin way (Unit behind the front web server, apps and routes stored
+    # where DirectAdmin re-fills from; daunit/directadmin.py): auto decides from the
+    # server, on insists (refused where DirectAdmin is missing), off keeps Unit's own
+    # listener (e.g. *:80 on a server without a front web server).
+    directadmin: str = "auto"
 
     @field_validator("name")
     @classmethod
@@ -559,6 +564,15 @@ class HostSpec(_Spec):
     @classmethod
     def _python(cls, value: str) -> str:
         return _check_remote_path("python", value, example="/usr/bin/python3.11")
+
+    @field_validator("directadmin")
+    @classmethod
+    def _directadmin(cls, value: str) -> str:
+        if value not in ("auto", "on", "off"):
+            raise _invalid(f"directadmin {_show(value)} is not auto, on or off: auto deploys the "
+                           "DirectAdmin way where the server is one (front web server, unit_port), "
+                           "off keeps Unit's own listener")
+        return value
 
     @model_validator(mode="after")
     def _one_host_key_source(self) -> HostSpec:
