@@ -80,12 +80,8 @@ class UnitRouteProvider(Provider):
                 if previous and self._route_is_ours(unit, routes, previous, props, ours, dirs):
                     own.add(previous)
                 old_dispatch = routes.get(dispatch)
-                if stored is None:
-                    self._check_hosts(unit, old_dispatch or [], props, own, s.target.host)
-                    new_dispatch = dispatch_with(old_dispatch or [], own, props["dispatchEntry"])
-                else:
-                    # DirectAdmin's dispatch: one route per host and location, in its order.
-                    new_dispatch = directadmin.dispatch_with(old_dispatch or [], props["dispatchEntry"])
+                new_dispatch = self._new_dispatch(unit, old_dispatch or [], props, own,
+                                                  stored is not None, s.target.host)
                 old_steps = routes.get(name)
                 unit.put(["config", "routes", name], props["steps"])
                 unit.put(["config", "routes", dispatch], new_dispatch)
@@ -111,6 +107,15 @@ class UnitRouteProvider(Provider):
                 with self.host_lock(s, f"UnitRoute {name} (old names)"):
                     self._remove_previous(unit, own - {name}, props, olds or {}, ours, dirs)
         return {**props, "healthChecked": bool(props.get("health"))}
+
+    def _new_dispatch(self, unit: UnitClient, old: list[dict[str, Any]], props: dict[str, Any],
+                      own: set[str], directadmin_way: bool, host: str) -> list[Any]:
+        """The dispatch route with our entry: DirectAdmin's (one route per host and
+        location, in the re-fill's order), or ours (a domain another entry serves refused)."""
+        if directadmin_way:
+            return directadmin.dispatch_with(old, props["dispatchEntry"])
+        self._check_hosts(unit, old, props, own, host)
+        return dispatch_with(old, own, props["dispatchEntry"])
 
     # -- DirectAdmin's storage (daunit.directadmin) ---------------------------
     def _stored_routes(self, s: SSHSession, unit: UnitClient, props: dict[str, Any],

@@ -158,7 +158,9 @@ def test_the_health_check_is_off_in_the_stack_config_and_the_output_says_so(
 def test_demo_prints_unit_config_for_the_app_as_unit_holds_it(double_demo: Demo) -> None:
     held = unit_config(double_demo.lab())
     out = double_demo.result.stdout if double_demo.result else ""
-    # The default lab has nginx in front: the app goes the DirectAdmin way, named DOMAIN_N.
+    # The default lab (`python -m lab up` with no --front) has nginx in front: the app goes
+    # the DirectAdmin way, named DOMAIN_N.
+    assert double_demo.lab().front == "nginx"
     stored = directadmin.stored_name(Owner("da-flask", "demo-double"), APP)
     name = directadmin.unit_app_name("example.com", stored)
     assert list(held["applications"]) == [name]

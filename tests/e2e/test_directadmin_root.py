@@ -94,6 +94,31 @@ def test_2_panel_lists_the_app(lab: Any, deployed: Deployment) -> None:
     assert "/" in body["routes"][DOMAIN]
 
 
+def test_2_another_stack_does_not_take_the_domain(lab: Any, deployed: Deployment,
+                                                  deployment_factory: Any) -> None:
+    """DirectAdmin's route for the domain passes to our (marked) app: another stack's
+    deploy onto the same domain is refused, and neither Unit nor the stored files change."""
+    routes_file = lab.host_path(f"{directadmin.DA_ROOT}/data/users/{lab.da_user}/domains/"
+                                f"{DOMAIN}.routes/{DOMAIN}")
+    before_routes, before_unit = routes_file.read_text(), unit(lab, "GET", "/config/routes")
+    other = deployment_factory("darother", apps=("other_app",))
+    other.write_config({"lab": host_config(lab)},
+                       [app_config("other_app", "lab", DOMAIN, other.app_sources["other_app"])])
+    try:
+        result = other.stack.up(check=False)
+        assert result.returncode != 0
+        out = result.stdout + result.stderr
+        assert f"belongs to the stack da-flask/{STACK}" in out, out[-3000:]
+        assert routes_file.read_text() == before_routes
+        assert unit(lab, "GET", "/config/routes") == before_unit
+        assert_serves(lab)
+    finally:
+        other.stack.destroy()
+    # Its own app (made before its route was refused) went with it; ours stayed.
+    assert list(da_tree(lab).apps(lab.da_user, DOMAIN)) == [STORED]
+    assert_serves(lab)
+
+
 def test_3_refill_restart_and_rewrite_leave_it_serving(lab: Any, deployed: Deployment) -> None:
     before = unit(lab, "GET", "/config")
     lab.refill()
