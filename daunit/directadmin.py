@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from daunit.canonical import canonical_json
@@ -114,7 +114,7 @@ def vhost_rewrite_task(user: str) -> str:
 
 # -- is this a DirectAdmin server? -------------------------------------------------------
 
-def detect(sections: Mapping[str, list[str]]) -> dict[str, Any]:
+def detect(sections: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     """What daunit.facts' host command says about DirectAdmin: present, the front server,
     Unit's loopback port (`directadmin config-get unit_port`, else directadmin.conf)."""
     from daunit.facts import parse_kv
