@@ -55,17 +55,18 @@ class UnitHostProvider(Provider):
         return {**props, **facts, "enabledByUs": enabled, "daMode": self._da_mode(s, props)}
 
     @staticmethod
-    def _da_mode(s: SSHSession, props: dict[str, Any]) -> dict[str, Any] | None:
+    def _da_mode(s: SSHSession, props: dict[str, Any]) -> dict[str, Any]:
         """Whether apps here go the DirectAdmin way (daunit.directadmin), from the same
-        read-only facts command the doctor runs: {"webserver", "unitPort"} or None."""
+        read-only facts command the doctor runs: {"webserver", "unitPort"}, or {} when
+        not. Never None: a None output reads as unknown in every preview."""
         from daunit.facts import host_facts, split_sections
 
         setting = props.get("directadmin") or "auto"
         if setting == "off":
-            return None
+            return {}
         sections = split_sections(s.run(host_facts(props.get("daUser") or "-", props["socket"], [])).text)
         try:
-            return directadmin.resolve(setting, directadmin.detect(sections), s.target.host)
+            return directadmin.resolve(setting, directadmin.detect(sections), s.target.host) or {}
         except ValueError as exc:
             raise ConfigError(str(exc), host=s.target.host) from None
 

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from daunit import directadmin
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.ownership import app_claim_problem, app_owner_mark, name_owner, passes_to_app
 from daunit.providers import da_storage
-from daunit.providers.base import Provider, plain
+from daunit.providers.base import Provider, is_unknown, plain
 from daunit.providers.unit_app import app_dirs_of, app_path, owners_of
 from daunit.routing import (
     dispatch_with,
@@ -52,6 +52,16 @@ class UnitRouteProvider(Provider):
     # Not `name`: a renamed route is switched to in place (see the docstring).
     replace_on = ("connection.host", "connection.port", "socket", "dispatchRoute")
     outputs = ("healthChecked",)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = super().diff(id_, olds, news)
+        # A dispatch route not known at preview: the host's mode (UnitHost's daMode) is
+        # read again in this run, as in the first run after an upgrade. Nearly always it
+        # is the one in state; when it really changed, `up` sees that and replaces then.
+        if "dispatchRoute" in (result.replaces or []) and is_unknown(news.get("dispatchRoute")):
+            return DiffResult(changes=True, replaces=[], stables=result.stables,
+                              delete_before_replace=False)
+        return result
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = plain(props)

@@ -103,7 +103,9 @@ def test_2_another_stack_does_not_take_the_domain(lab: Any, deployed: Deployment
     before_routes, before_unit = routes_file.read_text(), unit(lab, "GET", "/config/routes")
     other = deployment_factory("darother", apps=("other_app",))
     other.write_config({"lab": host_config(lab)},
-                       [app_config("other_app", "lab", DOMAIN, other.app_sources["other_app"])])
+                       [app_config("other_app", "lab", DOMAIN, other.app_sources["other_app"],
+                                   secretEnvironmentKeys=["SECRET_KEY"])])
+    other.stack.set_config("appSecrets.other_app.SECRET_KEY", other.secret_key, secret=True, path=True)
     try:
         result = other.stack.up(check=False)
         assert result.returncode != 0
