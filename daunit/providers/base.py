@@ -30,7 +30,9 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def is_unknown(value: Any) -> bool:
-    if value == UNKNOWN:
+    # The dynamic provider's server hands unknowns to check/diff as rpc.Unknown objects
+    # (deserialize_properties with keep_unknowns); the sentinel string where it is not.
+    if value == UNKNOWN or type(value).__name__ == "Unknown":
         return True
     if isinstance(value, Mapping):
         return any(is_unknown(v) for v in value.values())

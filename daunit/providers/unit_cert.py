@@ -50,6 +50,11 @@ _FRONT_SERVES_TLS = (
     "(or set the host's `directadmin: off` on a server without a front web server).")
 
 
+def _directadmin_way(mode: Any) -> bool:
+    """UnitHost's daMode says the host is run the DirectAdmin way (not unknown, not {})."""
+    return isinstance(mode, dict) and bool(mode.get("unitPort"))
+
+
 class UnitCertificateProvider(Provider):
     kind = "UnitCertificate"
     required = ("connection", "app", "domain", "source", "listener", "dispatchRoute", "socket")
@@ -77,7 +82,7 @@ class UnitCertificateProvider(Provider):
         elif news.get("source") == "directadmin":
             failures += [CheckFailure(f, f"{f} is required by UnitCertificate with source directadmin")
                          for f in ("certFile", "keyFile") if not news.get(f)]
-        if news.get("daMode") and not is_unknown(news.get("daMode")):
+        if _directadmin_way(news.get("daMode")):
             failures.append(CheckFailure("daMode", _FRONT_SERVES_TLS.format(app=app)))
         return CheckResult(news, failures)
 
@@ -101,7 +106,7 @@ class UnitCertificateProvider(Provider):
         return UpdateResult(outs=self._install(plain(news), plain(olds)))
 
     def _install(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
-        if props.get("daMode"):
+        if _directadmin_way(props.get("daMode")):
             raise ConfigError(_FRONT_SERVES_TLS.format(app=props["app"]))
         listener, domain = props["listener"], props["domain"]
         dispatch = props["dispatchRoute"]

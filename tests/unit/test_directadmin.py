@@ -64,3 +64,29 @@ def test_detect_reads_the_facts_sections() -> None:
 def test_stored_text_has_whole_numbers() -> None:
     assert directadmin.stored_text({"processes": {"max": 2.0}}) == \
         '{\n    "processes": {\n        "max": 2\n    }\n}\n'
+
+
+def test_a_dispatch_route_unknown_at_preview_is_an_update_a_known_change_a_replace() -> None:
+    from pulumi.output import Unknown
+
+    from daunit.providers.unit_route import UnitRouteProvider
+
+    olds = {"name": "daflask:p:s:a", "dispatchRoute": "da-flask-hosts", "socket": "/s"}
+    unknown = UnitRouteProvider().diff("id", olds, {**olds, "dispatchRoute": Unknown()})
+    assert unknown.changes and not unknown.replaces
+    known = UnitRouteProvider().diff("id", olds, {**olds, "dispatchRoute": directadmin.DISPATCH_ROUTE})
+    assert known.replaces == ["dispatchRoute"]
+
+
+def test_tls_in_unit_is_refused_on_a_directadmin_server_at_check() -> None:
+    from pulumi.output import Unknown
+
+    from daunit.providers.unit_cert import UnitCertificateProvider
+
+    props = {"connection": {}, "app": "shop", "domain": "shop.example", "source": "directadmin",
+             "listener": "*:443", "dispatchRoute": "da-flask-hosts", "socket": "/s",
+             "certFile": "/c", "keyFile": "/k"}
+    def failures(mode: object) -> list[str]:
+        return [f.property for f in UnitCertificateProvider().check({}, {**props, "daMode": mode}).failures]
+    assert failures({"webserver": "nginx", "unitPort": 8899}) == ["daMode"]
+    assert failures({}) == failures(Unknown()) == []
