@@ -10,7 +10,6 @@ import pulumi
 
 from components.host import DirectAdminHost
 from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
-from daunit.models import AppSpec, HostSpec
 from daunit.ownership import Owner
 from daunit.render import (
     AppLayout,
@@ -32,6 +31,7 @@ from daunit.resources import (
     Virtualenv,
 )
 from daunit.shipped import with_entry_module
+from daunit.spec import AppSpec, HostSpec
 
 # Shared by every stack on a host (one listener passes to one route). App
 # routes are named `daflask:...` (daunit.ownership), so none can take this name.

@@ -29,8 +29,8 @@ from typing import Any
 
 from daunit import hostops
 from daunit.errors import DeployError
-from daunit.models import AppSpec, StackSpec
 from daunit.render import RELEASE_ID_RE, VENV_KEY_RE
+from daunit.spec import AppSpec, StackSpec
 from daunit.status import StatusError, find_unit_app, load_stack
 
 _READ_SIZE = 32768

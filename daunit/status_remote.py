@@ -9,11 +9,12 @@ from typing import Any, Self
 import httpx
 
 from daunit.errors import DeployError
-from daunit.models import AppSpec, HostSpec, StackSpec
 from daunit.providers.base import local_key_file
 from daunit.remote.health import probe
 from daunit.remote.ssh import SSHSession, SSHTarget
 from daunit.remote.unit import UnitClient
+from daunit.spec import AppSpec, HostSpec, StackSpec
+from daunit.spec.local import known_hosts_text
 from daunit.status import AppStatus, HostStatus, app_status, parse_ages
 
 # $@: release dirs. Prints the host's clock, then "MTIME PATH" per dir that
@@ -27,7 +28,7 @@ for d; do stat -c '%Y %n' -- "$d" 2>/dev/null || true; done
 def target_for(host: HostSpec) -> SSHTarget:
     key_file, use_agent = local_key_file(host.key_file)
     return SSHTarget(host=host.address, port=host.port, user=host.ssh_user,
-                     known_hosts=host.known_hosts_text(), key_file=key_file, use_agent=use_agent)
+                     known_hosts=known_hosts_text(host), key_file=key_file, use_agent=use_agent)
 
 
 class Observer:
