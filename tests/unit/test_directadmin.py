@@ -90,3 +90,16 @@ def test_tls_in_unit_is_refused_on_a_directadmin_server_at_check() -> None:
         return [f.property for f in UnitCertificateProvider().check({}, {**props, "daMode": mode}).failures]
     assert failures({"webserver": "nginx", "unitPort": 8899}) == ["daMode"]
     assert failures({}) == failures(Unknown()) == []
+
+
+def test_the_host_setting_is_auto_on_or_off() -> None:
+    from pydantic import ValidationError
+
+    from daunit.spec import parse_stack
+    from tests.unit.conftest import app_raw, host_raw
+
+    def setting(**host: str) -> str:
+        return parse_stack([host_raw(**host)], [app_raw()], check_source=False).hosts["web1"].directadmin
+    assert setting() == "auto" and setting(directadmin="off") == "off"
+    with pytest.raises(ValidationError, match=r"directadmin .* is not auto, on or off"):
+        setting(directadmin="yes")
