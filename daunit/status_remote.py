@@ -6,8 +6,6 @@ import time
 from types import TracebackType
 from typing import Any, Self
 
-import httpx
-
 from daunit.errors import DeployError
 from daunit.providers.base import local_key_file
 from daunit.remote.health import probe
@@ -88,8 +86,8 @@ class Observer:
         started = time.monotonic()
         try:
             response = probe(session, spec.listener, spec.domain, spec.health_path, timeout=5)
-        except (httpx.HTTPError, DeployError) as exc:
+        except DeployError as exc:
             app.health = f"no answer ({str(exc).splitlines()[0][:80]})"
             return
         app.health_ms = round((time.monotonic() - started) * 1000)
-        app.health = f"{response.status_code} {response.reason_phrase}".strip()
+        app.health = f"{response.status} {response.reason}".strip()

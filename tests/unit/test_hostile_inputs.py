@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from daunit import hostops
 from daunit.errors import StackConfigError
-from daunit.remote.ssh import MIN_GUARDED_SECRET, _checked_argv
+from daunit.remote.commands import MIN_GUARDED_SECRET, _checked_argv
 from daunit.spec import StackSpec, validate_stack
 from daunit.spec.local import known_hosts_text
 from tests.unit.conftest import app_raw, ed25519_key_b64, host_raw, ssh_string
