@@ -9,6 +9,8 @@ from typing import Any
 import pulumi
 
 from components.host import DirectAdminHost
+from daunit.da_access import DA_LOCATION, routed_to
+from daunit.da_resources import DaUnitApplication, DaUnitRoute
 from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
 from daunit.ownership import Owner
 from daunit.render import (
@@ -19,6 +21,7 @@ from daunit.render import (
     dns_records,
     instance_environment,
     unit_application,
+    unit_route,
     unit_wiring,
 )
 from daunit.resources import (
@@ -32,6 +35,7 @@ from daunit.resources import (
 )
 from daunit.shipped import with_entry_module
 from daunit.spec import AppSpec, HostSpec
+from daunit.spec.access import USER
 
 # Shared by every stack on a host (one listener passes to one route). App
 # routes are named `daflask:...` (daunit.ownership), so none can take this name.
@@ -49,7 +53,8 @@ class FlaskApp(pulumi.ComponentResource):
                  tls_material: pulumi.Input[dict[str, str]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("daflask:index:FlaskApp", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, depends_on=[host.unit])
+        host_unit = [host.unit] if host.unit is not None else []  # none in user mode
+        child = pulumi.ResourceOptions(parent=self, depends_on=host_unit)
         layout = AppLayout.of(app, host_spec)
         manifest = with_entry_module(build_app_manifest(app))
         rid = release_id(manifest)
@@ -61,6 +66,8 @@ class FlaskApp(pulumi.ComponentResource):
         # the user's before any tree work (daunit.hostops).
         common = {"connection": host.connection, "appDir": layout.app_dir,
                   "user": host_spec.da_user, "domain": app.domain, "owner": owner.mark}
+        if host.access == USER:  # the steps run as the SSH login itself (hostops.as_site_user)
+            common["access"] = USER
 
         self.release = Release(f"{name}-release", {
             **common,
@@ -77,12 +84,12 @@ class FlaskApp(pulumi.ComponentResource):
         }, child)
         environment = self._instance(name, app, common, secret_env, child)
 
-        before_switch: list[pulumi.Resource] = [self.release, self.venv, self.instance, host.unit]
+        before_switch: list[pulumi.Resource] = [self.release, self.venv, self.instance, *host_unit]
         self.release_commands = self._release_commands(name, app, common, rid, vkey, environment)
         if self.release_commands is not None:
             before_switch.append(self.release_commands)
-        self._unit_resources(name, app, host_spec, host, common, rid, vkey, owner, before_switch)
-        unit_name = self.unit_name_output
+        unit_name = self._unit_resources(name, app, host_spec, host, common, rid, vkey, owner,
+                                         before_switch)
 
         self.certificate: UnitCertificate | None = None
         if app.tls is not None:
@@ -92,7 +99,7 @@ class FlaskApp(pulumi.ComponentResource):
         self._publish(app, host_spec, rid, vkey, unit_name, layout.app_dir)
 
     def _publish(self, app: AppSpec, host_spec: HostSpec, rid: str, vkey: str,
-                 unit_name: pulumi.Output[str], app_dir: str) -> None:
+                 unit_name: pulumi.Input[str], app_dir: str) -> None:
         """What the program exports from this app (daunit.outputs)."""
         self.urls = app_urls(app)
         address = host_spec.dns_address
@@ -131,9 +138,14 @@ class FlaskApp(pulumi.ComponentResource):
 
     def _unit_resources(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
                         common: dict[str, Any], rid: str, vkey: str, owner: Owner,
-                        before_switch: list[pulumi.Resource]) -> None:
+                        before_switch: list[pulumi.Resource]) -> pulumi.Input[str]:
         """The Unit application (the switch) and the app's route with its dispatch entry:
-        named and wired ours, or DirectAdmin's on a host run its way (host.da_mode)."""
+        named and wired ours, or DirectAdmin's on a host run its way in root mode
+        (host.da_mode); returns the application's name in Unit. User mode: through
+        CMD_UNIT instead."""
+        if host.access == USER:
+            return self._da_unit_resources(name, app, host_spec, host, common, rid, vkey, owner,
+                                           before_switch)
         wiring = pulumi.Output.from_input(host.da_mode).apply(
             lambda mode: unit_wiring(app, host_spec, rid, owner, mode, DISPATCH_ROUTE))
         health = wiring.apply(lambda w: {
@@ -141,7 +153,6 @@ class FlaskApp(pulumi.ComponentResource):
             "status": app.health_status, "timeout": 30} if app.health_check else None)
         base_config = unit_application(app, host_spec, rid, vkey, owner)
         unit_config = self.instance.revision.apply(lambda rev: _with_revision(base_config, rev))
-        self.unit_name_output: pulumi.Output[str] = wiring["appName"]
         self.unit_app = UnitApplication(f"{name}-unit-app", {
             **common,
             "name": wiring["appName"],
@@ -168,10 +179,36 @@ class FlaskApp(pulumi.ComponentResource):
             "health": health,
             "storage": wiring["routeStorage"],
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.unit_app]))
+        return wiring["appName"]
+
+    def _da_unit_resources(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
+                           common: dict[str, Any], rid: str, vkey: str, owner: Owner,
+                           before_switch: list[pulumi.Resource]) -> str:
+        """User mode: the app and its route through DirectAdmin's CMD_UNIT (providers/da_unit.py).
+        Returns the app's name in Unit (DOMAIN_NAME)."""
+        da_name = f"{app.domain}_{app.name}"
+        layout = AppLayout.of(app, host_spec)
+        # Through the front server: the domain on port 80 of the host.
+        health = ({"listener": f"{host_spec.address}:80", "host": app.domain, "path": app.health_path,
+                   "status": app.health_status, "timeout": 30} if app.health_check else None)
+        api = {"api": host.directadmin, "loginKey": host.login_key, "location": DA_LOCATION}
+        base_config = unit_application(app, host_spec, rid, vkey, owner)
+        self.da_app = DaUnitApplication(f"{name}-unit-app", {
+            **common, **api, "name": app.name,
+            "config": self.instance.revision.apply(lambda rev: _with_revision(base_config, rev)),
+            "releaseId": rid, "venvKey": vkey, "keep": app.keep_releases, "health": health,
+        }, pulumi.ResourceOptions(parent=self, depends_on=before_switch))
+        self.da_route = DaUnitRoute(f"{name}-unit-route", {
+            "connection": host.connection, **api, "domain": app.domain, "appName": app.name,
+            "owner": owner.mark, "steps": routed_to(unit_route(app, host_spec, rid, owner), da_name,
+                                                   layout.release_dir(rid), layout.current_link),
+            "health": health,
+        }, pulumi.ResourceOptions(parent=self, depends_on=[self.da_app]))
+        return da_name
 
     def _certificate(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
                      tls_material: pulumi.Input[dict[str, str]] | None,
-                     unit_name: pulumi.Output[str]) -> UnitCertificate:
+                     unit_name: pulumi.Input[str]) -> UnitCertificate:
         assert app.tls is not None
         props: dict[str, Any] = {
             "connection": host.connection,

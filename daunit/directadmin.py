@@ -142,7 +142,7 @@ def resolve(setting: str, found: Mapping[str, Any], host: str) -> dict[str, Any]
                    else f"a front web server (options.conf webserver={found.get('webserver')!r})"
                    if found.get("webserver") not in FRONT_SERVERS
                    else "Unit's port (`directadmin config-get unit_port` is empty)")
-        raise ValueError(f"host {host}: directadmin: on, but the server lacks {missing}. Set "
-                         "`directadmin: off` to run Unit on its own listener, or fix the server "
+        raise ValueError(f"host {host}: directadminMode: on, but the server lacks {missing}. Set "
+                         "`directadminMode: off` to run Unit on its own listener, or fix the server "
                          "(`python -m daunit.doctor` says what is there).")
     return {"webserver": found["webserver"], "unitPort": int(found["unitPort"])}

@@ -388,7 +388,7 @@ def judge_host(sections: Sections, unit: UnitAnswer, host: HostSpec, apps: Seque
         stored = check_storage(sections, host.da_user, domain)
         if stored is not None:
             checks.append(stored)
-    return checks + check_ports(sections, apps, host.directadmin)
+    return checks + check_ports(sections, apps, host.directadmin_mode)
 
 
 # -- DirectAdmin's API (from this machine) -----------------------------------------------

@@ -157,11 +157,13 @@ class Provider(ResourceProvider):
             raise
 
     @staticmethod
-    def host_lock(s: SSHSession, holder: str) -> contextlib.AbstractContextManager[None]:
-        """The host-wide lock around read-modify-write of shared Unit config."""
+    def host_lock(s: SSHSession, holder: str, *,
+                  user_mode: bool = False) -> contextlib.AbstractContextManager[None]:
+        """The host-wide lock around read-modify-write of shared Unit config (user mode:
+        the SSH user's own, in their home)."""
         from daunit.remote.hostlock import host_lock
 
-        return host_lock(s, holder=holder)
+        return host_lock(s, holder=holder, user_mode=user_mode)
 
     @contextlib.contextmanager
     def unit_api(self, props: Mapping[str, Any]) -> Iterator[tuple[SSHSession, UnitClient]]:

@@ -47,7 +47,7 @@ Owned = Callable[[str], bool]
 _FRONT_SERVES_TLS = (
     "app {app}: on a DirectAdmin server the front web server serves HTTPS on 443 with the "
     "domain's DirectAdmin certificate; Unit cannot listen there. Remove `tls` from the app "
-    "(or set the host's `directadmin: off` on a server without a front web server).")
+    "(or set the host's `directadminMode: off` on a server without a front web server).")
 
 
 def _directadmin_way(mode: Any) -> bool:

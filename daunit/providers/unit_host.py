@@ -7,7 +7,7 @@ installed: other sites on the host may be using it.
 
 `daMode` says whether the host is run the DirectAdmin way (Unit behind the front
 web server, apps and routes stored where DirectAdmin re-fills from): the host's
-`directadmin` setting, `auto` deciding from the server (daunit.directadmin).
+`directadminMode` setting, `auto` deciding from the server (daunit.directadmin).
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class UnitHostProvider(Provider):
         not. Never None: a None output reads as unknown in every preview."""
         from daunit.facts import host_facts, split_sections
 
-        setting = props.get("directadmin") or "auto"
+        setting = props.get("directadminMode") or "auto"
         if setting == "off":
             return {}
         sections = split_sections(s.run(host_facts(props.get("daUser") or "-", props["socket"], [])).text)

@@ -99,7 +99,7 @@ def test_the_host_setting_is_auto_on_or_off() -> None:
     from tests.unit.conftest import app_raw, host_raw
 
     def setting(**host: str) -> str:
-        return parse_stack([host_raw(**host)], [app_raw()], check_source=False).hosts["web1"].directadmin
-    assert setting() == "auto" and setting(directadmin="off") == "off"
-    with pytest.raises(ValidationError, match=r"directadmin .* is not auto, on or off"):
-        setting(directadmin="yes")
+        return parse_stack([host_raw(**host)], [app_raw()], check_source=False).hosts["web1"].directadmin_mode
+    assert setting() == "auto" and setting(directadminMode="off") == "off"
+    with pytest.raises(ValidationError, match=r"directadminMode .* is not auto, on or off"):
+        setting(directadminMode="yes")
