@@ -19,12 +19,10 @@ from daunit.render import (
     chain_sha256,
     directadmin_cert_files,
     dns_records,
-    host_dispatch_entry,
     instance_environment,
-    unit_app_name,
     unit_application,
     unit_route,
-    unit_route_name,
+    unit_wiring,
 )
 from daunit.resources import (
     InstanceConfig,
@@ -100,8 +98,8 @@ class FlaskApp(pulumi.ComponentResource):
 
         self._publish(app, host_spec, rid, vkey, unit_name, layout.app_dir)
 
-    def _publish(self, app: AppSpec, host_spec: HostSpec, rid: str, vkey: str, unit_name: str,
-                 app_dir: str) -> None:
+    def _publish(self, app: AppSpec, host_spec: HostSpec, rid: str, vkey: str,
+                 unit_name: pulumi.Input[str], app_dir: str) -> None:
         """What the program exports from this app (daunit.outputs)."""
         self.urls = app_urls(app)
         address = host_spec.dns_address
@@ -140,19 +138,24 @@ class FlaskApp(pulumi.ComponentResource):
 
     def _unit_resources(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
                         common: dict[str, Any], rid: str, vkey: str, owner: Owner,
-                        before_switch: list[pulumi.Resource]) -> str:
-        """The Unit application (the switch) and the app's route with its dispatch entry;
-        returns the application's name in Unit. User mode: through CMD_UNIT instead."""
+                        before_switch: list[pulumi.Resource]) -> pulumi.Input[str]:
+        """The Unit application (the switch) and the app's route with its dispatch entry:
+        named and wired ours, or DirectAdmin's on a host run its way in root mode
+        (host.da_mode); returns the application's name in Unit. User mode: through
+        CMD_UNIT instead."""
         if host.access == USER:
             return self._da_unit_resources(name, app, host_spec, host, common, rid, vkey, owner,
                                            before_switch)
-        health = ({"listener": app.listener, "host": app.domain, "path": app.health_path,
-                   "status": app.health_status, "timeout": 30} if app.health_check else None)
+        wiring = pulumi.Output.from_input(host.da_mode).apply(
+            lambda mode: unit_wiring(app, host_spec, rid, owner, mode, DISPATCH_ROUTE))
+        health = wiring.apply(lambda w: {
+            "listener": w["listener"], "host": app.domain, "path": app.health_path,
+            "status": app.health_status, "timeout": 30} if app.health_check else None)
         base_config = unit_application(app, host_spec, rid, vkey, owner)
         unit_config = self.instance.revision.apply(lambda rev: _with_revision(base_config, rev))
         self.unit_app = UnitApplication(f"{name}-unit-app", {
             **common,
-            "name": unit_app_name(app, owner),
+            "name": wiring["appName"],
             "socket": host.unit_socket,
             "log": host.unit_log,
             "config": unit_config,
@@ -160,21 +163,23 @@ class FlaskApp(pulumi.ComponentResource):
             "venvKey": vkey,
             "keep": app.keep_releases,
             "health": health,
+            "storage": wiring["appStorage"],
         }, pulumi.ResourceOptions(parent=self, depends_on=before_switch))
         self.route = UnitRoute(f"{name}-unit-route", {
             "connection": host.connection,
-            "name": unit_route_name(app, owner),
+            "name": wiring["routeName"],
             "owner": owner.mark,
             "appDir": common["appDir"],
             "socket": host.unit_socket,
             "log": host.unit_log,
-            "steps": unit_route(app, host_spec, rid, owner),
-            "dispatchEntry": host_dispatch_entry(app, owner),
-            "dispatchRoute": DISPATCH_ROUTE,
-            "listener": app.listener,
+            "steps": wiring["steps"],
+            "dispatchEntry": wiring["dispatchEntry"],
+            "dispatchRoute": wiring["dispatchRoute"],
+            "listener": wiring["listener"],
             "health": health,
+            "storage": wiring["routeStorage"],
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.unit_app]))
-        return unit_app_name(app, owner)
+        return wiring["appName"]
 
     def _da_unit_resources(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
                            common: dict[str, Any], rid: str, vkey: str, owner: Owner,
@@ -203,7 +208,7 @@ class FlaskApp(pulumi.ComponentResource):
 
     def _certificate(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
                      tls_material: pulumi.Input[dict[str, str]] | None,
-                     unit_name: str) -> UnitCertificate:
+                     unit_name: pulumi.Input[str]) -> UnitCertificate:
         assert app.tls is not None
         props: dict[str, Any] = {
             "connection": host.connection,
@@ -215,6 +220,8 @@ class FlaskApp(pulumi.ComponentResource):
             "dispatchRoute": DISPATCH_ROUTE,
             "socket": host.unit_socket,
             "log": host.unit_log,
+            # On a DirectAdmin server the front server serves HTTPS: refused there.
+            "daMode": host.da_mode,
         }
         if app.tls.source == "config":
             material = pulumi.Output.secret(tls_material or {})

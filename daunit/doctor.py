@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from daunit import facts
+from daunit import directadmin, facts
 from daunit.layout import DA_ROOT, domains_dir
 from daunit.spec import AppSpec, HostSpec, StackSpec, listener_port
 from daunit.status import load_stack_or_say, stack_command
@@ -338,15 +338,25 @@ def check_port(listening: Sequence[facts.Listening], address: str, port: int, *,
     return Check("port", FAIL, taken, fix, subject=where)
 
 
-def check_ports(sections: Sections, apps: Sequence[AppSpec]) -> list[Check]:
+def _directadmin_way(sections: Sections, setting: str) -> bool:
+    try:
+        return directadmin.resolve(setting, directadmin.detect(sections), "") is not None
+    except ValueError:
+        return False
+
+
+def check_ports(sections: Sections, apps: Sequence[AppSpec], directadmin_setting: str = "off") -> list[Check]:
+    """unit_port, and each app's listener unless the host is deployed the DirectAdmin way
+    (there every app is behind the front server on unit_port, daunit.directadmin)."""
     if "listeners" not in sections:
         return [Check("port", WARN, "ports not checked: `ss` gave nothing", "install iproute2")]
     listening = facts.parse_ss(sections.get("listeners", []))
     checks = []
     port, _ = unit_port(sections)
     wanted: dict[tuple[str, int], None] = {}
-    for app in apps:
-        wanted[(app.listener.rpartition(":")[0], listener_port(app.listener))] = None
+    if not _directadmin_way(sections, directadmin_setting):
+        for app in apps:
+            wanted[(app.listener.rpartition(":")[0], listener_port(app.listener))] = None
     if port is not None:
         checks.append(check_port(listening, "127.0.0.1", port, unit_port=True))
         wanted.pop(("127.0.0.1", port), None)
@@ -377,7 +387,7 @@ def judge_host(sections: Sections, unit: UnitAnswer, host: HostSpec, apps: Seque
         stored = check_storage(sections, host.da_user, domain)
         if stored is not None:
             checks.append(stored)
-    return checks + check_ports(sections, apps)
+    return checks + check_ports(sections, apps, host.directadmin_mode)
 
 
 # -- DirectAdmin's API (from this machine) -----------------------------------------------

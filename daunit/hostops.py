@@ -866,6 +866,84 @@ def remove(site: Site, *paths: str) -> Argv:
     return as_site_user(site, _REMOVE, *paths, check_domain=False)
 
 
+# -- DirectAdmin's Unit storage (root mode on a DirectAdmin server) ---------
+
+# Root reads and writes DirectAdmin's own per-domain Unit storage
+# (daunit/directadmin.py): DA_USERS/USER/domains/DOMAIN.unit/N.json and
+# DOMAIN.routes/DOMAIN. That tree is DirectAdmin's (root or diradmin), never a
+# site user's; still, a link or a directory of anyone else where it is expected
+# is refused rather than followed. The DirectAdmin binary is run by its fixed path.
+_DA_STORAGE_PRELUDE = _ROOT_CHECKS + r"""
+user=$1 domain=$2; shift 2
+check_user
+check_domain "$domain"
+base="$DA_USERS/$user/domains"
+for p in "$DA_USERS" "$DA_USERS/$user" "$base"; do
+  [ -d "$p" ] && [ ! -L "$p" ] || refuse "$p is not a directory of DirectAdmin's (a link, or missing)"
+  case $(stat -c %U -- "$p") in root|diradmin) ;; *) refuse "$p is not owned by root or diradmin";; esac
+done
+kind_dir() {
+  d="$base/$domain.$1"
+  if [ -e "$d" ] || [ -L "$d" ]; then
+    [ -d "$d" ] && [ ! -L "$d" ] || refuse "$d is not a directory (a link?): not followed"
+    case $(stat -c %U -- "$d") in root|diradmin) ;; *) refuse "$d is not owned by root or diradmin";; esac
+  fi
+}
+"""
+
+# $1 user, $2 domain, $3 the app's stored name N: prints `@@app` and the stored
+# app, `@@routes` and the domain's routes file (each empty when absent).
+_DA_READ_STORAGE = _DA_STORAGE_PRELUDE + r"""
+name=$1
+kind_dir unit; kind_dir routes
+printf '@@app\n'
+f="$base/$domain.unit/$name.json"
+[ -f "$f" ] && [ ! -L "$f" ] && cat -- "$f"
+printf '\n@@routes\n'
+f="$base/$domain.routes/$domain"
+[ -f "$f" ] && [ ! -L "$f" ] && cat -- "$f"
+exit 0
+"""
+
+
+def da_read_storage(user: str, domain: str, name: str) -> Argv:
+    """The stored app N and the domain's stored routes, in one command."""
+    return sh(_DA_READ_STORAGE, user, domain, name)
+
+
+# $1 user, $2 domain, $3 unit|routes, $4 file name, $5 a DirectAdmin task to run
+# after ("" none); the file's new content on stdin (empty: the file is removed).
+# Written whole (a temp file renamed into place), mode 600, owned as the folder is.
+_DA_WRITE_STORAGE = _DA_STORAGE_PRELUDE + r"""
+kind=$1 file=$2 task=$3
+case $kind in unit|routes) ;; *) refuse "storage kind '$kind' is not unit or routes";; esac
+case $file in ''|.*|*/*) refuse "storage file name '$file' is not a plain name";; esac
+kind_dir "$kind"
+dir="$base/$domain.$kind"
+umask 077
+tmp="$base/.$domain.$kind.daflask.$$"
+cat > "$tmp"
+if [ -s "$tmp" ]; then
+  [ -d "$dir" ] || { mkdir -m 700 -- "$dir"; chown --reference="$base" -- "$dir"; }
+  chown --reference="$base" -- "$tmp"
+  chmod 600 -- "$tmp"
+  mv -f -T -- "$tmp" "$dir/$file"
+else
+  rm -f -- "$tmp"
+  [ ! -e "$dir/$file" ] || rm -f -- "$dir/$file"
+fi
+if [ -n "$task" ]; then
+  /usr/local/directadmin/directadmin taskq --run "$task" >&2 ||
+    refuse "DirectAdmin's task '$task' failed (see above)"
+fi
+"""
+
+
+def da_write_storage(user: str, domain: str, kind: str, file: str, task: str = "") -> Argv:
+    """Write (content on stdin) or remove (empty stdin) one stored file, then run `task`."""
+    return sh(_DA_WRITE_STORAGE, user, domain, kind, file, task)
+
+
 # -- Host-wide lock ------------------------------------------------------
 
 # Holds an flock while the channel's stdin stays open; prints LOCKED once held.

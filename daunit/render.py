@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from daunit import directadmin
 from daunit.layout import VENV_KEY_RE, AppLayout, check_venv_key, da_user_domains
 from daunit.ownership import OWNER_ENV, Owner, unit_name
 from daunit.shipped import ENTRY_MODULE
@@ -42,6 +43,7 @@ __all__ = [
     "unit_route",
     "unit_route_name",
     "unit_time_iso",
+    "unit_wiring",
 ]
 
 # Namespaces for an isolated app. Keys Unit accepts are credential, mount,
@@ -114,7 +116,8 @@ def _static_base(app: AppSpec) -> str:
     return app.static_dir.removesuffix(tail).rstrip("/")
 
 
-def unit_route(app: AppSpec, host: HostSpec, release_id: str, owner: Owner) -> list[dict[str, Any]]:
+def unit_route(app: AppSpec, host: HostSpec, release_id: str, owner: Owner,
+               app_unit_name: str | None = None) -> list[dict[str, Any]]:
     """The app's own named route: its static files from Unit, the rest to the app.
 
     The share is an absolute host path even with isolation: Unit's router,
@@ -130,7 +133,8 @@ def unit_route(app: AppSpec, host: HostSpec, release_id: str, owner: Owner) -> l
         # .../app/static$uri looked in app/static/static/).
         steps.append({"match": {"uri": f"{app.static_url}*"},
                       "action": _with_headers(app, {"share": f"{root}$uri"})})
-    steps.append({"action": _with_headers(app, {"pass": f"applications/{unit_app_name(app, owner)}"})})
+    target = app_unit_name or unit_app_name(app, owner)
+    steps.append({"action": _with_headers(app, {"pass": f"applications/{target}"})})
     return steps
 
 
@@ -140,6 +144,34 @@ def _with_headers(app: AppSpec, action: dict[str, Any]) -> dict[str, Any]:
     if app.security_headers:
         return {**action, "response_headers": dict(app.security_headers)}
     return action
+
+
+def unit_wiring(app: AppSpec, host: HostSpec, release_id: str, owner: Owner,
+                da_mode: Mapping[str, Any] | None, dispatch_route: str) -> dict[str, Any]:
+    """The app's Unit names, route, dispatch entry and listener: ours (`daflask:...`,
+    `dispatch_route`, the app's listener), or on a host run the DirectAdmin way
+    (`da_mode`, daunit.directadmin) DirectAdmin's, with where it stores them."""
+    if not da_mode:
+        return {"appName": unit_app_name(app, owner), "routeName": unit_route_name(app, owner),
+                "steps": unit_route(app, host, release_id, owner),
+                "dispatchEntry": host_dispatch_entry(app, owner), "dispatchRoute": dispatch_route,
+                "listener": app.listener, "appStorage": None, "routeStorage": None}
+    if set(app.aliases) - {f"www.{app.domain}"}:
+        raise ValueError(f"app {app.name}: aliases {', '.join(app.aliases)}: on a DirectAdmin server "
+                         f"the front server and Unit serve {app.domain} and www.{app.domain} only; "
+                         "add other names as domains or pointers in DirectAdmin, and drop them here")
+    stored = directadmin.stored_name(owner, app.name)
+    name = directadmin.unit_app_name(app.domain, stored)
+    route = directadmin.route_name(app.domain, directadmin.ROOT_LOCATION)
+    return {"appName": name, "routeName": route,
+            "steps": unit_route(app, host, release_id, owner, app_unit_name=name),
+            "dispatchEntry": directadmin.dispatch_entry(app.domain),
+            "dispatchRoute": directadmin.DISPATCH_ROUTE,
+            "listener": directadmin.listener(int(da_mode["unitPort"])),
+            "appStorage": {"user": host.da_user, "domain": app.domain, "name": stored,
+                           "route": route, "inSync": True},
+            "routeStorage": {"user": host.da_user, "domain": app.domain,
+                             "location": directadmin.ROOT_LOCATION, "inSync": True}}
 
 
 def host_dispatch_entry(app: AppSpec, owner: Owner) -> dict[str, Any]:

@@ -83,12 +83,13 @@ class UnitRoute(Resource):
 class UnitHost(Resource):
     unit_version = _out("unitVersion")
     python_modules = _out("pythonModules")
+    da_mode = _out("daMode")
 
     def __init__(self, name: str, props: dict[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(UnitHostProvider(), name,
                          {**props, "unitVersion": None, "pythonModules": None,
-                          "enabledByUs": None}, opts)
+                          "enabledByUs": None, "daMode": None}, opts)
 
 
 class UnitCertificate(Resource):

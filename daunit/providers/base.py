@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +26,27 @@ if TYPE_CHECKING:
 # program imports these classes only to hand them to the engine, and every
 # method runs in the dynamic-provider process (about 0.1 s per program run).
 
+# The engine calls a provider's methods from several threads at once, and daunit.remote's
+# package __init__ imports its submodules: one thread importing the package while another
+# imports a submodule can be handed a half-initialized module ("cannot import name
+# 'UnitClient' from partially initialized module", seen on a parallel refresh). The
+# package is imported once, under this lock, before any method uses it.
+_REMOTE_IMPORT = threading.Lock()
+
+
+def import_remote() -> None:
+    with _REMOTE_IMPORT:
+        import daunit.remote  # noqa: F401
+
+
 # The sentinel the Python SDK puts where a value is unknown during preview.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def is_unknown(value: Any) -> bool:
-    if value == UNKNOWN:
+    # The dynamic provider's server hands unknowns to check/diff as rpc.Unknown objects
+    # (deserialize_properties with keep_unknowns); the sentinel string where it is not.
+    if value == UNKNOWN or type(value).__name__ == "Unknown":
         return True
     if isinstance(value, Mapping):
         return any(is_unknown(v) for v in value.values())
@@ -129,6 +145,7 @@ class Provider(ResourceProvider):
     # -- helpers for the acting parts ------------------------------------
     @contextlib.contextmanager
     def session(self, props: Mapping[str, Any]) -> Iterator[SSHSession]:
+        import_remote()
         from daunit.remote.pool import shared_session
 
         target = target_of(props)
@@ -155,6 +172,7 @@ class Provider(ResourceProvider):
         The client's socket channel is closed on the way out; the connection
         stays for the next resource.
         """
+        import_remote()
         from daunit.remote.unit import DEFAULT_LOG, UnitClient
 
         with self.session(props) as s, UnitClient(s, props["socket"],

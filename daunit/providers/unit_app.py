@@ -13,17 +13,26 @@ is refused with an error naming it. A change of `name` (the previous
 release named apps by the bare app name) is an update, not a replace: the
 new object is made beside the old one, the route switches to it
 (UnitRoute), and the route removes the old one after the switch.
+
+On a DirectAdmin server (`storage` given, daunit.directadmin) the object is
+also stored where DirectAdmin re-fills Unit from (DOMAIN.unit/N.json), after
+the PUT and in the same form; a failed health check puts both back. `read`
+compares the stored file with the live object: a difference is drift.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit import hostops
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.ownership import app_claim_problem, dir_sharing_problem
+from daunit.providers import da_storage
 from daunit.providers.base import Provider, plain
+
+if TYPE_CHECKING:
+    from daunit.remote.ssh import SSHSession
 
 
 def app_path(name: str) -> list[str]:
@@ -71,10 +80,15 @@ class UnitApplicationProvider(Provider):
                            or dir_sharing_problem(name, apps, ours, props["appDir"]))
                 if problem:
                     raise ConfigError(problem, host=s.target.host)
+                stored = self._stored_app(s, props, name, ours, app_dirs_of(props, olds))
                 if before != props["config"]:
                     unit.put(app_path(name), props["config"])
+                if props.get("storage") and stored != props["config"]:
+                    da_storage.write_app(s, props["storage"], props["config"])
             health = props.get("health")
-            routed = bool(health) and unit.exists(["config", "routes", name])
+            # On DirectAdmin the route is named after the domain (daunit.directadmin).
+            route = (props.get("storage") or {}).get("route") or name
+            routed = bool(health) and unit.exists(["config", "routes", route])
             if routed and health:
                 from daunit.remote.health import check_health
 
@@ -85,21 +99,42 @@ class UnitApplicationProvider(Provider):
                     # previous release keeps serving.
                     if before is not None:
                         unit.put(app_path(name), before)
+                    if props.get("storage") and stored != props["config"]:
+                        da_storage.write_app(s, props["storage"], stored)
                     raise
             site = hostops.Site.of(props, olds)
             s.run(hostops.switch_and_prune(site, props["releaseId"], int(props.get("keep", 5)),
                                            [props["releaseId"], props["venvKey"]]))
         return {**props, "healthChecked": routed}
 
+    @staticmethod
+    def _stored_app(s: SSHSession, props: dict[str, Any], name: str, ours: set[str],
+                    app_dirs: list[str]) -> dict[str, Any] | None:
+        """On a DirectAdmin server: the app DirectAdmin has stored under our N, refused
+        when it is another stack's (or nobody's) as the live object would be."""
+        if not props.get("storage"):
+            return None
+        stored = da_storage.read(s, props["storage"]).app
+        problem = app_claim_problem(f"{name} (stored by DirectAdmin)", stored, ours, app_dirs)
+        if problem:
+            raise ConfigError(problem, host=s.target.host)
+        return stored
+
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
         # The id is the name at create; after a rename only `name` is current.
         name = props.get("name") or id_
-        with self.unit_api(props) as (_s, unit):
+        with self.unit_api(props) as (s, unit):
             live = unit.get_or(app_path(name))
+            stored = da_storage.read(s, props["storage"]).app if props.get("storage") else None
         if live is None:
             return ReadResult(id_=None, outs={})
-        return ReadResult(id_=id_, outs={**props, "config": live})
+        outs = {**props, "config": live}
+        if props.get("storage"):
+            # A stored file edited or removed by hand is drift: the next re-fill would
+            # put that into Unit. Shown as storage.inSync false; `up` writes it again.
+            outs["storage"] = {**props["storage"], "inSync": stored == live}
+        return ReadResult(id_=id_, outs=outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
@@ -109,6 +144,10 @@ class UnitApplicationProvider(Provider):
             problem = app_claim_problem(name, live, owners_of(props), app_dirs_of(props))
             if problem:
                 raise ConfigError(problem, host=s.target.host)
+            if props.get("storage"):
+                self._stored_app(s, props, name, owners_of(props), app_dirs_of(props))
+                # First out of storage: a re-fill in between must not bring it back.
+                da_storage.write_app(s, props["storage"], None)
             if live is None:
                 return  # already gone is what we wanted
             try:

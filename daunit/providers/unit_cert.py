@@ -43,6 +43,18 @@ SECRET_INPUTS = ("key",)
 Owned = Callable[[str], bool]
 
 
+# The front server owns 443 on a DirectAdmin server and serves the domain's certificate.
+_FRONT_SERVES_TLS = (
+    "app {app}: on a DirectAdmin server the front web server serves HTTPS on 443 with the "
+    "domain's DirectAdmin certificate; Unit cannot listen there. Remove `tls` from the app "
+    "(or set the host's `directadminMode: off` on a server without a front web server).")
+
+
+def _directadmin_way(mode: Any) -> bool:
+    """UnitHost's daMode says the host is run the DirectAdmin way (not unknown, not {})."""
+    return isinstance(mode, dict) and bool(mode.get("unitPort"))
+
+
 class UnitCertificateProvider(Provider):
     kind = "UnitCertificate"
     required = ("connection", "app", "domain", "source", "listener", "dispatchRoute", "socket")
@@ -70,6 +82,8 @@ class UnitCertificateProvider(Provider):
         elif news.get("source") == "directadmin":
             failures += [CheckFailure(f, f"{f} is required by UnitCertificate with source directadmin")
                          for f in ("certFile", "keyFile") if not news.get(f)]
+        if _directadmin_way(news.get("daMode")):
+            failures.append(CheckFailure("daMode", _FRONT_SERVES_TLS.format(app=app)))
         return CheckResult(news, failures)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -92,6 +106,8 @@ class UnitCertificateProvider(Provider):
         return UpdateResult(outs=self._install(plain(news), plain(olds)))
 
     def _install(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
+        if _directadmin_way(props.get("daMode")):
+            raise ConfigError(_FRONT_SERVES_TLS.format(app=props["app"]))
         listener, domain = props["listener"], props["domain"]
         dispatch = props["dispatchRoute"]
         owned = _owner(props, olds)

@@ -4,6 +4,10 @@ When the control socket is missing and the config asks for it, Unit is
 enabled the way DirectAdmin documents it, through CustomBuild
 (`build set unit yes`, `build unit`). Deleting this resource leaves Unit
 installed: other sites on the host may be using it.
+
+`daMode` says whether the host is run the DirectAdmin way (Unit behind the front
+web server, apps and routes stored where DirectAdmin re-fills from): the host's
+`directadminMode` setting, `auto` deciding from the server (daunit.directadmin).
 """
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from daunit.errors import UnitUnavailableError
+from daunit import directadmin
+from daunit.errors import ConfigError, UnitUnavailableError
 from daunit.layout import CUSTOMBUILD
 from daunit.providers.base import Provider, plain
 
@@ -22,7 +27,7 @@ class UnitHostProvider(Provider):
     kind = "UnitHost"
     required = ("connection", "socket")
     replace_on = ("connection.host", "connection.port")
-    outputs = ("unitVersion", "pythonModules", "enabledByUs")
+    outputs = ("unitVersion", "pythonModules", "enabledByUs", "daMode")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = plain(props)
@@ -45,7 +50,24 @@ class UnitHostProvider(Provider):
                 s.run([CUSTOMBUILD, "unit"], timeout=1800)
                 enabled = True
                 facts = self._facts(s, props)
-        return {**props, **facts, "enabledByUs": enabled}
+        return {**props, **facts, "enabledByUs": enabled, "daMode": self._da_mode(s, props)}
+
+    @staticmethod
+    def _da_mode(s: SSHSession, props: dict[str, Any]) -> dict[str, Any]:
+        """Whether apps here go the DirectAdmin way (daunit.directadmin), from the same
+        read-only facts command the doctor runs: {"webserver", "unitPort"}, or {} when
+        not. Never None: a None output reads as unknown in every preview."""
+        from daunit.facts import host_facts
+        from daunit.providers.site import read_fact
+
+        setting = props.get("directadminMode") or "auto"
+        if setting == "off":
+            return {}
+        sections = read_fact(s, host_facts(props.get("daUser") or "-", props["socket"], []))
+        try:
+            return directadmin.resolve(setting, directadmin.detect(sections), s.target.host) or {}
+        except ValueError as exc:
+            raise ConfigError(str(exc), host=s.target.host) from None
 
     @staticmethod
     def _facts(s: SSHSession, props: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +88,8 @@ class UnitHostProvider(Provider):
         props = plain(props)
         with self.session(props) as s:
             facts = self._facts(s, props)
-        return ReadResult(id_=id_, outs={**props, **facts})
+            mode = self._da_mode(s, props)
+        return ReadResult(id_=id_, outs={**props, **facts, "daMode": mode})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None

@@ -12,17 +12,25 @@ did not make are never changed. When the route's name changes (the previous
 release named it after the bare app name), the new route is made, the
 dispatch entry switches to it in place, and after the health check the old
 route and the old application are removed.
+
+On a DirectAdmin server (`storage` given, daunit.directadmin) the route is
+DirectAdmin's for the domain's location, its dispatch entry goes where the
+re-fill puts it, and the steps are stored in DOMAIN.routes/DOMAIN; when the
+stored locations change, DirectAdmin rewrites the user's vhosts, which wires
+the front server to Unit. `read` compares the stored steps with the live ones.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
+from daunit import directadmin
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.layout import app_dir_of
 from daunit.ownership import app_claim_problem, app_owner_mark, name_owner, passes_to_app
-from daunit.providers.base import Provider, plain
+from daunit.providers import da_storage
+from daunit.providers.base import Provider, is_unknown, plain
 from daunit.providers.unit_app import app_dirs_of, app_path, owners_of
 from daunit.routing import (
     dispatch_with,
@@ -34,6 +42,7 @@ from daunit.routing import (
 )
 
 if TYPE_CHECKING:
+    from daunit.remote.ssh import SSHSession
     from daunit.remote.unit import UnitClient
 
 
@@ -44,6 +53,16 @@ class UnitRouteProvider(Provider):
     # Not `name`: a renamed route is switched to in place (see the docstring).
     replace_on = ("connection.host", "connection.port", "socket", "dispatchRoute")
     outputs = ("healthChecked",)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = super().diff(id_, olds, news)
+        # A dispatch route not known at preview: the host's mode (UnitHost's daMode) is
+        # read again in this run, as in the first run after an upgrade. Nearly always it
+        # is the one in state; when it really changed, `up` sees that and replaces then.
+        if "dispatchRoute" in (result.replaces or []) and is_unknown(news.get("dispatchRoute")):
+            return DiffResult(changes=True, replaces=[], stables=result.stables,
+                              delete_before_replace=False)
+        return result
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = plain(props)
@@ -67,16 +86,19 @@ class UnitRouteProvider(Provider):
                     routes, listeners = self._named_routes(unit)
                 ours, dirs = owners_of(props, olds), _app_dirs(props, olds)
                 self._check_claim(unit, routes, name, props, ours, dirs, s.target.host)
+                stored = self._stored_routes(s, unit, props, ours, dirs)
                 own = {name}
                 if previous and self._route_is_ours(unit, routes, previous, props, ours, dirs):
                     own.add(previous)
                 old_dispatch = routes.get(dispatch)
-                self._check_hosts(unit, old_dispatch or [], props, own, s.target.host)
+                new_dispatch = self._new_dispatch(unit, old_dispatch or [], props, own,
+                                                  stored is not None, s.target.host)
                 old_steps = routes.get(name)
                 unit.put(["config", "routes", name], props["steps"])
-                unit.put(["config", "routes", dispatch],
-                         dispatch_with(old_dispatch or [], own, props["dispatchEntry"]))
+                unit.put(["config", "routes", dispatch], new_dispatch)
                 self._ensure_listener(unit, listeners, listener, dispatch)
+                if stored is not None:
+                    self._store(s, props["storage"], stored, props["steps"])
             # The check waits for the app to start: outside the lock, or every
             # other app on the host would wait for this one's start-up too.
             health = props.get("health")
@@ -88,11 +110,55 @@ class UnitRouteProvider(Provider):
                 except HealthCheckError:
                     with self.host_lock(s, f"UnitRoute {name} (revert)"):
                         self._restore(unit, name, dispatch, old_steps, old_dispatch, own)
+                        if stored is not None:
+                            self._store(s, props["storage"],
+                                        {**stored, _location(props): props["steps"]}, old_steps)
                     raise
             if previous or passes_to_app((olds or {}).get("steps")) - passes_to_app(props["steps"]):
                 with self.host_lock(s, f"UnitRoute {name} (old names)"):
                     self._remove_previous(unit, own - {name}, props, olds or {}, ours, dirs)
         return {**props, "healthChecked": bool(props.get("health"))}
+
+    def _new_dispatch(self, unit: UnitClient, old: list[dict[str, Any]], props: dict[str, Any],
+                      own: set[str], directadmin_way: bool, host: str) -> list[Any]:
+        """The dispatch route with our entry: DirectAdmin's (one route per host and
+        location, in the re-fill's order), or ours (a domain another entry serves refused)."""
+        if directadmin_way:
+            return directadmin.dispatch_with(old, props["dispatchEntry"])
+        self._check_hosts(unit, old, props, own, host)
+        return dispatch_with(old, own, props["dispatchEntry"])
+
+    # -- DirectAdmin's storage (daunit.directadmin) ---------------------------
+    def _stored_routes(self, s: SSHSession, unit: UnitClient, props: dict[str, Any],
+                       ours: set[str], app_dirs: list[str]) -> dict[str, Any] | None:
+        """On a DirectAdmin server: the domain's stored routes ({location: steps});
+        refused when our location there passes to an application not ours. None
+        when the host is not run the DirectAdmin way."""
+        if not props.get("storage"):
+            return None
+        stored = da_storage.read(s, props["storage"]).routes or {}
+        location = _location(props)
+        if location in stored:
+            problem = self._route_problem(unit, {props["name"]: stored[location]}, props["name"],
+                                          props, ours, app_dirs)
+            if problem:
+                raise ConfigError(f"DirectAdmin's stored routes of {props['storage']['domain']} "
+                                  f"for {location}: {problem} They are not changed.",
+                                  host=s.target.host)
+        return dict(stored)
+
+    @staticmethod
+    def _store(s: SSHSession, storage: dict[str, Any], stored: dict[str, Any],
+               steps: list[Any] | None) -> None:
+        """Our location's steps into the routes file (None: out of it); when the set of
+        locations changes, DirectAdmin rewrites the user's vhosts so the front server
+        proxies exactly the locations with Unit routes."""
+        location = storage.get("location") or directadmin.ROOT_LOCATION
+        new = {k: v for k, v in stored.items() if k != location}
+        if steps is not None:
+            new[location] = steps
+        if new != stored:
+            da_storage.write_routes(s, storage, new, rewrite=set(new) != set(stored))
 
     # -- ownership ----------------------------------------------------------
     @staticmethod
@@ -208,13 +274,18 @@ class UnitRouteProvider(Provider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
         name, dispatch = props.get("name") or id_, props["dispatchRoute"]
-        with self.unit_api(props) as (_s, unit):
+        with self.unit_api(props) as (s, unit):
             routes = unit.get("/config/routes")
+            stored = da_storage.read(s, props["storage"]).routes if props.get("storage") else None
         if not isinstance(routes, dict) or name not in routes:
             return ReadResult(id_=None, outs={})
         entry = own_dispatch_entry(routes.get(dispatch) or [], name)
-        return ReadResult(id_=id_, outs={**props, "steps": routes[name],
-                                         "dispatchEntry": entry})
+        outs = {**props, "steps": routes[name], "dispatchEntry": entry}
+        if props.get("storage"):
+            # The stored steps edited or removed by hand: drift (a re-fill would serve them).
+            in_sync = (stored or {}).get(_location(props)) == routes[name]
+            outs["storage"] = {**props["storage"], "inSync": in_sync}
+        return ReadResult(id_=id_, outs=outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
@@ -229,6 +300,10 @@ class UnitRouteProvider(Provider):
                 raise ConfigError(
                     f"{problem} The route is left as it is; forget it with `pulumi state "
                     "delete` if this stack no longer has it.", host=s.target.host)
+            stored = self._stored_routes(s, unit, props, owners_of(props), _app_dirs(props))
+            if stored is not None:
+                # Out of storage first: a re-fill in between must not bring it back.
+                self._store(s, props["storage"], stored, None)
             self._drop_entry(unit, routes, name, dispatch)
             if name in routes:
                 _delete_quietly(unit, ["config", "routes", name])
@@ -247,6 +322,10 @@ class UnitRouteProvider(Provider):
                 unit.delete(["config", "listeners", lname])
         if dispatch in routes:
             unit.delete(["config", "routes", dispatch])
+
+
+def _location(props: dict[str, Any]) -> str:
+    return str((props.get("storage") or {}).get("location") or directadmin.ROOT_LOCATION)
 
 
 def _app_dirs(props: dict[str, Any], olds: dict[str, Any] | None = None) -> list[str]:

@@ -316,6 +316,11 @@ def test_ports_free_unit_or_taken() -> None:
     assert [c.status for c in check_ports(_sections(listeners=[]), [app])] == [WARN, OK]  # nothing listens
     no_ss = {k: v for k, v in _sections().items() if k != "listeners"}
     assert check_ports(no_ss, [app])[0].status == WARN
+    # Deployed the DirectAdmin way (directadminMode: auto on this server), the app is behind
+    # the front server on unit_port: its own listener is not judged.
+    assert [c.subject for c in check_ports(_sections(), [app], "auto")] == ["127.0.0.1:8899"]
+    bare = _sections(options=["unit=yes"])  # no front server: auto keeps the app's listener
+    assert [c.subject for c in check_ports(bare, [app], "auto")] == ["127.0.0.1:8899", "*:80"]
 
 
 # -- DirectAdmin's API --------------------------------------------------------------------
