@@ -13,6 +13,7 @@
 #   DEMO_LAB=dev        the lab host (python -m lab; DALAB_DIR moves its state)
 #   DEMO_STACK=dev      the stack deployed
 #   DEMO_PROJECT=.      the Pulumi project (its stacks/Pulumi.$DEMO_STACK.yaml must exist)
+#   DEMO_FRONT=nginx    the lab's front web server when the lab is made: nginx, apache or none
 # scripts/pulumi's variables (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE, ...)
 # and the lab's (UNITD, UNIT_MODULES) pass through.
 set -euo pipefail
@@ -44,7 +45,7 @@ if [ ! -f "$config_file" ]; then
   exit 1
 fi
 
-"$py" -m lab up --name "$lab_name"
+"$py" -m lab up --name "$lab_name" --front "${DEMO_FRONT:-nginx}"
 address=$(lab_get address)
 unit_kind=$(lab_get unit_kind)
 unit_socket=$(lab_get unit_socket)
