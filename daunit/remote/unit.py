@@ -199,13 +199,8 @@ class UnitClient:
         answer_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
         return Answer(response.status, answer_headers, response.content)
 
-    def _answer(
-        self,
-        method: str,
-        path: str | Sequence[str],
-        content: bytes | None = None,
-        content_type: str | None = None,
-    ) -> dict[str, Any]:
+    def _answer(self, method: str, path: str | Sequence[str], content: bytes | None = None,
+                content_type: str | None = None) -> dict[str, Any]:
         """A request whose 2xx answer is a JSON object (Unit's {"success": ...})."""
         body = self._request(method, path, content, content_type)
         if not isinstance(body, dict):

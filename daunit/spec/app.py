@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from daunit.spec.base import Problem, Spec, invalid, raise_problems, reads_local_files, show
+from daunit.spec.base import Problem, Spec, check_local_files, invalid, raise_problems, show
 from daunit.spec.commands import parse_release_commands
 from daunit.spec.environment import check_environment, check_secret_keys, numbers_as_text
 from daunit.spec.headers import DEFAULT_SECURITY_HEADERS, normalize_security_headers
@@ -223,14 +223,6 @@ class AppSpec(Spec):
         raise_problems("AppSpec", [problem] if problem else [])
         return self
 
-    @model_validator(mode="after")
-    def _source_tree(self, info: ValidationInfo) -> AppSpec:
-        # Only when asked: the stack program has the source tree, a provider
-        # re-reading its inputs may not.
-        if reads_local_files(info):
-            raise_problems("AppSpec", source_problems(self))
-        return self
-
     @property
     def unit_type(self) -> str:
         """Unit's application type, e.g. "python 3.11"."""
@@ -250,3 +242,8 @@ class AppSpec(Spec):
     def app_dir_on(self, host: HostSpec) -> str:
         """appDir if given, else the seed's layout: /home/USER/domains/DOMAIN/public_html/NAME."""
         return self.app_dir or f"/home/{host.da_user}/domains/{self.domain}/public_html/{self.name}"
+
+    @model_validator(mode="after")
+    def _source_tree(self, info: ValidationInfo) -> AppSpec:
+        check_local_files(info, "AppSpec", lambda: source_problems(self))
+        return self

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo
 from pydantic.alias_generators import to_camel
@@ -57,6 +58,13 @@ def show(value: object, limit: int = 80) -> str:
 def reads_local_files(info: ValidationInfo) -> bool:
     """Whether this validation may read the deploying machine's disk (see parse_stack)."""
     return bool((info.context or {}).get("check_source"))
+
+
+def check_local_files(info: ValidationInfo, title: str, problems: Callable[[], list[Problem]]) -> None:
+    """Raise `problems()` under `title`, only when this validation may read local files:
+    the stack program has them, a provider re-reading its inputs may not."""
+    if reads_local_files(info):
+        raise_problems(title, problems())
 
 
 def format_path(loc: Loc) -> str:

@@ -11,7 +11,7 @@ from pydantic.alias_generators import to_camel
 from daunit.known_hosts import known_hosts_name, parse_known_hosts
 from daunit.spec import access
 from daunit.spec.access import DirectAdminAccess
-from daunit.spec.base import Spec, errors_at, invalid, raise_problems, reads_local_files, show
+from daunit.spec.base import Spec, check_local_files, errors_at, invalid, raise_problems, show
 from daunit.spec.keys import NoKeyMaterial, is_key_material, scrub_pasted_keys
 from daunit.spec.local import host_key_file_problems
 from daunit.spec.text import dns_name_problem, normalize_dns_name, refuse_control, refuse_non_ascii
@@ -206,9 +206,7 @@ class HostSpec(Spec):
 
     @model_validator(mode="after")
     def _host_key_file_readable(self, info: ValidationInfo) -> HostSpec:
-        # Only when local files may be read (the stack program; see parse_stack).
-        if reads_local_files(info):
-            raise_problems("HostSpec", host_key_file_problems(self))
+        check_local_files(info, "HostSpec", lambda: host_key_file_problems(self))
         return self
 
     @property

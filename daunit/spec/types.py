@@ -74,14 +74,6 @@ class Matches(Check):
 
 
 @dataclass(frozen=True)
-class DnsName(Check):
-    field: str
-
-    def check(self, value: str) -> str:
-        return check_dns_name(self.field, value)
-
-
-@dataclass(frozen=True)
 class _FieldCheck(Check):
     """A check of daunit.spec.text, `normalize(field, value, example=...)`."""
 
@@ -155,6 +147,16 @@ class IpAddress(Check):
             return str(ipaddress.ip_address(value.strip()))
         except ValueError:
             raise invalid(self.message.format(value=show(value))) from None
+
+
+@dataclass(frozen=True)
+class DnsName(Check):
+    """A DNS name (normalized); the messages name `field`."""
+
+    field: str
+
+    def check(self, value: str) -> str:
+        return check_dns_name(self.field, value)
 
 
 # Every pattern ends in \Z, never $ (see daunit.spec.text).
