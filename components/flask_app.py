@@ -139,7 +139,7 @@ class FlaskApp(pulumi.ComponentResource):
         health = ({"listener": app.listener, "host": app.domain, "path": app.health_path,
                    "status": app.health_status, "timeout": 30} if app.health_check else None)
         base_config = unit_application(app, host_spec, rid, vkey, owner)
-        unit_config = self.instance.revision.apply(lambda rev: _with_revision(base_config, rev))
+        unit_config = self.instance.output("revision").apply(lambda rev: _with_revision(base_config, rev))
         self.unit_app = UnitApplication(f"{name}-unit-app", {
             **common,
             "name": unit_app_name(app, owner),
@@ -200,8 +200,8 @@ class FlaskApp(pulumi.ComponentResource):
         cert, tls = self.certificate, app.tls
         if cert is None or tls is None:
             return None
-        return pulumi.Output.all(cert.bundle_name, cert.subject_names, cert.issuer_name,
-                                 cert.not_before, cert.not_after).apply(
+        return pulumi.Output.all(*(cert.output(f) for f in (
+            "name", "subject_names", "issuer", "not_before", "not_after"))).apply(
             lambda v: {"listener": tls.listener, "source": tls.source, "certificateName": v[0],
                        "subjectNames": v[1], "issuer": v[2], "notBefore": v[3], "notAfter": v[4]})
 

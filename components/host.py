@@ -33,6 +33,6 @@ class DirectAdminHost(pulumi.ComponentResource):
         }, pulumi.ResourceOptions(parent=self))
         self.register_outputs({
             "address": address,
-            "unitVersion": self.unit.unit_version,
-            "pythonModules": self.unit.python_modules,
+            "unitVersion": self.unit.output("unit_version"),
+            "pythonModules": self.unit.output("python_modules"),
         })

@@ -16,49 +16,74 @@ new object is made beside the old one, the route switches to it
 """
 from __future__ import annotations
 
-from typing import Any
-
-from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
+from typing import Any, Protocol
 
 from daunit import hostops
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.ownership import app_claim_problem, dir_sharing_problem
-from daunit.providers.base import Provider, plain
+from daunit.providers.base import Health, Provider, SiteInputs, UnitInputs, Wire
 
 
 def app_path(name: str) -> list[str]:
     return ["config", "applications", name]
 
 
-def owners_of(props: dict[str, Any], olds: dict[str, Any] | None = None) -> set[str]:
+class UnitApplicationInputs(SiteInputs, UnitInputs):
+    # The application's name in Unit (daunit.ownership).
+    name: str
+    # The application object, as Unit's control API takes it.
+    config: dict[str, Any]
+    release_id: str
+    venv_key: str
+    owner: str
+    # Releases and venvs kept after a switch.
+    keep: int = 5
+    health: Health | None = None
+
+    def label(self) -> str:
+        return self.name
+
+
+class UnitApplicationOutputs(Wire):
+    health_checked: bool
+
+
+class OwnedInputs(Protocol):
+    """What ownership checks read from the inputs of an application or route."""
+
+    @property
+    def owner(self) -> str: ...
+
+    @property
+    def app_dir(self) -> str: ...
+
+
+def owners_of(inputs: OwnedInputs, olds: OwnedInputs | None = None) -> set[str]:
     """The owner marks this resource answers to: its own, and the one its state
     recorded (a renamed stack still owns what it made under the old name)."""
-    return {o for o in (props.get("owner"), (olds or {}).get("owner")) if o}
+    return {o for o in (inputs.owner, olds.owner if olds else None) if o}
 
 
-def app_dirs_of(props: dict[str, Any], olds: dict[str, Any] | None = None) -> list[str]:
+def app_dirs_of(inputs: OwnedInputs, olds: OwnedInputs | None = None) -> list[str]:
     """The app's directories: its own, and the one its state recorded."""
-    return list(dict.fromkeys(d for d in (props.get("appDir"), (olds or {}).get("appDir")) if d))
+    return list(dict.fromkeys(d for d in (inputs.app_dir, olds.app_dir if olds else None) if d))
 
 
-class UnitApplicationProvider(Provider):
+class UnitApplicationProvider(Provider[UnitApplicationInputs, UnitApplicationOutputs]):
     kind = "UnitApplication"
-    required = ("connection", "name", "config", "socket", "appDir", "releaseId", "venvKey", "owner")
+    inputs_type = UnitApplicationInputs
+    outputs_type = UnitApplicationOutputs
     # Not `name`: a new name (new naming scheme, renamed stack) is switched
     # to in place by update, with no moment where the app is missing.
     replace_on = ("connection.host", "connection.port", "socket")
-    outputs = ("healthChecked",)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        props = plain(props)
-        return CreateResult(id_=props["name"], outs=self._apply(props, None))
+    def id_of(self, inputs: UnitApplicationInputs) -> str:
+        return inputs.name
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._apply(plain(news), plain(olds)))
-
-    def _apply(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
-        name = props["name"]
-        with self.unit_api(props) as (s, unit):
+    def apply(self, inputs: UnitApplicationInputs,
+              olds: UnitApplicationInputs | None) -> UnitApplicationOutputs:
+        name = inputs.name
+        with self.unit_api(inputs) as (s, unit):
             # Under the host lock: a route provider may rewrite shared config
             # (once, when Unit's `routes` is still an array) at the same time.
             with self.host_lock(s, f"UnitApplication {name}"):
@@ -66,47 +91,43 @@ class UnitApplicationProvider(Provider):
                 # runs from our app directory.
                 apps = unit.get_or(["config", "applications"]) or {}
                 before = apps.get(name)
-                ours = owners_of(props, olds)
-                problem = (app_claim_problem(name, before, ours, app_dirs_of(props, olds))
-                           or dir_sharing_problem(name, apps, ours, props["appDir"]))
+                ours = owners_of(inputs, olds)
+                problem = (app_claim_problem(name, before, ours, app_dirs_of(inputs, olds))
+                           or dir_sharing_problem(name, apps, ours, inputs.app_dir))
                 if problem:
                     raise ConfigError(problem, host=s.target.host)
-                if before != props["config"]:
-                    unit.put(app_path(name), props["config"])
-            health = props.get("health")
-            routed = bool(health) and unit.exists(["config", "routes", name])
+                if before != inputs.config:
+                    unit.put(app_path(name), inputs.config)
+            health = inputs.health
+            routed = health is not None and unit.exists(["config", "routes", name])
             if routed and health:
                 from daunit.remote.health import check_health
 
                 try:
-                    check_health(s, health, log_tail=unit.log_tail)
+                    check_health(s, health.wire(), log_tail=unit.log_tail)
                 except HealthCheckError:
                     # Put the previous application back before failing: the
                     # previous release keeps serving.
                     if before is not None:
                         unit.put(app_path(name), before)
                     raise
-            site = hostops.Site.of(props, olds)
-            s.run(hostops.switch_and_prune(site, props["releaseId"], int(props.get("keep", 5)),
-                                           [props["releaseId"], props["venvKey"]]))
-        return {**props, "healthChecked": routed}
+            site = inputs.site(olds)
+            s.run(hostops.switch_and_prune(site, inputs.release_id, inputs.keep,
+                                           [inputs.release_id, inputs.venv_key]))
+        return UnitApplicationOutputs(health_checked=routed)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        props = plain(props)
+    def refresh(self, id_: str, inputs: UnitApplicationInputs,
+                recorded: UnitApplicationOutputs | None) -> dict[str, Any] | None:
         # The id is the name at create; after a rename only `name` is current.
-        name = props.get("name") or id_
-        with self.unit_api(props) as (_s, unit):
-            live = unit.get_or(app_path(name))
-        if live is None:
-            return ReadResult(id_=None, outs={})
-        return ReadResult(id_=id_, outs={**props, "config": live})
+        with self.unit_api(inputs) as (_s, unit):
+            live = unit.get_or(app_path(inputs.name or id_))
+        return None if live is None else {"config": live}
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        props = plain(props)
-        name = props.get("name") or id_
-        with self.unit_api(props) as (s, unit), self.host_lock(s, f"UnitApplication {name} (delete)"):
+    def remove(self, id_: str, inputs: UnitApplicationInputs) -> None:
+        name = inputs.name or id_
+        with self.unit_api(inputs) as (s, unit), self.host_lock(s, f"UnitApplication {name} (delete)"):
             live = unit.get_or(app_path(name))
-            problem = app_claim_problem(name, live, owners_of(props), app_dirs_of(props))
+            problem = app_claim_problem(name, live, owners_of(inputs), app_dirs_of(inputs))
             if problem:
                 raise ConfigError(problem, host=s.target.host)
             if live is None:

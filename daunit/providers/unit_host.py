@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
-
 from daunit.errors import UnitUnavailableError
-from daunit.providers.base import Provider, plain
+from daunit.providers.base import Provider, UnitInputs, Wire
 
 if TYPE_CHECKING:
     from daunit.remote.ssh import SSHSession
@@ -20,40 +18,43 @@ if TYPE_CHECKING:
 CUSTOMBUILD = "/usr/local/directadmin/custombuild/build"
 
 
-class UnitHostProvider(Provider):
+class UnitHostInputs(UnitInputs):
+    # Enable Unit through CustomBuild when its control socket is missing.
+    enable_unit: bool = False
+
+
+class UnitHostOutputs(Wire):
+    unit_version: str
+    python_modules: list[str]
+    enabled_by_us: bool = False
+
+
+class UnitHostProvider(Provider[UnitHostInputs, UnitHostOutputs]):
     kind = "UnitHost"
-    required = ("connection", "socket")
+    inputs_type = UnitHostInputs
+    outputs_type = UnitHostOutputs
     replace_on = ("connection.host", "connection.port")
-    outputs = ("unitVersion", "pythonModules", "enabledByUs")
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        props = plain(props)
-        return CreateResult(id_=f"{props['connection']['host']}:{props['socket']}",
-                            outs=self._ensure(props))
+    def id_of(self, inputs: UnitHostInputs) -> str:
+        return f"{inputs.connection.host}:{inputs.socket}"
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._ensure(plain(news)))
-
-    def _ensure(self, props: dict[str, Any]) -> dict[str, Any]:
-        enabled = False
-        with self.session(props) as s:
+    def apply(self, inputs: UnitHostInputs, olds: UnitHostInputs | None) -> UnitHostOutputs:
+        with self.session(inputs) as s:
             try:
-                facts = self._facts(s, props)
+                return self._facts(s, inputs)
             except UnitUnavailableError:
-                if not props.get("enableUnit"):
+                if not inputs.enable_unit:
                     raise
                 # CustomBuild prints a lot; its tail is in CommandError on failure.
                 s.run([CUSTOMBUILD, "set", "unit", "yes"], timeout=120)
                 s.run([CUSTOMBUILD, "unit"], timeout=1800)
-                enabled = True
-                facts = self._facts(s, props)
-        return {**props, **facts, "enabledByUs": enabled}
+                return self._facts(s, inputs).model_copy(update={"enabled_by_us": True})
 
     @staticmethod
-    def _facts(s: SSHSession, props: dict[str, Any]) -> dict[str, Any]:
+    def _facts(s: SSHSession, inputs: UnitHostInputs) -> UnitHostOutputs:
         from daunit.remote.unit import DEFAULT_LOG, UnitClient
 
-        with UnitClient(s, props["socket"], props.get("log", DEFAULT_LOG)) as unit:
+        with UnitClient(s, inputs.socket, inputs.log or DEFAULT_LOG) as unit:
             status = unit.status()
         server = unit.server
         modules = status.get("modules") or {}
@@ -62,14 +63,11 @@ class UnitHostProvider(Provider):
             entries = mod if isinstance(mod, list) else [mod]
             pythons += [e.get("version", "") for e in entries if "python" in e.get("lib", "")]
         version = server.split("/", 1)[1] if server.startswith("Unit/") else server
-        return {"unitVersion": version, "pythonModules": sorted(pythons)}
+        return UnitHostOutputs(unit_version=version, python_modules=sorted(pythons))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        props = plain(props)
-        with self.session(props) as s:
-            facts = self._facts(s, props)
-        return ReadResult(id_=id_, outs={**props, **facts})
-
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        return None
-
+    def refresh(self, id_: str, inputs: UnitHostInputs,
+                recorded: UnitHostOutputs | None) -> dict[str, Any] | None:
+        """The facts as they are now; deleting leaves Unit installed (see above)."""
+        with self.session(inputs) as s:
+            facts = self._facts(s, inputs)
+        return facts.wire(exclude={"enabled_by_us"})

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
-
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.ownership import app_claim_problem, app_owner_mark, name_owner, passes_to_app
-from daunit.providers.base import Provider, plain
+from daunit.providers.base import Health, Provider, UnitInputs, Wire
 from daunit.providers.unit_app import app_dirs_of, app_path, owners_of
 from daunit.routing import (
     dispatch_with,
@@ -36,26 +34,41 @@ if TYPE_CHECKING:
     from daunit.remote.unit import UnitClient
 
 
-class UnitRouteProvider(Provider):
+class UnitRouteInputs(UnitInputs):
+    # The app's own route (daunit.ownership) and its steps.
+    name: str
+    steps: list[dict[str, Any]]
+    # This app's entry in the host-dispatch route, and that shared route's name.
+    dispatch_entry: dict[str, Any]
+    dispatch_route: str
+    listener: str
+    owner: str
+    # Empty in state of the previous release (see _app_dirs).
+    app_dir: str = ""
+    health: Health | None = None
+
+    def label(self) -> str:
+        return self.name
+
+
+class UnitRouteOutputs(Wire):
+    health_checked: bool
+
+
+class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
     kind = "UnitRoute"
-    required = ("connection", "name", "steps", "dispatchEntry", "listener", "dispatchRoute",
-                "socket", "owner", "appDir")
+    inputs_type = UnitRouteInputs
+    outputs_type = UnitRouteOutputs
     # Not `name`: a renamed route is switched to in place (see the docstring).
     replace_on = ("connection.host", "connection.port", "socket", "dispatchRoute")
-    outputs = ("healthChecked",)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        props = plain(props)
-        return CreateResult(id_=props["name"], outs=self._apply(props, None))
+    def id_of(self, inputs: UnitRouteInputs) -> str:
+        return inputs.name
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._apply(plain(news), plain(olds)))
-
-    def _apply(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
-        name, dispatch, listener = props["name"], props["dispatchRoute"], props["listener"]
-        previous = (olds or {}).get("name")
-        previous = previous if previous and previous != name else None
-        with self.unit_api(props) as (s, unit):
+    def apply(self, inputs: UnitRouteInputs, olds: UnitRouteInputs | None) -> UnitRouteOutputs:
+        name, dispatch, listener = inputs.name, inputs.dispatch_route, inputs.listener
+        previous = olds.name if olds and olds.name != name else None
+        with self.unit_api(inputs) as (s, unit):
             with self.host_lock(s, f"UnitRoute {name}"):
                 # Only the two parts we touch: the whole /config holds every
                 # app on the host and grows with them.
@@ -64,39 +77,39 @@ class UnitRouteProvider(Provider):
                     listeners = unit.get_or("/config/listeners") or {}
                 else:
                     routes, listeners = self._named_routes(unit)
-                ours, dirs = owners_of(props, olds), _app_dirs(props, olds)
-                self._check_claim(unit, routes, name, props, ours, dirs, s.target.host)
+                ours, dirs = owners_of(inputs, olds), _app_dirs(inputs, olds)
+                self._check_claim(unit, routes, name, inputs, ours, dirs, s.target.host)
                 own = {name}
-                if previous and self._route_is_ours(unit, routes, previous, props, ours, dirs):
+                if previous and self._route_is_ours(unit, routes, previous, inputs, ours, dirs):
                     own.add(previous)
                 old_dispatch = routes.get(dispatch)
-                self._check_hosts(unit, old_dispatch or [], props, own, s.target.host)
+                self._check_hosts(unit, old_dispatch or [], inputs, own, s.target.host)
                 old_steps = routes.get(name)
-                unit.put(["config", "routes", name], props["steps"])
+                unit.put(["config", "routes", name], inputs.steps)
                 unit.put(["config", "routes", dispatch],
-                         dispatch_with(old_dispatch or [], own, props["dispatchEntry"]))
+                         dispatch_with(old_dispatch or [], own, inputs.dispatch_entry))
                 self._ensure_listener(unit, listeners, listener, dispatch)
             # The check waits for the app to start: outside the lock, or every
             # other app on the host would wait for this one's start-up too.
-            health = props.get("health")
+            health = inputs.health
             if health:
                 from daunit.remote.health import check_health
 
                 try:
-                    check_health(s, health, log_tail=unit.log_tail)
+                    check_health(s, health.wire(), log_tail=unit.log_tail)
                 except HealthCheckError:
                     with self.host_lock(s, f"UnitRoute {name} (revert)"):
                         self._restore(unit, name, dispatch, old_steps, old_dispatch, own)
                     raise
-            if previous or passes_to_app((olds or {}).get("steps")) - passes_to_app(props["steps"]):
+            if previous or passes_to_app(olds.steps if olds else None) - passes_to_app(inputs.steps):
                 with self.host_lock(s, f"UnitRoute {name} (old names)"):
-                    self._remove_previous(unit, own - {name}, props, olds or {}, ours, dirs)
-        return {**props, "healthChecked": bool(props.get("health"))}
+                    self._remove_previous(unit, own - {name}, inputs, olds, ours, dirs)
+        return UnitRouteOutputs(health_checked=inputs.health is not None)
 
     # -- ownership ----------------------------------------------------------
     @staticmethod
     def _route_problem(unit: UnitClient, routes: dict[str, Any], route: str,
-                       props: dict[str, Any], ours: set[str], app_dirs: list[str]) -> str | None:
+                       inputs: UnitRouteInputs, ours: set[str], app_dirs: list[str]) -> str | None:
         """Why the live route `route` is not ours (it passes to an application
         that is not ours), or None. A missing route is nobody's: None."""
         steps = routes.get(route)
@@ -108,7 +121,7 @@ class UnitRouteProvider(Provider):
         if not app_dirs:
             # State of the previous release without a static share to tell the
             # app dir: ours when it still passes where that state says.
-            if apps <= passes_to_app(props.get("steps")):
+            if apps <= passes_to_app(inputs.steps):
                 return None
             return f"Unit route {route!r} passes to {sorted(apps)}, not to this stack's app."
         for app in sorted(apps):
@@ -118,23 +131,23 @@ class UnitRouteProvider(Provider):
         return None
 
     def _route_is_ours(self, unit: UnitClient, routes: dict[str, Any], route: str,
-                       props: dict[str, Any], ours: set[str], app_dirs: list[str]) -> bool:
+                       inputs: UnitRouteInputs, ours: set[str], app_dirs: list[str]) -> bool:
         return route in routes and \
-            self._route_problem(unit, routes, route, props, ours, app_dirs) is None
+            self._route_problem(unit, routes, route, inputs, ours, app_dirs) is None
 
     def _check_claim(self, unit: UnitClient, routes: dict[str, Any], name: str,
-                     props: dict[str, Any], ours: set[str], app_dirs: list[str],
+                     inputs: UnitRouteInputs, ours: set[str], app_dirs: list[str],
                      host: str) -> None:
         """Refuse when a route of our name exists and passes to someone else's app."""
-        problem = self._route_problem(unit, routes, name, props, ours, app_dirs)
+        problem = self._route_problem(unit, routes, name, inputs, ours, app_dirs)
         if problem:
             raise ConfigError(problem + " It is not changed.", host=host)
 
     @staticmethod
-    def _check_hosts(unit: UnitClient, dispatch: list[dict[str, Any]], props: dict[str, Any],
+    def _check_hosts(unit: UnitClient, dispatch: list[dict[str, Any]], inputs: UnitRouteInputs,
                      own: set[str], host: str) -> None:
         """Refuse a domain that another entry of the dispatch route already serves."""
-        wanted = entry_hosts(props["dispatchEntry"])
+        wanted = entry_hosts(inputs.dispatch_entry)
         for route, names in host_conflicts(dispatch, wanted, own):
             owner = _route_owner(unit, route)
             raise ConfigError(
@@ -142,15 +155,16 @@ class UnitRouteProvider(Provider):
                 f"{route!r} ({owner}): this stack does not take a domain from another. Remove the "
                 f"app from its stack first, or choose another domain.", host=host)
 
-    def _remove_previous(self, unit: UnitClient, previous_routes: set[str], props: dict[str, Any],
-                         olds: dict[str, Any], ours: set[str], app_dirs: list[str]) -> None:
+    def _remove_previous(self, unit: UnitClient, previous_routes: set[str],
+                         inputs: UnitRouteInputs, olds: UnitRouteInputs | None, ours: set[str],
+                         app_dirs: list[str]) -> None:
         """After a switch: the route under its previous name, and applications the
         previous steps passed to that ours no longer do, when they are ours."""
         routes = unit.get_or("/config/routes") or {}
         for route in sorted(previous_routes):
-            if route in routes and self._route_is_ours(unit, routes, route, props, ours, app_dirs):
+            if route in routes and self._route_is_ours(unit, routes, route, inputs, ours, app_dirs):
                 _delete_quietly(unit, ["config", "routes", route])
-        for app in sorted(passes_to_app(olds.get("steps")) - passes_to_app(props["steps"])):
+        for app in sorted(passes_to_app(olds.steps if olds else None) - passes_to_app(inputs.steps)):
             live = unit.get_or(app_path(app))
             if live is not None and app_claim_problem(app, live, ours, app_dirs) is None:
                 # Unit refuses (400) while something else still passes to it:
@@ -204,26 +218,24 @@ class UnitRouteProvider(Provider):
                 f"not to {want!r}. Choose another `listener` for this app, or point that "
                 f"listener at {want!r} by hand once (`PUT /config/listeners/{listener}/pass`).")
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        props = plain(props)
-        name, dispatch = props.get("name") or id_, props["dispatchRoute"]
-        with self.unit_api(props) as (_s, unit):
+    def refresh(self, id_: str, inputs: UnitRouteInputs,
+                recorded: UnitRouteOutputs | None) -> dict[str, Any] | None:
+        name, dispatch = inputs.name or id_, inputs.dispatch_route
+        with self.unit_api(inputs) as (_s, unit):
             routes = unit.get("/config/routes")
         if not isinstance(routes, dict) or name not in routes:
-            return ReadResult(id_=None, outs={})
+            return None
         entry = own_dispatch_entry(routes.get(dispatch) or [], name)
-        return ReadResult(id_=id_, outs={**props, "steps": routes[name],
-                                         "dispatchEntry": entry})
+        return {"steps": routes[name], "dispatchEntry": entry}
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        props = plain(props)
-        name, dispatch = props.get("name") or id_, props["dispatchRoute"]
-        with self.unit_api(props) as (s, unit), self.host_lock(s, f"UnitRoute {name} (delete)"):
+    def remove(self, id_: str, inputs: UnitRouteInputs) -> None:
+        name, dispatch = inputs.name or id_, inputs.dispatch_route
+        with self.unit_api(inputs) as (s, unit), self.host_lock(s, f"UnitRoute {name} (delete)"):
             routes = unit.get("/config/routes")
             if not isinstance(routes, dict):
                 return
-            problem = self._route_problem(unit, routes, name, props, owners_of(props),
-                                          _app_dirs(props))
+            problem = self._route_problem(unit, routes, name, inputs, owners_of(inputs),
+                                          _app_dirs(inputs))
             if problem:
                 raise ConfigError(
                     f"{problem} The route is left as it is; forget it with `pulumi state "
@@ -248,13 +260,13 @@ class UnitRouteProvider(Provider):
             unit.delete(["config", "routes", dispatch])
 
 
-def _app_dirs(props: dict[str, Any], olds: dict[str, Any] | None = None) -> list[str]:
+def _app_dirs(inputs: UnitRouteInputs, olds: UnitRouteInputs | None = None) -> list[str]:
     """The app's directories: an input since the naming scheme (with the one its
     state recorded); for state of the previous release, read from its static
     share (`<appDir>/releases/...`)."""
-    if props.get("appDir"):
-        return app_dirs_of(props, olds)
-    for step in props.get("steps") or []:
+    if inputs.app_dir:
+        return app_dirs_of(inputs, olds)
+    for step in inputs.steps:
         share = (step.get("action") or {}).get("share")
         if isinstance(share, str) and "/releases/" in share:
             return [share.split("/releases/", 1)[0]]
