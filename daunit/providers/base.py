@@ -32,6 +32,7 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+from pulumi.output import Unknown
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -51,7 +52,8 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def is_unknown(value: object) -> bool:
-    if value == UNKNOWN:
+    # Check gets the SDK's Unknown object; diff gets the sentinel string.
+    if value == UNKNOWN or isinstance(value, Unknown):
         return True
     if isinstance(value, Mapping):
         return any(is_unknown(v) for v in value.values())
@@ -213,7 +215,7 @@ class Provider(ResourceProvider, Generic[In, Out]):
         """Make the host match `inputs` (`olds`: the inputs it had, None at create)."""
         raise NotImplementedError
 
-    def refresh(self, id_: str, inputs: In, recorded: Out | None) -> dict[str, Any] | None:
+    def refresh(self, id_: str, inputs: In, recorded: Out | None) -> dict[str, object] | None:
         """What `pulumi refresh` finds, as changed state keys; None: gone."""
         return {}
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
 
 from daunit import hostops
 from daunit.providers.base import Provider, SiteInputs, Wire
@@ -54,7 +53,7 @@ class InstanceConfigProvider(Provider[InstanceConfigInputs, InstanceConfigOutput
                                      revision=secrets.token_hex(8))
 
     def refresh(self, id_: str, inputs: InstanceConfigInputs,
-                recorded: InstanceConfigOutputs | None) -> dict[str, Any] | None:
+                recorded: InstanceConfigOutputs | None) -> dict[str, object] | None:
         with self.session(inputs) as s:
             line = run_step(s, hostops.stat_env(inputs.site())).stdout.decode().split()
         want = hashlib.sha256(dotenv_bytes(inputs.environment)).hexdigest()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from daunit import hostops
 from daunit.errors import CommandError, DeployError
@@ -118,7 +118,7 @@ class ReleaseProvider(Provider[ReleaseInputs, ReleaseOutputs]):
         return exc
 
     def refresh(self, id_: str, inputs: ReleaseInputs,
-                recorded: ReleaseOutputs | None) -> dict[str, Any] | None:
+                recorded: ReleaseOutputs | None) -> dict[str, object] | None:
         with self.session(inputs) as s:
             result = run_step(s, hostops.hash_tree(inputs.site(), inputs.release_id), check=False)
         if result.exit_status != 0:

@@ -117,7 +117,7 @@ class UnitApplicationProvider(Provider[UnitApplicationInputs, UnitApplicationOut
         return UnitApplicationOutputs(health_checked=routed)
 
     def refresh(self, id_: str, inputs: UnitApplicationInputs,
-                recorded: UnitApplicationOutputs | None) -> dict[str, Any] | None:
+                recorded: UnitApplicationOutputs | None) -> dict[str, object] | None:
         # The id is the name at create; after a rename only `name` is current.
         with self.unit_api(inputs) as (_s, unit):
             live = unit.get_or(app_path(inputs.name or id_))

@@ -244,7 +244,7 @@ class UnitCertificateProvider(Provider[UnitCertificateInputs, UnitCertificateOut
                         raise
 
     def refresh(self, id_: str, inputs: UnitCertificateInputs,
-                recorded: UnitCertificateOutputs | None) -> dict[str, Any] | None:
+                recorded: UnitCertificateOutputs | None) -> dict[str, object] | None:
         recorded = recorded or UnitCertificateOutputs()
         name, listener = recorded.name, inputs.listener
         with self.unit_api(inputs) as (s, unit):

@@ -7,7 +7,7 @@ installed: other sites on the host may be using it.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from daunit.errors import UnitUnavailableError
 from daunit.providers.base import Provider, UnitInputs, Wire
@@ -66,7 +66,7 @@ class UnitHostProvider(Provider[UnitHostInputs, UnitHostOutputs]):
         return UnitHostOutputs(unit_version=version, python_modules=sorted(pythons))
 
     def refresh(self, id_: str, inputs: UnitHostInputs,
-                recorded: UnitHostOutputs | None) -> dict[str, Any] | None:
+                recorded: UnitHostOutputs | None) -> dict[str, object] | None:
         """The facts as they are now; deleting leaves Unit installed (see above)."""
         with self.session(inputs) as s:
             facts = self._facts(s, inputs)

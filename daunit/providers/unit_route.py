@@ -219,7 +219,7 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
                 f"listener at {want!r} by hand once (`PUT /config/listeners/{listener}/pass`).")
 
     def refresh(self, id_: str, inputs: UnitRouteInputs,
-                recorded: UnitRouteOutputs | None) -> dict[str, Any] | None:
+                recorded: UnitRouteOutputs | None) -> dict[str, object] | None:
         name, dispatch = inputs.name or id_, inputs.dispatch_route
         with self.unit_api(inputs) as (_s, unit):
             routes = unit.get("/config/routes")

@@ -8,8 +8,6 @@ nothing behind and says why (pip's stderr tail).
 """
 from __future__ import annotations
 
-from typing import Any
-
 from daunit import hostops
 from daunit.providers.base import Provider, SiteInputs, Wire
 from daunit.providers.site import run_step
@@ -53,7 +51,7 @@ class VirtualenvProvider(Provider[VirtualenvInputs, VirtualenvOutputs]):
                                  built=result.stdout.decode().strip() in ("BUILT", "SEEDED"))
 
     def refresh(self, id_: str, inputs: VirtualenvInputs,
-                recorded: VirtualenvOutputs | None) -> dict[str, Any] | None:
+                recorded: VirtualenvOutputs | None) -> dict[str, object] | None:
         with self.session(inputs) as s:
             step = hostops.venv_complete(inputs.site(), inputs.key)
             ok = run_step(s, step, check=False).exit_status == 0
