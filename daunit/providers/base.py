@@ -73,8 +73,8 @@ class Wire(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore",
                               frozen=True, hide_input_in_errors=True)
 
-    def wire(self, exclude: set[str] | None = None) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude=exclude)
+    def wire(self, exclude: set[str] | None = None, exclude_none: bool = False) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude=exclude, exclude_none=exclude_none)
 
 
 def wire_names(model: type[BaseModel]) -> tuple[str, ...]:
@@ -264,7 +264,8 @@ class Provider(ResourceProvider, Generic[In, Out]):
         return CreateResult(id_=self.id_of(inputs), outs=self.state(props, self.apply(inputs, None)))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self.state(news, self.apply(self.parse(news), self.recorded(olds))))
+        inputs = self.parse(news)
+        return UpdateResult(outs=self.state(news, self.apply(inputs, self.recorded(olds, news))))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         found = self.refresh(id_, self.parse(props), self.recorded_outputs(props))
@@ -285,12 +286,17 @@ class Provider(ResourceProvider, Generic[In, Out]):
             problems = "; ".join(message for _path, message in format_errors(exc))
             raise ConfigError(f"{self.kind} inputs are not valid: {problems}") from None
 
-    def recorded(self, olds: Mapping[str, Any]) -> In | None:
-        """The inputs state recorded; None where they do not fit today's model."""
-        try:
-            return self.inputs_type.model_validate(plain(olds))
-        except ValidationError:
-            return None
+    def recorded(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> In | None:
+        """The inputs state recorded. An input an earlier release did not
+        record (`owner`, a route's `appDir`) reads as today's value, as if it
+        had not changed; None where even that does not fit today's model."""
+        recorded = plain(olds)
+        for candidate in ((recorded, {**plain(news), **recorded}) if recorded else ()):
+            try:
+                return self.inputs_type.model_validate(candidate)
+            except ValidationError:
+                continue
+        return None
 
     def recorded_outputs(self, props: Mapping[str, Any]) -> Out | None:
         try:

@@ -127,3 +127,24 @@ def test_output_reads_a_field_of_outputs(mocks: None) -> None:
     assert isinstance(cert.output("not_after"), pulumi.Output)
     with pytest.raises(AttributeError, match="no output 'bundle'.*not_after"):
         cert.output("bundle")
+
+
+def test_state_of_an_earlier_release_reads_with_todays_values_where_it_has_none() -> None:
+    """The release before the naming scheme recorded no `owner` and, for a
+    route, no `appDir`: its olds still parse (the rename is found), the
+    missing inputs reading as today's."""
+    from daunit.providers.unit_route import UnitRouteProvider
+
+    news = {"connection": {"host": "h", "knownHosts": "k"}, "socket": "/s",
+            "name": "daflask:da-flask:dev:shop", "steps": [], "dispatchEntry": {},
+            "dispatchRoute": "da-flask-hosts", "listener": "*:80", "owner": "da-flask/dev",
+            "appDir": "/home/u/shop", "healthChecked": None}
+    olds = {k: v for k, v in news.items() if k not in ("owner", "appDir")} | {
+        "name": "shop", "healthChecked": True}
+    recorded = UnitRouteProvider().recorded(olds, news)
+    assert recorded is not None
+    assert (recorded.name, recorded.owner, recorded.app_dir) == ("shop", "da-flask/dev",
+                                                                 "/home/u/shop")
+    assert UnitRouteProvider().recorded({}, news) is None
+    complete = UnitRouteProvider().recorded({**news, "owner": "da-flask/old"}, news)
+    assert complete is not None and complete.owner == "da-flask/old"
