@@ -1,7 +1,7 @@
 """The dynamic resources: thin declarations binding inputs to providers.
 
-Each names its type (`pulumi-python:dynamic/daflask:Release`; the SDK puts
-the `pulumi-python:dynamic/` prefix on every dynamic resource) so previews
+Each names its type after its class (`pulumi-python:dynamic/daflask:Release`;
+the SDK puts `pulumi-python:dynamic/` before every dynamic resource) so previews
 and state say what a resource is. Stacks deployed before the types were named
 hold `pulumi-python:dynamic:Resource`: the alias makes the engine take those
 as the same resources (same name, same parent), with no replacement.
@@ -34,9 +34,18 @@ UNTYPED = "pulumi-python:dynamic:Resource"
 
 
 class TypedResource(Resource):
+    """A resource of ours: `class Release(TypedResource, provider=ReleaseProvider)`
+    registers as `pulumi-python:dynamic/daflask:Release`."""
+
     provider_type: ClassVar[type[Provider[Any, Any]]]
     # Inputs kept encrypted in state (and shown as [secret]) among outputs too.
     secret_properties: ClassVar[Sequence[str]] = ()
+
+    def __init_subclass__(cls, *, provider: type[Provider[Any, Any]],
+                          secret: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init_subclass__(module=MODULE, name=cls.__name__, **kwargs)
+        cls.provider_type = provider
+        cls.secret_properties = tuple(secret)
 
     def __init__(self, name: str, props: dict[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -57,44 +66,37 @@ class TypedResource(Resource):
         return value
 
 
-class Release(TypedResource, module=MODULE, name="Release"):
-    provider_type = ReleaseProvider
+class Release(TypedResource, provider=ReleaseProvider):
+    """The app's source as a content-addressed tree on the host."""
 
 
-class Virtualenv(TypedResource, module=MODULE, name="Virtualenv"):
-    provider_type = VirtualenvProvider
+class Virtualenv(TypedResource, provider=VirtualenvProvider):
+    """The app's venv, keyed by Python version and requirements."""
 
 
-class InstanceConfig(TypedResource, module=MODULE, name="InstanceConfig"):
-    provider_type = InstanceConfigProvider
-    secret_properties = ("environment",)
+class InstanceConfig(TypedResource, provider=InstanceConfigProvider, secret=("environment",)):
+    """instance/ and logs/, and instance/.env from the (secret) environment."""
 
 
-class ReleaseCommands(TypedResource, module=MODULE, name="ReleaseCommands"):
-    """Commands run in a new release before the switch (providers/release_commands.py)."""
-
-    provider_type = ReleaseCommandsProvider
-    secret_properties = ("environment",)
+class ReleaseCommands(TypedResource, provider=ReleaseCommandsProvider, secret=("environment",)):
+    """Commands run in a new release before the switch."""
 
 
-class UnitApplication(TypedResource, module=MODULE, name="UnitApplication"):
-    provider_type = UnitApplicationProvider
+class UnitApplication(TypedResource, provider=UnitApplicationProvider):
+    """The app's Unit application object: the switch to a new release."""
 
 
-class UnitRoute(TypedResource, module=MODULE, name="UnitRoute"):
-    provider_type = UnitRouteProvider
+class UnitRoute(TypedResource, provider=UnitRouteProvider):
+    """The app's route, joined to the host's shared listener."""
 
 
-class UnitHost(TypedResource, module=MODULE, name="UnitHost"):
-    provider_type = UnitHostProvider
+class UnitHost(TypedResource, provider=UnitHostProvider):
+    """Unit on a host: its facts, and enabling it through CustomBuild."""
 
 
-class UnitCertificate(TypedResource, module=MODULE, name="UnitCertificate"):
-    """One app's PEM bundle in Unit, on a TLS listener (see providers/unit_cert.py).
+class UnitCertificate(TypedResource, provider=UnitCertificateProvider, secret=("chain", "key")):
+    """One app's PEM bundle in Unit, on a TLS listener.
 
     The key is a secret input only: it is never an output. Outputs name the
     bundle and describe the certificate (nothing secret).
     """
-
-    provider_type = UnitCertificateProvider
-    secret_properties = ("chain", "key")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -203,9 +203,14 @@ class Provider(ResourceProvider, Generic[In, Out]):
     secret_inputs: Sequence[str] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """`class ReleaseProvider(Provider[ReleaseInputs, ReleaseOutputs])`
+        names its models and its kind ("Release") once."""
         super().__init_subclass__(**kwargs)
-        if "outputs_type" in cls.__dict__:
-            cls.outputs = wire_names(cls.outputs_type)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is Provider:
+                cls.inputs_type, cls.outputs_type = get_args(base)
+                cls.outputs = wire_names(cls.outputs_type)
+                cls.kind = cls.__name__.removesuffix("Provider")
 
     # -- what each provider says ------------------------------------------
     def id_of(self, inputs: In) -> str:

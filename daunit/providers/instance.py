@@ -31,9 +31,6 @@ class InstanceConfigOutputs(Wire):
 
 
 class InstanceConfigProvider(Provider[InstanceConfigInputs, InstanceConfigOutputs]):
-    kind = "InstanceConfig"
-    inputs_type = InstanceConfigInputs
-    outputs_type = InstanceConfigOutputs
     replace_on = ("connection.host", "connection.port", "appDir")
 
     def id_of(self, inputs: InstanceConfigInputs) -> str:

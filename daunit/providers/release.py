@@ -53,9 +53,6 @@ class ReleaseOutputs(Wire):
 
 
 class ReleaseProvider(Provider[ReleaseInputs, ReleaseOutputs]):
-    kind = "Release"
-    inputs_type = ReleaseInputs
-    outputs_type = ReleaseOutputs
     replace_on = ("connection.host", "connection.port", "appDir")
     # `files` (path -> sha256) is what is deployed; `source` only where it is read from.
     machine_local = ("connection.keyFile", "source")

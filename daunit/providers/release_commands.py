@@ -46,9 +46,6 @@ class ReleaseCommandsOutputs(Wire):
 
 
 class ReleaseCommandsProvider(Provider[ReleaseCommandsInputs, ReleaseCommandsOutputs]):
-    kind = "ReleaseCommands"
-    inputs_type = ReleaseCommandsInputs
-    outputs_type = ReleaseCommandsOutputs
     replace_on = ("connection.host", "connection.port", "appDir")
 
     def id_of(self, inputs: ReleaseCommandsInputs) -> str:

@@ -70,9 +70,6 @@ def app_dirs_of(inputs: OwnedInputs, olds: OwnedInputs | None = None) -> list[st
 
 
 class UnitApplicationProvider(Provider[UnitApplicationInputs, UnitApplicationOutputs]):
-    kind = "UnitApplication"
-    inputs_type = UnitApplicationInputs
-    outputs_type = UnitApplicationOutputs
     # Not `name`: a new name (new naming scheme, renamed stack) is switched
     # to in place by update, with no moment where the app is missing.
     replace_on = ("connection.host", "connection.port", "socket")

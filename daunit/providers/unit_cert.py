@@ -73,9 +73,6 @@ class UnitCertificateOutputs(Wire):
 
 
 class UnitCertificateProvider(Provider[UnitCertificateInputs, UnitCertificateOutputs]):
-    kind = "UnitCertificate"
-    inputs_type = UnitCertificateInputs
-    outputs_type = UnitCertificateOutputs
     replace_on = ("connection.host", "connection.port", "socket", "app")
     # The key is never compared, returned or stored in outputs: a chain has exactly one key.
     secret_inputs = ("key",)

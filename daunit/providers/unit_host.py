@@ -30,9 +30,6 @@ class UnitHostOutputs(Wire):
 
 
 class UnitHostProvider(Provider[UnitHostInputs, UnitHostOutputs]):
-    kind = "UnitHost"
-    inputs_type = UnitHostInputs
-    outputs_type = UnitHostOutputs
     replace_on = ("connection.host", "connection.port")
 
     def id_of(self, inputs: UnitHostInputs) -> str:

@@ -56,9 +56,6 @@ class UnitRouteOutputs(Wire):
 
 
 class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
-    kind = "UnitRoute"
-    inputs_type = UnitRouteInputs
-    outputs_type = UnitRouteOutputs
     # Not `name`: a renamed route is switched to in place (see the docstring).
     replace_on = ("connection.host", "connection.port", "socket", "dispatchRoute")
 

@@ -34,9 +34,6 @@ def seed_key(inputs: VirtualenvInputs, olds: VirtualenvInputs | None) -> str:
 
 
 class VirtualenvProvider(Provider[VirtualenvInputs, VirtualenvOutputs]):
-    kind = "Virtualenv"
-    inputs_type = VirtualenvInputs
-    outputs_type = VirtualenvOutputs
     replace_on = ("connection.host", "connection.port", "appDir")
 
     def id_of(self, inputs: VirtualenvInputs) -> str:

@@ -57,6 +57,16 @@ def get(lab: Any, path: str = "/") -> httpx.Response:
     return httpx.get(f"http://{lab.address}{path}", headers={"Host": DOMAIN}, timeout=10)
 
 
+def configure_tls_app(d: Deployment, lab: Any, leaf: Any, **extra: Any) -> None:
+    """One app with a secret and a certificate from the stack config."""
+    d.stack.set_config(f"appSecrets.{APP}.SECRET_KEY", d.secret_key, secret=True, path=True)
+    d.stack.set_config(f"tlsCertificates.{APP}.chain", leaf.chain_pem, secret=True, path=True)
+    d.stack.set_config(f"tlsCertificates.{APP}.key", leaf.key_pem, secret=True, path=True)
+    d.write_config({"lab": host_config(lab)}, [app_config(
+        APP, "lab", DOMAIN, d.app_sources[APP], secretEnvironmentKeys=["SECRET_KEY"],
+        tls={"source": "config"}, **extra)])
+
+
 def preview_ops(d: Deployment) -> dict[str, str]:
     steps = json.loads(d.stack.preview("--json").stdout).get("steps") or []
     return {s["urn"].rsplit("::", 1)[-1]: s["op"] for s in steps}
@@ -68,12 +78,7 @@ def test_previous_release_upgrades_in_place(lab_factory: Any, deployment_factory
     ca = TestCA()
     leaf = ca.issue(DOMAIN, f"www.{DOMAIN}", days=30)
     d = deployment_factory("upg")
-    d.stack.set_config(f"appSecrets.{APP}.SECRET_KEY", d.secret_key, secret=True, path=True)
-    d.stack.set_config(f"tlsCertificates.{APP}.chain", leaf.chain_pem, secret=True, path=True)
-    d.stack.set_config(f"tlsCertificates.{APP}.key", leaf.key_pem, secret=True, path=True)
-    d.write_config({"lab": host_config(lab)}, [app_config(
-        APP, "lab", DOMAIN, d.app_sources[APP], secretEnvironmentKeys=["SECRET_KEY"],
-        tls={"source": "config"})])
+    configure_tls_app(d, lab, leaf)
 
     run_program_from(d.project, previous_program(tmp_path))
     d.stack.up()
@@ -153,14 +158,9 @@ def test_untyped_stack_upgrades_with_no_change(lab_factory: Any, deployment_fact
     ca = TestCA()
     leaf = ca.issue(DOMAIN, f"www.{DOMAIN}", days=30)
     d = deployment_factory("typed")
-    d.stack.set_config(f"appSecrets.{APP}.SECRET_KEY", d.secret_key, secret=True, path=True)
-    d.stack.set_config(f"tlsCertificates.{APP}.chain", leaf.chain_pem, secret=True, path=True)
-    d.stack.set_config(f"tlsCertificates.{APP}.key", leaf.key_pem, secret=True, path=True)
     # Every kind of resource: release, venv, .env, release commands, Unit
     # application, route, certificate and the host's UnitHost.
-    d.write_config({"lab": host_config(lab)}, [app_config(
-        APP, "lab", DOMAIN, d.app_sources[APP], secretEnvironmentKeys=["SECRET_KEY"],
-        releaseCommands=["flask --version"], tls={"source": "config"})])
+    configure_tls_app(d, lab, leaf, releaseCommands=["flask --version"])
 
     run_program_from(d.project, previous_program(tmp_path, UNTYPED_RELEASE))
     d.stack.up()
