@@ -201,6 +201,9 @@ class Provider(ResourceProvider, Generic[In, Out]):
     machine_local: Sequence[str] = ("connection.keyFile",)
     # Inputs never compared nor kept in outputs (a private key).
     secret_inputs: Sequence[str] = ()
+    # Inputs every new resource has, though state of an earlier release
+    # may lack them (their models read them as empty there).
+    required_news: Sequence[str] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """`class ReleaseProvider(Provider[ReleaseInputs, ReleaseOutputs])`
@@ -238,14 +241,16 @@ class Provider(ResourceProvider, Generic[In, Out]):
         from daunit.models import format_errors
 
         props = plain(news)
+        failures = [CheckFailure(key, f"{key} is required: add it ({self.kind})")
+                    for key in self.required_news if not props.get(key)]
         try:
             self.inputs_type.model_validate(props)
         except ValidationError as exc:
             found = zip(exc.errors(include_input=False), format_errors(exc), strict=True)
-            return [CheckFailure(str(error["loc"][0]), f"{message} ({self.kind})")
-                    for error, (_path, message) in found
-                    if not is_unknown(props.get(str(error["loc"][0])))]
-        return []
+            failures += [CheckFailure(str(error["loc"][0]), f"{message} ({self.kind})")
+                         for error, (_path, message) in found
+                         if not is_unknown(props.get(str(error["loc"][0])))]
+        return failures
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         old = _without_local(_without(plain(olds), self.secret_inputs), self.outputs,
@@ -270,7 +275,7 @@ class Provider(ResourceProvider, Generic[In, Out]):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = self.parse(news)
-        return UpdateResult(outs=self.state(news, self.apply(inputs, self.recorded(olds, news))))
+        return UpdateResult(outs=self.state(news, self.apply(inputs, self.recorded(olds))))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         found = self.refresh(id_, self.parse(props), self.recorded_outputs(props))
@@ -291,17 +296,14 @@ class Provider(ResourceProvider, Generic[In, Out]):
             problems = "; ".join(message for _path, message in format_errors(exc))
             raise ConfigError(f"{self.kind} inputs are not valid: {problems}") from None
 
-    def recorded(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> In | None:
-        """The inputs state recorded. An input an earlier release did not
-        record (`owner`, a route's `appDir`) reads as today's value, as if it
-        had not changed; None where even that does not fit today's model."""
+    def recorded(self, olds: Mapping[str, Any]) -> In | None:
+        """The inputs state recorded (what an earlier release did not record
+        reads as the model's default); None where they do not fit the model."""
         recorded = plain(olds)
-        for candidate in ((recorded, {**plain(news), **recorded}) if recorded else ()):
-            try:
-                return self.inputs_type.model_validate(candidate)
-            except ValidationError:
-                continue
-        return None
+        try:
+            return self.inputs_type.model_validate(recorded) if recorded else None
+        except ValidationError:
+            return None
 
     def recorded_outputs(self, props: Mapping[str, Any]) -> Out | None:
         try:

@@ -35,7 +35,6 @@ class UnitApplicationInputs(SiteInputs, UnitInputs):
     config: dict[str, Any]
     release_id: str
     venv_key: str
-    owner: str
     # Releases and venvs kept after a switch.
     keep: int = 5
     health: Health | None = None
@@ -73,6 +72,8 @@ class UnitApplicationProvider(Provider[UnitApplicationInputs, UnitApplicationOut
     # Not `name`: a new name (new naming scheme, renamed stack) is switched
     # to in place by update, with no moment where the app is missing.
     replace_on = ("connection.host", "connection.port", "socket")
+    # State of the release before the naming scheme has no owner (read as "").
+    required_news = ("owner",)
 
     def id_of(self, inputs: UnitApplicationInputs) -> str:
         return inputs.name

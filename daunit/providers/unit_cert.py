@@ -115,7 +115,7 @@ class UnitCertificateProvider(Provider[UnitCertificateInputs, UnitCertificateOut
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         # The bundle state recorded (an output) is this app's too: see _owner.
         recorded = self.recorded_outputs(olds)
-        outputs = self._install(self.parse(news), self.recorded(olds, news),
+        outputs = self._install(self.parse(news), self.recorded(olds),
                                 recorded.name if recorded else None)
         return UpdateResult(outs=self.state(news, outputs))
 

@@ -42,8 +42,8 @@ class UnitRouteInputs(UnitInputs):
     dispatch_entry: dict[str, Any]
     dispatch_route: str
     listener: str
-    owner: str
-    # Empty in state of the previous release (see _app_dirs).
+    # Both empty in state of the release before the naming scheme (see _app_dirs).
+    owner: str = ""
     app_dir: str = ""
     health: Health | None = None
 
@@ -58,6 +58,7 @@ class UnitRouteOutputs(Wire):
 class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
     # Not `name`: a renamed route is switched to in place (see the docstring).
     replace_on = ("connection.host", "connection.port", "socket", "dispatchRoute")
+    required_news = ("owner", "appDir")
 
     def id_of(self, inputs: UnitRouteInputs) -> str:
         return inputs.name

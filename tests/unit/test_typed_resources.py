@@ -129,10 +129,11 @@ def test_output_reads_a_field_of_outputs(mocks: None) -> None:
         cert.output("bundle")
 
 
-def test_state_of_an_earlier_release_reads_with_todays_values_where_it_has_none() -> None:
+def test_state_of_an_earlier_release_parses() -> None:
     """The release before the naming scheme recorded no `owner` and, for a
-    route, no `appDir`: its olds still parse (the rename is found), the
-    missing inputs reading as today's."""
+    route, no `appDir`: its state still parses (the rename is found, refresh
+    and delete work), those inputs read as empty as they did before the
+    models; a new resource without them is refused by check."""
     from daunit.providers.unit_route import UnitRouteProvider
 
     news = {"connection": {"host": "h", "knownHosts": "k"}, "socket": "/s",
@@ -141,10 +142,11 @@ def test_state_of_an_earlier_release_reads_with_todays_values_where_it_has_none(
             "appDir": "/home/u/shop", "healthChecked": None}
     olds = {k: v for k, v in news.items() if k not in ("owner", "appDir")} | {
         "name": "shop", "healthChecked": True}
-    recorded = UnitRouteProvider().recorded(olds, news)
+    provider = UnitRouteProvider()
+    recorded = provider.recorded(olds)
     assert recorded is not None
-    assert (recorded.name, recorded.owner, recorded.app_dir) == ("shop", "da-flask/dev",
-                                                                 "/home/u/shop")
-    assert UnitRouteProvider().recorded({}, news) is None
-    complete = UnitRouteProvider().recorded({**news, "owner": "da-flask/old"}, news)
-    assert complete is not None and complete.owner == "da-flask/old"
+    assert (recorded.name, recorded.owner, recorded.app_dir) == ("shop", "", "")
+    assert provider.parse(olds).owner == ""
+    assert provider.recorded({}) is None
+    failures = provider.check({}, {k: v for k, v in news.items() if k != "owner"}).failures
+    assert [f.property for f in failures] == ["owner"]
