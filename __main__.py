@@ -1,6 +1,6 @@
 """Read and validate the stack config, build the components, export outputs.
 
-Every config value is validated (daunit.models) before any resource is
+Every config value is validated (daunit.spec) before any resource is
 declared: a wrong value stops `pulumi preview` with the field and the fix,
 and nothing on any host changes.
 """
@@ -17,8 +17,9 @@ from components.host import DirectAdminHost
 from daunit.audit import cached_audit, summary_lines
 from daunit.errors import StackConfigError
 from daunit.manifest import read_requirements
-from daunit.models import StackSpec, validate_stack
 from daunit.outputs import OUTPUTS_VERSION
+from daunit.spec import StackSpec, validate_stack
+from daunit.spec.local import known_hosts_text
 
 
 def load_stack() -> StackSpec:
@@ -85,7 +86,7 @@ def main() -> None:
         key_file = portable_key_path(h.key_file) if h.key_file else None
         hosts[name] = DirectAdminHost(
             name, address=h.address, port=h.port, ssh_user=h.ssh_user,
-            known_hosts=h.known_hosts_text(), key_file=key_file, da_user=h.da_user,
+            known_hosts=known_hosts_text(h), key_file=key_file, da_user=h.da_user,
             unit_socket=h.unit_socket, unit_log=h.unit_log, python=h.python,
             enable_unit=h.enable_unit)
 

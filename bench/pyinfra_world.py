@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from daunit.canonical import canonical_json
-from daunit.models import AppSpec, HostSpec, parse_stack
 from daunit.ownership import Owner
 from daunit.render import (
     AppLayout,
@@ -31,6 +30,7 @@ from daunit.render import (
     unit_application,
     unit_route,
 )
+from daunit.spec import AppSpec, HostSpec, parse_stack
 from tests.support.engine import REPO
 
 REQUIREMENTS = REPO / "bench" / "requirements-pyinfra.txt"

@@ -8,7 +8,6 @@ from typing import Any
 import pulumi
 
 from components.host import DirectAdminHost
-from daunit.models import AppSpec, HostSpec
 from daunit.ownership import Owner
 from daunit.plan import DISPATCH_ROUTE, AppPlan, plan_app
 from daunit.render import chain_sha256
@@ -21,6 +20,7 @@ from daunit.resources import (
     UnitRoute,
     Virtualenv,
 )
+from daunit.spec import AppSpec, HostSpec
 
 __all__ = ["DISPATCH_ROUTE", "FlaskApp", "current_owner"]
 

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from daunit import facts
-from daunit.models import AppSpec, HostSpec, StackSpec, listener_port
+from daunit.spec import AppSpec, HostSpec, StackSpec, listener_port
 from daunit.status import StatusError, load_stack
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"

@@ -23,9 +23,9 @@ from daunit.doctor import (
     stack_hosts,
 )
 from daunit.errors import DeployError, mask_secrets
-from daunit.models import AppSpec, HostSpec, StackSpec
 from daunit.remote.ssh import SSHSession
 from daunit.remote.unit import UnitClient
+from daunit.spec import AppSpec, HostSpec, StackSpec
 from daunit.status_remote import target_for
 
 API_TIMEOUT = 15.0

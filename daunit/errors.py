@@ -11,6 +11,9 @@ and what to check, because it is what a user reads in ``pulumi up`` output.
     └── RemoteError             something went wrong on (or on the way to) a host
         ├── HostKeyError        unknown or mismatched SSH host key
         ├── ConnectError        unreachable, refused, handshake or auth failure
+        ├── ChannelRefused      the host would not open a channel (nothing listens there)
+        ├── ChannelError        a channel failed while in use
+        │   └── ChannelTimeout  nothing arrived (or could be sent) in time on a channel
         ├── CommandError        a remote command exited non-zero (or timed out)
         ├── UnitAPIError        the Unit control API answered non-2xx
         ├── UnitUnavailableError  control socket missing, Unit down, no answer
@@ -26,6 +29,9 @@ from collections.abc import Iterable, Sequence
 
 __all__ = [
     "MASK",
+    "ChannelError",
+    "ChannelRefused",
+    "ChannelTimeout",
     "CommandError",
     "ConfigError",
     "ConnectError",
@@ -166,6 +172,18 @@ class ConnectError(RemoteError):
         self.port = port
         self.reason = reason
         super().__init__(f"cannot connect to {host}:{port}: {reason}. {hint}", host=host, resource=resource)
+
+
+class ChannelRefused(RemoteError):
+    """The host would not open a channel: nothing listens there, or sshd forbids it."""
+
+
+class ChannelError(RemoteError):
+    """A channel failed while in use: the host closed it, or it could not be written."""
+
+
+class ChannelTimeout(ChannelError):
+    """Nothing arrived on a channel (or nothing could be sent) within the time allowed."""
 
 
 class CommandError(RemoteError):

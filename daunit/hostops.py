@@ -368,9 +368,31 @@ exec < "$saved"
 ''' + _FINISH_BODY
 
 
+# The host's side of an upload (daunit.remote.transfer): unpack the gzipped tar
+# on stdin into $1 (created if missing), modes exactly as archived (-p).
+# $1 dest dir, then tar's ownership option.
+_EXTRACT = 'd=$1; shift; mkdir -p -- "$d" && exec tar -x -z -p -f - -C "$d" "$@"'
+# The same, owned by $2/$3 (either may be empty). GNU tar falls back to the
+# numeric id (ours: 0) for unknown names: check first, so a typo never leaves
+# root-owned files behind.
+_EXTRACT_OWNED = (
+    'd=$1; o=$2; g=$3; shift 3; '
+    '{ [ -z "$o" ] || id -u -- "$o" >/dev/null; } && '
+    '{ [ -z "$g" ] || getent group -- "$g" >/dev/null || { echo "no such group: $g" >&2; false; }; } && '
+    'mkdir -p -- "$d" && exec tar -x -z -p -f - -C "$d" "$@"'
+)
+
+
+def extract(dest_dir: str, owner: str | None = None, group: str | None = None) -> tuple[str, list[str]]:
+    """(script, args) that unpack an upload's stream into dest_dir (see _EXTRACT)."""
+    if not (owner or group):
+        return _EXTRACT, [dest_dir, "--no-same-owner"]
+    return _EXTRACT_OWNED, [dest_dir, owner or "", group or "", "--same-owner"]
+
+
 def upload_and_finish(site: Site, release_id: str, entry_point: str, records: bytes,
                       extract: str, extract_args: Sequence[str]) -> Argv:
-    """The argv of an upload (`extract`, SSHSession.upload_files' script) that
+    """The argv of an upload (`extract`, the script of hostops.extract) that
     finishes the release (finish_release) in the same command."""
     digest = hashlib.sha256(records).hexdigest()
     return as_site_user(site, _UPLOAD_AND_FINISH, release_id, entry_point, digest, extract, *extract_args)
@@ -753,7 +775,7 @@ def _constant_scripts() -> frozenset[str]:
                      and isinstance(value, str))
 
 
-# For the argv secret guard (daunit.remote.ssh): a script of this module is
+# For the argv secret guard (daunit.remote.commands): a script of this module is
 # code, not data, even where it travels as a positional argument (the site
 # user's step inside `as_site_user`).
 CONSTANT_SCRIPTS = _constant_scripts()

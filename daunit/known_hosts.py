@@ -1,7 +1,7 @@
 """known_hosts lines: parsing and host matching, with no SSH library.
 
-Read in two places: stack validation (daunit.models), so a bad pin is a clear
-config error before anything runs, and the SSH layer (daunit.remote.ssh),
+Read in two places: stack validation (daunit.spec), so a bad pin is a clear
+config error before anything runs, and the SSH layer (daunit.remote.target),
 which turns the entries into keys and checks the one the host presents.
 Matching follows OpenSSH: a host field names the host as "addr" for port 22
 and "[addr]:port" otherwise, with * and ? wildcards, !negation and hashed

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from daunit.canonical import canonical_json
-from daunit.models import AppSpec
+from daunit.spec import AppSpec
 
 __all__ = [
     "DIR_MODE",

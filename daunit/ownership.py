@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from daunit.spec.types import APP_NAME_RE
+
 __all__ = [
     "NAME_PREFIX",
     "OWNER_ENV",
@@ -52,7 +54,6 @@ OWNER_ENV = "DAFLASK_OWNER"
 # What Pulumi accepts in project and stack names (and what we rely on: no ':').
 # Always fullmatch: `$` would let a trailing newline through.
 PULUMI_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-APP_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def unit_name(owner: Owner, app_name: str) -> str:
     """The name of the app's Unit application, of its route, and the prefix of
     its certificate bundles: `daflask:<project>:<stack>:<app>`."""
     if not APP_NAME_RE.fullmatch(app_name):
-        raise ValueError(f"app name {app_name!r} is not valid (see daunit.models)")
+        raise ValueError(f"app name {app_name!r} is not valid (see daunit.spec.app)")
     return SEPARATOR.join((NAME_PREFIX, owner.project, owner.stack, app_name))
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
-from daunit.models import AppSpec, HostSpec
 from daunit.ownership import Owner
 from daunit.providers.base import Connection, Health
 from daunit.providers.instance import InstanceConfigInputs
@@ -41,6 +40,7 @@ from daunit.render import (
     unit_route_name,
 )
 from daunit.shipped import with_entry_module
+from daunit.spec import AppSpec, HostSpec
 
 # Shared by every stack on a host (one listener passes to one route). App
 # routes are named `daflask:...` (daunit.ownership), so none can take this name.

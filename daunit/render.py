@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from daunit.models import DIRECTADMIN_USER_DOMAINS, ENV_NAME_RE, AppSpec, HostSpec, listener_port
 from daunit.ownership import OWNER_ENV, Owner, unit_name
 from daunit.shipped import ENTRY_MODULE
+from daunit.spec import AppSpec, HostSpec, listener_port
+from daunit.spec.environment import ENV_NAME_RE
+from daunit.spec.tls import DIRECTADMIN_USER_DOMAINS
 
 # The WSGI object of the entry module (daunit/shipped/daflask_entry.py).
 ENTRY_CALLABLE = "application"

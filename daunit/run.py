@@ -19,21 +19,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shlex
 import shutil
 import sys
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daunit import hostops
 from daunit.errors import DeployError
-from daunit.models import AppSpec, StackSpec
 from daunit.render import RELEASE_ID_RE, VENV_KEY_RE
+from daunit.spec import AppSpec, StackSpec
 from daunit.status import StatusError, find_unit_app, load_stack
 
-_READ_SIZE = 32768
+if TYPE_CHECKING:
+    from daunit.remote.connection import Connection
 
 
 class RunError(Exception):
@@ -67,37 +66,22 @@ def live_release(applications: Mapping[str, Any], app: AppSpec, app_dir: str) ->
     return release, venv
 
 
-def stream(session: Any, argv: Sequence[str], *, tty: bool = False) -> int:
+def stream(session: Connection, argv: Sequence[str], *, tty: bool = False) -> int:
     """Run argv on one exec channel: output as it comes, stdin forwarded; its exit status.
 
     With `tty` the command gets a terminal of this one's size (for `flask
     shell`), and this terminal is raw meanwhile: keys, Ctrl-C included, go
     to the command.
     """
-    chan = session.transport.open_session()
+    from daunit.remote.commands import interactive
+
+    terminal = None
     if tty:
         size = shutil.get_terminal_size()
-        chan.get_pty(term=os.environ.get("TERM", "xterm"), width=size.columns, height=size.lines)
-    chan.exec_command(shlex.join(argv))
+        terminal = (os.environ.get("TERM", "xterm"), size.columns, size.lines)
     with _raw_terminal(tty):
-        threading.Thread(target=_forward_stdin, args=(chan,), daemon=True).start()
-        _copy_output(chan)
-    status: int = chan.recv_exit_status()
-    chan.close()
-    return 255 if status < 0 else status
-
-
-def _copy_output(chan: Any) -> None:
-    out, err = sys.stdout.buffer, sys.stderr.buffer
-    while not (chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready()):
-        if chan.recv_ready():
-            out.write(chan.recv(_READ_SIZE))
-            out.flush()
-        elif chan.recv_stderr_ready():
-            err.write(chan.recv_stderr(_READ_SIZE))
-            err.flush()
-        else:
-            chan.status_event.wait(0.05)
+        return interactive(session, argv, terminal=terminal, stdin_fd=sys.stdin.fileno(),
+                           stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
 
 
 @contextlib.contextmanager
@@ -115,18 +99,6 @@ def _raw_terminal(tty: bool) -> Iterator[None]:
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-
-
-def _forward_stdin(chan: Any) -> None:
-    try:
-        while data := os.read(sys.stdin.fileno(), _READ_SIZE):
-            chan.sendall(data)
-    except (OSError, ValueError):
-        pass  # stdin closed or not readable: the command sees EOF
-    try:
-        chan.shutdown_write()
-    except OSError:
-        pass
 
 
 def run(project_dir: Path, stack: str, app_name: str, command: Sequence[str], *,

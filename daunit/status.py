@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from daunit.models import AppSpec, StackSpec, format_errors, parse_stack
+from daunit.spec import AppSpec, StackSpec, format_errors, parse_stack
 
 PROJECT = "da-flask"
 

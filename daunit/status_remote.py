@@ -6,14 +6,13 @@ import time
 from types import TracebackType
 from typing import Any, Self
 
-import httpx
-
 from daunit.errors import DeployError
-from daunit.models import AppSpec, HostSpec, StackSpec
 from daunit.providers.base import local_key_file
 from daunit.remote.health import probe
 from daunit.remote.ssh import SSHSession, SSHTarget
 from daunit.remote.unit import UnitClient
+from daunit.spec import AppSpec, HostSpec, StackSpec
+from daunit.spec.local import known_hosts_text
 from daunit.status import AppStatus, HostStatus, app_status, parse_ages
 
 # $@: release dirs. Prints the host's clock, then "MTIME PATH" per dir that
@@ -27,7 +26,7 @@ for d; do stat -c '%Y %n' -- "$d" 2>/dev/null || true; done
 def target_for(host: HostSpec) -> SSHTarget:
     key_file, use_agent = local_key_file(host.key_file)
     return SSHTarget(host=host.address, port=host.port, user=host.ssh_user,
-                     known_hosts=host.known_hosts_text(), key_file=key_file, use_agent=use_agent)
+                     known_hosts=known_hosts_text(host), key_file=key_file, use_agent=use_agent)
 
 
 class Observer:
@@ -87,8 +86,8 @@ class Observer:
         started = time.monotonic()
         try:
             response = probe(session, spec.listener, spec.domain, spec.health_path, timeout=5)
-        except (httpx.HTTPError, DeployError) as exc:
+        except DeployError as exc:
             app.health = f"no answer ({str(exc).splitlines()[0][:80]})"
             return
         app.health_ms = round((time.monotonic() - started) * 1000)
-        app.health = f"{response.status_code} {response.reason_phrase}".strip()
+        app.health = f"{response.status} {response.reason}".strip()

@@ -236,9 +236,9 @@ class Provider(ResourceProvider, Generic[In, Out]):
 
     def input_failures(self, news: Mapping[str, Any]) -> list[CheckFailure]:
         """Validation of `Inputs`, one failure per problem in the project's
-        words (daunit.models.format_errors); a value still unknown in a
+        words (daunit.spec.format_errors); a value still unknown in a
         preview is checked when it is known."""
-        from daunit.models import format_errors
+        from daunit.spec.report import format_errors
 
         props = plain(news)
         failures = [CheckFailure(key, f"{key} is required: add it ({self.kind})")
@@ -291,7 +291,7 @@ class Provider(ResourceProvider, Generic[In, Out]):
         try:
             return self.inputs_type.model_validate(plain(props))
         except ValidationError as exc:
-            from daunit.models import format_errors
+            from daunit.spec.report import format_errors
 
             problems = "; ".join(message for _path, message in format_errors(exc))
             raise ConfigError(f"{self.kind} inputs are not valid: {problems}") from None

@@ -29,10 +29,10 @@ from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, UpdateResult
 from pydantic import Field
 
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
-from daunit.models import tls_bundle_problems
 from daunit.providers.base import Provider, UnitInputs, Wire, is_unknown
 from daunit.render import certificate_facts, certificate_name, chain_sha256, leaf_sha256, owns_certificate, tls_bundle
 from daunit.routing import certificates_with, certificates_without, listener_certificates
+from daunit.spec.pem import tls_bundle_problems
 
 if TYPE_CHECKING:
     from daunit.remote.ssh import SSHSession

@@ -9,42 +9,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpcore
-import httpx
-import paramiko
 
-from daunit.errors import HealthCheckError
-from daunit.remote.ssh import SSHSession
-from daunit.remote.unit import ChannelStream, ChannelTransport
+from daunit.errors import ChannelError, ChannelRefused, HealthCheckError
+from daunit.remote.connection import Connection, TcpPort
+from daunit.remote.httpchannel import ChannelBackend, http_errors
+
+__all__ = ["ProbeAnswer", "check_health", "listener_address", "probe"]
 
 
-class TcpChannelBackend(httpcore.NetworkBackend):
-    """httpcore connections as direct-tcpip channels opened from the host."""
-
-    def __init__(self, session: SSHSession, address: str, port: int) -> None:
-        self.session = session
-        self.address = address
-        self.port = port
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: Any = None) -> httpcore.NetworkStream:
-        try:
-            chan = self.session.transport.open_channel(
-                "direct-tcpip", (self.address, self.port), ("127.0.0.1", 0),
-                timeout=timeout)
-        except paramiko.ChannelException as exc:
-            # sshd opened no connection: nothing listens there (yet).
-            raise httpcore.ConnectError(
-                f"nothing accepts connections on {self.address}:{self.port} on the host "
-                f"(channel open: {exc.text}): is Unit's listener there?") from exc
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise httpcore.ConnectError(
-                f"cannot reach {self.address}:{self.port} on the host: {exc}") from exc
-        self.session.channels_opened += 1
-        return ChannelStream(chan)
+@dataclass(frozen=True)
+class ProbeAnswer:
+    status: int
+    reason: str
+    body: bytes
 
 
 def listener_address(listener: str) -> tuple[str, int]:
@@ -58,18 +39,26 @@ def listener_address(listener: str) -> tuple[str, int]:
     return addr, int(port)
 
 
-def probe(session: SSHSession, listener: str, host_header: str, path: str,
-          timeout: float = 10.0) -> httpx.Response:
+def probe(connection: Connection, listener: str, host_header: str, path: str,
+          timeout: float = 10.0) -> ProbeAnswer:
+    """GET ``path`` from the listener with ``host_header`` as Host.
+
+    Raises ChannelRefused when nothing accepts connections there, ChannelError
+    (ChannelTimeout) when the answer does not come or is not HTTP.
+    """
     address, port = listener_address(listener)
-    transport = ChannelTransport(TcpChannelBackend(session, address, port))  # type: ignore[arg-type]
-    with httpx.Client(transport=transport, base_url=f"http://{host_header}",
-                      timeout=timeout) as client:
-        response = client.get(path, headers={"Host": host_header})
-        response.read()
-        return response
+    stream = ChannelBackend(connection, TcpPort(address, port)).open(timeout)
+    origin = httpcore.Origin(b"http", host_header.encode("idna"), port)
+    url = httpcore.URL(scheme=b"http", host=host_header.encode("idna"), port=port, target=path.encode())
+    limits = dict.fromkeys(("connect", "read", "write", "pool"), timeout)
+    with httpcore.HTTP11Connection(origin, stream) as http, http_errors(f"GET {path} from {listener}"):
+        response = http.request("GET", url, headers=[("Host", host_header)], extensions={"timeout": limits})
+    reason = response.extensions.get("reason_phrase", b"")
+    return ProbeAnswer(response.status, reason.decode("latin-1") if isinstance(reason, bytes) else "",
+                       response.content)
 
 
-def check_health(session: SSHSession, health: Mapping[str, Any],
+def check_health(connection: Connection, health: Mapping[str, Any],
                  log_tail: Callable[[], str] | None = None) -> int:
     """Poll until the app answers the expected status, or raise HealthCheckError.
 
@@ -83,15 +72,14 @@ def check_health(session: SSHSession, health: Mapping[str, Any],
     body = b""
     while True:
         try:
-            response = probe(session, health["listener"], health["host"],
-                             health.get("path", "/"))
-            status, body = response.status_code, response.content
+            answer = probe(connection, health["listener"], health["host"], health.get("path", "/"))
+            status, body = answer.status, answer.body
             if status == expected:
                 return status
-        except httpx.HTTPError as exc:
-            status, body = None, str(exc).encode()
+        except (ChannelRefused, ChannelError) as exc:
+            status, body = None, exc.message.encode()
         if time.monotonic() > deadline:
-            raise HealthCheckError(url, status, body, expected=str(expected),
+            raise HealthCheckError(url, None if status is None else status, body, expected=str(expected),
                                    log_tail=log_tail() if log_tail else None,
-                                   host=session.target.host)
+                                   host=connection.target.host)
         time.sleep(0.3)

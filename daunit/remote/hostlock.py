@@ -13,14 +13,21 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 from daunit import hostops
-from daunit.errors import RemoteError
-from daunit.remote.ssh import SSHSession
+from daunit.errors import ChannelTimeout, RemoteError
+from daunit.remote.connection import SESSION, Channel, Connection
 
 DEFAULT_TIMEOUT_S = 120
+
+# One guard per connection: threads sharing a connection queue here rather
+# than each parking a channel (and a session slot) on the remote flock.
+_guards: weakref.WeakKeyDictionary[Connection, threading.Lock] = weakref.WeakKeyDictionary()
+_guards_lock = threading.Lock()
 
 
 def default_timeout() -> int:
@@ -35,51 +42,57 @@ class LockTimeout(RemoteError):
     """Another deployment held the host lock for longer than we would wait."""
 
 
+def _guard(connection: Connection) -> threading.Lock:
+    with _guards_lock:
+        return _guards.setdefault(connection, threading.Lock())
+
+
 @contextlib.contextmanager
-def host_lock(session: SSHSession, holder: str,
-              timeout_s: int | None = None) -> Iterator[None]:
+def host_lock(connection: Connection, holder: str, timeout_s: int | None = None) -> Iterator[None]:
     timeout_s = default_timeout() if timeout_s is None else timeout_s
-    if not session.host_lock_guard.acquire(timeout=timeout_s):
+    guard = _guard(connection)
+    if not guard.acquire(timeout=timeout_s):
         raise LockTimeout(
             f"another resource of this deployment held the host-wide Unit lock "
             f"({hostops.LOCK_FILE}) for over {timeout_s} s, so {holder} gave up waiting. "
             "Raise DAFLASK_LOCK_TIMEOUT if a step legitimately takes that long.",
-            host=session.target.host)
+            host=connection.target.host)
     try:
-        with _remote_lock(session, holder, timeout_s):
+        with _remote_lock(connection, holder, timeout_s):
             yield
     finally:
-        session.host_lock_guard.release()
+        guard.release()
 
 
 @contextlib.contextmanager
-def _remote_lock(session: SSHSession, holder: str, timeout_s: int) -> Iterator[None]:
-    chan = session.transport.open_session()
-    chan.settimeout(timeout_s + 10)
-    session.channels_opened += 1
-    try:
-        chan.exec_command(shlex.join(hostops.hold_lock(timeout_s, holder)))
+def _remote_lock(connection: Connection, holder: str, timeout_s: int) -> Iterator[None]:
+    # Closing the channel (on the way out) ends the holder's `cat` and frees the lock.
+    with connection.open_channel(SESSION) as chan:
+        chan.exec(shlex.join(hostops.hold_lock(timeout_s, holder)))
         line = _read_line(chan, deadline=time.monotonic() + timeout_s + 10)
         if line != "LOCKED":
             who = line.removeprefix("HELD-BY ").strip() if line.startswith("HELD-BY") else "?"
             raise LockTimeout(
                 f"the host-wide Unit lock ({hostops.LOCK_FILE}) was held for over {timeout_s} s "
                 f"by: {who}. Wait for that deployment to finish, or check it is not hung.",
-                host=session.target.host)
-        yield
-    finally:
-        # Closing stdin ends the holder's `cat`; closing the channel frees the lock.
-        with contextlib.suppress(Exception):
+                host=connection.target.host)
+        try:
+            yield
+        finally:
             chan.shutdown_write()
-        chan.close()
 
 
-def _read_line(chan: object, deadline: float) -> str:
+def _read_line(chan: Channel, deadline: float) -> str:
+    """The holder's first line (b"" read as EOF ends it; so does the deadline)."""
     buf = b""
     while b"\n" not in buf:
-        if time.monotonic() > deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             break
-        chunk = chan.recv(256)  # type: ignore[attr-defined]
+        try:
+            chunk = chan.recv(256, timeout=remaining)
+        except ChannelTimeout:
+            break
         if not chunk:
             break
         buf += chunk

@@ -11,47 +11,46 @@ import hashlib
 import ssl
 import time
 
-import httpcore
-
-from daunit.errors import HealthCheckError
-from daunit.remote.health import TcpChannelBackend, listener_address
-from daunit.remote.ssh import SSHSession
+from daunit.errors import ChannelError, ChannelRefused, HealthCheckError
+from daunit.remote.connection import Channel, Connection, TcpPort
+from daunit.remote.health import listener_address
 
 __all__ = ["served_leaf_sha256", "wait_for_leaf"]
 
 
-def served_leaf_sha256(session: SSHSession, listener: str, server_name: str,
+def served_leaf_sha256(connection: Connection, listener: str, server_name: str,
                        timeout: float = 10.0) -> str:
     """sha256 (hex) of the DER certificate the listener presents for `server_name`."""
     address, port = listener_address(listener)
-    stream = TcpChannelBackend(session, address, port).connect_tcp(address, port, timeout=timeout)
+    with connection.open_channel(TcpPort(address, port), timeout=timeout) as chan:
+        der = _handshake(chan, server_name, timeout)
+    if not der:
+        raise ChannelError("the listener presented no certificate", host=connection.target.host)
+    return hashlib.sha256(der).hexdigest()
+
+
+def _handshake(chan: Channel, server_name: str, timeout: float) -> bytes | None:
+    """The server's DER certificate after a TLS handshake driven over ``chan``."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # we compare the certificate itself, below
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
-    try:
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                pending = outgoing.read()
-                if pending:
-                    stream.write(pending, timeout=timeout)
-                data = stream.read(65536, timeout=timeout)
-                if not data:
-                    raise httpcore.ReadError("the listener closed the connection during the handshake") from None
-                incoming.write(data)
-        der = tls.getpeercert(binary_form=True)
-    finally:
-        stream.close()
-    if not der:
-        raise httpcore.ReadError("the listener presented no certificate")
-    return hashlib.sha256(der).hexdigest()
+    while True:
+        try:
+            tls.do_handshake()
+            return tls.getpeercert(binary_form=True)
+        except ssl.SSLWantReadError:
+            pending = outgoing.read()
+            if pending:
+                chan.send_all(pending, timeout)
+            data = chan.recv(65536, timeout)
+            if not data:
+                raise ChannelError("the listener closed the connection during the handshake") from None
+            incoming.write(data)
 
 
-def wait_for_leaf(session: SSHSession, listener: str, server_name: str, want: str,
+def wait_for_leaf(connection: Connection, listener: str, server_name: str, want: str,
                   timeout: float = 15.0) -> None:
     """Poll until the listener serves the certificate whose DER hashes to `want`.
 
@@ -62,13 +61,15 @@ def wait_for_leaf(session: SSHSession, listener: str, server_name: str, want: st
     url = f"https://{server_name}/ (via {listener})"
     while True:
         try:
-            got = served_leaf_sha256(session, listener, server_name)
+            got = served_leaf_sha256(connection, listener, server_name)
             if got == want:
                 return
             seen = f"a certificate with sha256 {got[:16]}..., not the one just installed ({want[:16]}...)"
-        except (httpcore.NetworkError, httpcore.TimeoutException, ssl.SSLError) as exc:
+        except (ChannelRefused, ChannelError) as exc:
+            seen = f"no TLS handshake: {exc.message}"
+        except ssl.SSLError as exc:
             seen = f"no TLS handshake: {exc}"
         if time.monotonic() > deadline:
             raise HealthCheckError(url, None, seen, expected="the new certificate",
-                                   host=session.target.host)
+                                   host=connection.target.host)
         time.sleep(0.3)

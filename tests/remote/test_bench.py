@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import daunit.remote.ssh as ssh_module
+import daunit.remote.handshake as handshake_module
 from daunit.remote.ssh import SSHSession, SSHTarget
 from daunit.remote.unit import UnitClient
 from tests.remote.conftest import lab_socket
@@ -55,7 +55,7 @@ def test_latency(target: SSHTarget, lab_host: Any, keepalive_socket: str,
     report("connect (TCP + kex + host key check + auth)", _median_ms(connect, 5), "")
     report("connect + first command", _median_ms(connect_and_run, 5), "")
     with monkeypatch.context() as m:
-        m.setattr(ssh_module, "_TCP_QUICKACK", None)
+        m.setattr(handshake_module, "_TCP_QUICKACK", None)
         report("connect + first command, TCP_QUICKACK off", _median_ms(connect_and_run, 5),
                "sshd's Nagle vs our delayed ACK")
 
@@ -78,7 +78,7 @@ def test_latency(target: SSHTarget, lab_host: Any, keepalive_socket: str,
 
 def _upload_sftp(session: SSHSession, dest: str, files: dict[str, bytes], mode: int = 0o644) -> None:
     """The alternative to the tar stream: SFTP, one file at a time (pipelined writes)."""
-    sftp = session.sftp()
+    sftp = session.files.sftp()
     made: set[str] = set()
     for rel in sorted(files):
         parts = rel.split("/")[:-1]
@@ -118,7 +118,7 @@ def test_upload_tar_vs_sftp(session: SSHSession, fast_scratch: str, count: int, 
 
     def sftp() -> None:
         dest = f"{scratch}/sftp{next(round_)}"
-        session.sftp().mkdir(dest, 0o755)
+        session.files.sftp().mkdir(dest, 0o755)
         _upload_sftp(session, dest, files)
 
     n = 5 if count * size > 10_000_000 or count >= 200 else 10

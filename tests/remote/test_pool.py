@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from daunit.errors import ChannelRefused
 from daunit.remote import pool
+from daunit.remote.connection import SESSION_SLOTS
 from daunit.remote.hostlock import LockTimeout, host_lock
-from daunit.remote.ssh import MAX_EXEC_CHANNELS, SSHSession, SSHTarget
+from daunit.remote.ssh import SSHSession, SSHTarget
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def test_one_session_per_target(target: SSHTarget, shared: SSHSession) -> None:
 def test_many_threads_one_connection_within_max_sessions(shared: SSHSession,
                                                          lab_host: Any) -> None:
     before = lab_host.ssh_connections_accepted()
-    n = 3 * MAX_EXEC_CHANNELS
+    n = 3 * SESSION_SLOTS
     script = 'sleep 0.3; echo "$1"'
     with ThreadPoolExecutor(n) as workers:
         answers = list(workers.map(
@@ -56,7 +58,7 @@ def test_sftp_from_many_threads(shared: SSHSession, scratch: str) -> None:
 
 def test_reconnects_after_the_host_drops_it(shared: SSHSession, lab_host: Any) -> None:
     assert shared.run(["true"]).exit_status == 0
-    shared.transport.close()  # as if the host had dropped the connection
+    shared._transport.close()  # as if the host had dropped the connection
     before = lab_host.ssh_connections_accepted()
     assert shared.run(["echo", "again"]).text == "again\n"
     assert lab_host.ssh_connections_accepted() - before == 1
@@ -109,3 +111,26 @@ def test_waiting_for_this_deployments_own_lock_times_out_with_a_message(
     finally:
         release.set()
         thread.join()
+
+
+def test_sessions_beyond_the_servers_max_sessions_wait_for_one_to_end(target: SSHTarget) -> None:
+    # Counting more slots than the lab sshd's MaxSessions (10): sshd refuses
+    # the extra opens ("Connect failed"), and they wait and ask again.
+    n = SESSION_SLOTS + 6
+    script = 'sleep 0.5; echo "$1"'
+    with SSHSession(target, session_slots=n) as s, ThreadPoolExecutor(n) as workers:
+        answers = list(workers.map(
+            lambda i: s.run(["sh", "-c", script, "sh", str(i)]).text.strip(), range(n)))
+    assert answers == [str(i) for i in range(n)]
+
+
+def test_a_refusal_that_lasts_names_max_sessions(target: SSHTarget) -> None:
+    quick = dataclasses.replace(target, connect_timeout=1)
+    with SSHSession(quick, session_slots=SESSION_SLOTS + 1) as s, ThreadPoolExecutor(SESSION_SLOTS) as workers:
+        busy = [workers.submit(s.run, ["sleep", "6"]) for _ in range(SESSION_SLOTS)]
+        while s.channels_opened < SESSION_SLOTS:
+            time.sleep(0.05)
+        with pytest.raises(ChannelRefused, match="MaxSessions") as caught:
+            s.run(["true"])
+        assert "sshd refused new session channels for " in str(caught.value)
+        assert [f.result().exit_status for f in busy] == [0] * SESSION_SLOTS

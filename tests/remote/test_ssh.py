@@ -14,7 +14,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from daunit.errors import CommandError, ConfigError, ConnectError, HostKeyError, UnitUnavailableError
+from daunit.errors import ChannelRefused, ChannelTimeout, CommandError, ConfigError, ConnectError, HostKeyError
+from daunit.remote.connection import UnixSocket
 from daunit.remote.ssh import SSHSession, SSHTarget
 from tests.remote.conftest import host_output, host_path_exists, keyscan, lab_port, new_ed25519_public_line
 
@@ -72,7 +73,8 @@ def test_pinned_rsa_key_is_negotiated_when_the_host_also_has_ed25519(target: SSH
     if rsa is None:
         pytest.skip("the lab host has no RSA host key")
     with SSHSession(SSHTarget(target.host, target.port, known_hosts=rsa, key_file=target.key_file)) as s:
-        assert s.transport.get_remote_server_key().get_name() == "ssh-rsa"
+        s.connect()
+        assert s._transport is not None and s._transport.get_remote_server_key().get_name() == "ssh-rsa"
 
 
 # -- connecting -----------------------------------------------------------------
@@ -80,7 +82,9 @@ def test_pinned_rsa_key_is_negotiated_when_the_host_also_has_ed25519(target: SSH
 
 def test_tcp_nodelay_is_set(session: SSHSession) -> None:
     session.connect()
-    sock = session.transport.sock
+    session.connect()
+    assert session._transport is not None
+    sock = session._transport.sock
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
 
@@ -132,10 +136,11 @@ def test_refused_port_is_a_connect_error(target: SSHTarget) -> None:
 
 def test_one_connection_for_many_commands(session: SSHSession) -> None:
     session.run(["true"])
-    transport = session.transport
+    session.connect()
+    transport = session._transport
     for _ in range(5):
         session.run(["true"])
-    assert session.transport is transport and session.channels_opened == 6
+    assert session._transport is transport and session.channels_opened == 6
 
 
 # -- commands -------------------------------------------------------------------
@@ -321,7 +326,7 @@ def test_put_bytes_is_atomic_with_mode(session: SSHSession, scratch: str) -> Non
     session.put_bytes(path, b"A=1\n", 0o600)
     session.put_bytes(path, b"A=2\n", 0o600)
     assert session.read_bytes(path) == b"A=2\n"
-    assert stat.S_IMODE(session.sftp().stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(session.files.sftp().stat(path).st_mode) == 0o600
     assert session.run(["ls", "-A", scratch]).text.split() == [".env"]  # no temp files left
 
 
@@ -334,11 +339,20 @@ def test_read_missing_file(session: SSHSession, scratch: str) -> None:
 
 
 def test_open_missing_unix_socket(session: SSHSession) -> None:
-    with pytest.raises(UnitUnavailableError) as info:
-        session.open_unix_socket("/var/run/unit/no-such.sock")
-    assert info.value.socket_path == "/var/run/unit/no-such.sock"
+    with pytest.raises(ChannelRefused) as info:
+        session.open_channel(UnixSocket("/var/run/unit/no-such.sock"))
     assert "/var/run/unit/no-such.sock" in str(info.value)
     assert session.run(["true"]).exit_status == 0  # the connection survives
+
+
+def test_channel_errors_are_daunits(session: SSHSession, keepalive_socket: str) -> None:
+    with session.open_channel(UnixSocket(keepalive_socket)) as chan:
+        with pytest.raises(ChannelTimeout, match="could not read on the channel to the Unix socket"):
+            chan.recv(10, timeout=0.2)  # the server waits for a request
+        session._transport.close()  # as if the host had dropped the connection
+        with pytest.raises(ConnectError, match="SSH connection failed"):
+            chan.send_all(b"GET / HTTP/1.1\r\n\r\n")
+    assert session.run(["true"]).exit_status == 0  # and the next command reconnects
 
 
 def test_lab_port_helper(lab_host: Any) -> None:

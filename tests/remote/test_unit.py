@@ -150,16 +150,17 @@ def test_many_requests_one_ssh_connection(unit: UnitClient, session: SSHSession)
     costs a channel per request; a server that keeps the connection (see
     test_kept_alive_server_uses_one_channel) gets exactly one.
     """
-    transport = session.transport
+    session.connect()
+    transport = session._transport
     before = unit.channels_opened
     closes = 0
     for _ in range(30):
-        response = unit._client.get("/config")
-        assert response.status_code == 200
-        closes += response.headers.get("connection", "").lower() == "close"
+        answer = unit.send("GET", "/config")
+        assert answer.status == 200
+        closes += answer.headers.get("connection", "").lower() == "close"
     opened = unit.channels_opened - before
     assert opened <= closes + 1 and (closes > 0 or opened == 1)
-    assert session.transport is transport  # all over one SSH connection
+    assert session._transport is transport  # all over one SSH connection
 
 
 def test_kept_alive_server_uses_one_channel(session: SSHSession, keepalive_socket: str) -> None:

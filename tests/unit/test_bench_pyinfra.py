@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bench import pyinfra_world
-from daunit.models import parse_stack
 from daunit.render import unit_application
+from daunit.spec import parse_stack
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flask_app"
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDy4Qs8tlLm0nYSYwtCosXds4lLOHyT0u8X3IMfw8U8T"

@@ -38,7 +38,7 @@ from daunit.doctor import (
     render_lines,
     socket_to_ask,
 )
-from daunit.models import AppSpec, HostSpec, parse_stack
+from daunit.spec import AppSpec, HostSpec, parse_stack
 from tests.unit.conftest import app_raw, host_raw
 
 TITLE = ("unit: main v1.35.0 [/usr/sbin/unitd --control unix:/var/run/unit/control.sock "

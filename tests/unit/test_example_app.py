@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("flask")
 pytest.importorskip("dotenv")
 
-from daunit.models import parse_stack
 from daunit.render import dotenv_bytes
+from daunit.spec import parse_stack
 from tests.unit.conftest import app_raw, host_raw
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flask_app"

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("flask")
 
-from daunit.models import parse_stack
+from daunit.spec import parse_stack
 from tests.unit.conftest import app_raw, host_raw
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flaskr_like"

@@ -24,8 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from daunit import hostops
 from daunit.errors import StackConfigError
-from daunit.models import StackSpec, validate_stack
-from daunit.remote.ssh import MIN_GUARDED_SECRET, _checked_argv
+from daunit.remote.commands import MIN_GUARDED_SECRET, _checked_argv
+from daunit.spec import StackSpec, validate_stack
+from daunit.spec.local import known_hosts_text
 from tests.unit.conftest import app_raw, ed25519_key_b64, host_raw, ssh_string
 
 REPO = Path(__file__).resolve().parents[2]
@@ -281,11 +282,11 @@ HOST_KEYS = [
             host={"hostKey": None, "hostKeyFile": "@KEYS@/nothing-here"}),
     refused("host-key-file-directory", "hosts.web1.hostKeyFile", "cannot be read",
             host={"hostKey": None, "hostKeyFile": "@KEYS@"}),
-    accepted("host-key-file-ours", lambda s: s.hosts["web1"].known_hosts_text().startswith(ADDRESS),
+    accepted("host-key-file-ours", lambda s: known_hosts_text(s.hosts["web1"]).startswith(ADDRESS),
              host={"hostKey": None, "hostKeyFile": "@KEYS@/kh_ours"}),
     accepted("host-key-file-whole-known-hosts-keeps-only-ours",
-             lambda s: s.hosts["web1"].known_hosts_text().count("\n") == 1
-             and "198.51.100.7" not in s.hosts["web1"].known_hosts_text(),
+             lambda s: known_hosts_text(s.hosts["web1"]).count("\n") == 1
+             and "198.51.100.7" not in known_hosts_text(s.hosts["web1"]),
              host={"hostKey": None, "hostKeyFile": "@KEYS@/kh_mixed"}),
     refused("host-key-file-other-hosts-only", "hosts.web1.hostKeyFile", f"has no line for {ADDRESS}",
             host={"hostKey": None, "hostKeyFile": "@KEYS@/kh_other"}),

@@ -22,7 +22,7 @@ from daunit.manifest import (
     release_id,
     venv_key,
 )
-from daunit.models import AppSpec
+from daunit.spec import AppSpec
 from tests.unit.conftest import app_raw
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flask_app"

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from daunit.models import (
+from daunit.known_hosts import parse_known_hosts
+from daunit.spec import (
     AppSpec,
     HostSpec,
     ProcessesSpec,
     StackSpec,
     format_errors,
-    parse_known_hosts,
     parse_stack,
 )
 from tests.unit.conftest import app_raw, ed25519_key_b64, host_raw, ssh_string
@@ -51,7 +51,6 @@ def test_valid_stack_with_defaults() -> None:
     assert app.processes.to_unit() == {"max": 2, "spare": 1}
     assert (app.threads, app.health_path, app.health_status, app.keep_releases) == (1, "/", 200, 5)
     assert app.app_dir_on(host) == "/home/username/domains/example.com/public_html/flask_app"
-    assert stack.host_of(app) is host
 
 
 def test_snake_case_names_are_accepted_too() -> None:
@@ -252,6 +251,39 @@ def test_bad_processes(processes: Any, path: str, expected: str) -> None:
     assert expected in errors[f"apps[0].{path}"]
 
 
+
+@pytest.mark.parametrize("where, raw, path, message", [
+    ("host", {"port": 65536}, "hosts.web1.port",
+     "port 65536 is out of range: use the SSH port, 1 to 65535 (usually 22)"),
+    ("app", {"threads": 257}, "apps[0].threads", "threads 257 is out of range: use 1 to 256 threads per process"),
+    ("app", {"healthStatus": 600}, "apps[0].healthStatus",
+     "healthStatus 600 is not an HTTP status: use 100 to 599, usually 200"),
+    ("app", {"keepReleases": 101}, "apps[0].keepReleases",
+     "keepReleases 101 is out of range: keep 1 to 100 releases (5 is usual)"),
+    ("app", {"processes": {"max": 65, "spare": 1}}, "apps[0].processes.max",
+     "processes max 65 is out of range: use 1 to 64"),
+    ("app", {"processes": {"max": 2, "spare": 1, "idleTimeout": 86401}}, "apps[0].processes.idleTimeout",
+     "processes idleTimeout 86401 is out of range: use 1 to 86400 seconds"),
+])
+def test_ranges_name_the_value_and_both_bounds(where: str, raw: dict[str, Any], path: str, message: str) -> None:
+    # Above the upper bound: the message gives the range read from the field's Field(ge=, le=).
+    errors = host_errors(**raw) if where == "host" else app_errors(**raw)
+    assert errors == {path: message}
+
+
+def test_stack_problems_read_app_by_app() -> None:
+    hosts = {"web1": host_raw()}
+    apps = [app_raw(), app_raw(), app_raw(name="other", domain="other.example", host="web9")]
+    paths = [path for path, _ in format_errors_of(hosts, apps)]
+    assert paths == ["apps[1].name", "apps[1].domain", "apps[1].aliases", "apps[1].appDir", "apps[2].host"]
+
+
+def format_errors_of(hosts: Any, apps: Any) -> list[tuple[str, str]]:
+    with pytest.raises(ValidationError) as caught:
+        parse_stack(hosts, apps, check_source=False)
+    return format_errors(caught.value)
+
+
 # --- host fields ---------------------------------------------------------------------------
 
 
@@ -309,16 +341,16 @@ def test_host_key_file_instead_of_host_key() -> None:
     del raw["hostKey"]
     host = HostSpec.model_validate(raw)
     assert host.host_key_file == "~/.ssh/known_hosts"
-    assert host.pinned_keys == ()
+    assert host.host_key is None
     assert "not both" in host_errors(hostKeyFile="~/.ssh/known_hosts")["hosts.web1.hostKeyFile"]
 
 
 def test_host_key_forms(key_b64: str) -> None:
     plain = HostSpec.model_validate(host_raw(hostKey=f"ssh-ed25519 {key_b64} root@web1"))
-    assert [(k.key_type, k.key_base64) for k in plain.pinned_keys] == [("ssh-ed25519", key_b64)]
+    assert [(k.key_type, k.key_base64) for k in parse_known_hosts(plain.host_key or "")] == [("ssh-ed25519", key_b64)]
     with_host = HostSpec.model_validate(host_raw(hostKey=f"203.0.113.10 ssh-ed25519 {key_b64}\n"
                                                          f"# comment\n\n203.0.113.10,web1 ssh-ed25519 {key_b64}"))
-    assert len(with_host.pinned_keys) == 2
+    assert len(parse_known_hosts(with_host.host_key or "")) == 2
     other_port = HostSpec.model_validate(host_raw(port=2222, hostKey=f"[203.0.113.10]:2222 ssh-ed25519 {key_b64}"))
     assert other_port.known_hosts_name == "[203.0.113.10]:2222"
 
@@ -492,7 +524,7 @@ def test_host_key_file_error_gives_the_files_own_line_number(tmp_path: Any) -> N
 
 
 def test_requirements_problems_name_lines_never_their_content() -> None:
-    from daunit.models import requirements_problems
+    from daunit.spec.local import requirements_problems
 
     text = "Flask==3.1.3\n--extra-index-url https://u:tok3n-XYZ@pypi.example.org/simple\n-r base.txt\n"
     problems = requirements_problems(text, "requirements.txt")

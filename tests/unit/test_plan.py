@@ -9,10 +9,11 @@ import pytest
 
 from components.flask_app import FlaskApp
 from components.host import DirectAdminHost
-from daunit.models import StackSpec, validate_stack
 from daunit.ownership import Owner
 from daunit.plan import AppPlan, plan_app
 from daunit.providers.base import connection_input
+from daunit.spec import StackSpec, validate_stack
+from daunit.spec.local import known_hosts_text
 from tests.support.engine import REPO
 from tests.unit.conftest import app_raw, host_raw
 
@@ -32,7 +33,7 @@ def plan_of(**app: Any) -> AppPlan:
     spec = spec_of(**app)
     h = spec.hosts["web1"]
     return plan_app(spec.apps[0], h, OWNER,
-                    connection_input(h.address, h.port, h.ssh_user, h.known_hosts_text(), None))
+                    connection_input(h.address, h.port, h.ssh_user, known_hosts_text(h), None))
 
 
 def test_one_release_and_venv_for_every_resource() -> None:
@@ -96,7 +97,7 @@ def test_the_component_registers_the_plan() -> None:
     @pulumi.runtime.test
     def deploy() -> pulumi.Output[Any]:
         host = DirectAdminHost("web1", address=h.address, port=h.port, ssh_user=h.ssh_user,
-                               known_hosts=h.known_hosts_text(), key_file=None,
+                               known_hosts=known_hosts_text(h), key_file=None,
                                da_user=h.da_user, unit_socket=h.unit_socket,
                                unit_log=h.unit_log, python=h.python, enable_unit=False)
         return FlaskApp("flask_app", app=app, host_spec=h, host=host, secret_env=SECRETS).urn

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from daunit.models import AppSpec
 from daunit.providers.release_commands import ReleaseCommandsProvider
+from daunit.spec import AppSpec
 from tests.unit.conftest import app_raw
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from daunit.canonical import canonical_json
-from daunit.models import DEFAULT_SECURITY_HEADERS, AppSpec, HostSpec
 from daunit.ownership import Owner
 from daunit.render import (
     RELEASE_LINKS,
@@ -25,6 +24,7 @@ from daunit.render import (
     unit_application,
     unit_route,
 )
+from daunit.spec import DEFAULT_SECURITY_HEADERS, AppSpec, HostSpec
 from tests.unit.conftest import app_raw, host_raw
 
 GOLDEN = Path(__file__).parent / "golden"

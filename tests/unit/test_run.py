@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from daunit.models import AppSpec, StackSpec, parse_stack
 from daunit.run import RunError, find_app, live_release, main
+from daunit.spec import AppSpec, StackSpec, parse_stack
 from tests.unit.conftest import app_raw, host_raw
 
 APP_DIR = "/home/username/domains/example.com/public_html/flask_app"

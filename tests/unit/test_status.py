@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from daunit.models import AppSpec
+from daunit.spec import AppSpec
 from daunit.status import (
     AppStatus,
     HostStatus,

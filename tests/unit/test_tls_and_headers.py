@@ -11,7 +11,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from pydantic import ValidationError
 
-from daunit.models import DEFAULT_SECURITY_HEADERS, AppSpec, tls_bundle_problems
 from daunit.outputs import validate_outputs
 from daunit.providers.base import UNKNOWN
 from daunit.providers.unit_cert import UnitCertificateProvider
@@ -28,6 +27,8 @@ from daunit.render import (
     unit_time_iso,
 )
 from daunit.routing import certificates_with, certificates_without, listener_certificates
+from daunit.spec import DEFAULT_SECURITY_HEADERS, AppSpec
+from daunit.spec.pem import tls_bundle_problems
 from tests.support.certs import TestCA
 from tests.unit.conftest import app_raw, host_raw
 from tests.unit.test_models import app_errors, stack_errors
@@ -161,7 +162,7 @@ def test_a_port_is_either_tls_or_plain_on_a_host() -> None:
     # Two apps sharing one TLS listener are fine (Unit picks the certificate by SNI).
     stack_errors_free = [app_raw(tls="config"),
                          app_raw(name="shop", domain="shop.example.com", tls="config")]
-    from daunit.models import parse_stack
+    from daunit.spec import parse_stack
     parse_stack({"web1": host_raw()}, stack_errors_free, check_source=False)
 
 
