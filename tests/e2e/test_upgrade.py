@@ -57,14 +57,18 @@ def get(lab: Any, path: str = "/") -> httpx.Response:
     return httpx.get(f"http://{lab.address}{path}", headers={"Host": DOMAIN}, timeout=10)
 
 
-def configure_tls_app(d: Deployment, lab: Any, leaf: Any, **extra: Any) -> None:
-    """One app with a secret and a certificate from the stack config."""
+def configure_tls_app(d: Deployment, lab: Any, **extra: Any) -> tuple[TestCA, Any]:
+    """One app with a secret and a certificate from the stack config; the CA
+    and the certificate."""
+    ca = TestCA()
+    leaf = ca.issue(DOMAIN, f"www.{DOMAIN}", days=30)
     d.stack.set_config(f"appSecrets.{APP}.SECRET_KEY", d.secret_key, secret=True, path=True)
     d.stack.set_config(f"tlsCertificates.{APP}.chain", leaf.chain_pem, secret=True, path=True)
     d.stack.set_config(f"tlsCertificates.{APP}.key", leaf.key_pem, secret=True, path=True)
     d.write_config({"lab": host_config(lab)}, [app_config(
         APP, "lab", DOMAIN, d.app_sources[APP], secretEnvironmentKeys=["SECRET_KEY"],
         tls={"source": "config"}, **extra)])
+    return ca, leaf
 
 
 def preview_ops(d: Deployment) -> dict[str, str]:
@@ -75,10 +79,8 @@ def preview_ops(d: Deployment) -> dict[str, str]:
 def test_previous_release_upgrades_in_place(lab_factory: Any, deployment_factory: Any,
                                             tmp_path: Path) -> None:
     lab = lab_factory("upgrade")
-    ca = TestCA()
-    leaf = ca.issue(DOMAIN, f"www.{DOMAIN}", days=30)
     d = deployment_factory("upg")
-    configure_tls_app(d, lab, leaf)
+    ca, leaf = configure_tls_app(d, lab)
 
     run_program_from(d.project, previous_program(tmp_path))
     d.stack.up()
@@ -155,12 +157,10 @@ def state_types(d: Deployment) -> dict[str, str]:
 def test_untyped_stack_upgrades_with_no_change(lab_factory: Any, deployment_factory: Any,
                                                tmp_path: Path) -> None:
     lab = lab_factory("typed")
-    ca = TestCA()
-    leaf = ca.issue(DOMAIN, f"www.{DOMAIN}", days=30)
     d = deployment_factory("typed")
     # Every kind of resource: release, venv, .env, release commands, Unit
     # application, route, certificate and the host's UnitHost.
-    configure_tls_app(d, lab, leaf, releaseCommands=["flask --version"])
+    ca, _leaf = configure_tls_app(d, lab, releaseCommands=["flask --version"])
 
     run_program_from(d.project, previous_program(tmp_path, UNTYPED_RELEASE))
     d.stack.up()
