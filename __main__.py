@@ -27,10 +27,24 @@ def load_stack() -> StackSpec:
     try:
         # appSecrets is read here in plain only to check its names and kinds:
         # no message names a value, and the resources get it as a secret below.
-        return validate_stack(config.require_object("hosts"), config.require_object("apps"),
+        spec = validate_stack(config.require_object("hosts"), config.require_object("apps"),
                               config.get_object("appSecrets"))
     except StackConfigError as exc:
         raise pulumi.RunError(str(exc)) from None
+    refuse_plain_login_keys(spec)
+    return spec
+
+
+def refuse_plain_login_keys(spec: StackSpec) -> None:
+    """A DirectAdmin login key (access: user) must be a Pulumi secret, never plain YAML."""
+    from pulumi.runtime.config import is_config_secret
+
+    plain = [name for name, h in spec.hosts.items() if h.directadmin is not None]
+    if plain and not is_config_secret(f"{pulumi.get_project()}:hosts"):
+        raise pulumi.RunError("\n".join(
+            f"hosts.{name}.directadmin.loginKey is in plain text in the stack config: set it with "
+            f"`pulumi config set --secret --path hosts.{name}.directadmin.loginKey` (the value on stdin)"
+            for name in plain))
 
 
 def audit_requirements(spec: StackSpec) -> None:
@@ -88,7 +102,9 @@ def main() -> None:
             name, address=h.address, port=h.port, ssh_user=h.ssh_user,
             known_hosts=known_hosts_text(h), key_file=key_file, da_user=h.da_user,
             unit_socket=h.unit_socket, unit_log=h.unit_log, python=h.python,
-            enable_unit=h.enable_unit)
+            enable_unit=h.enable_unit, access=h.access,
+            directadmin=h.directadmin.api_input() if h.directadmin else None,
+            login_key=pulumi.Output.secret(h.directadmin.login_key) if h.directadmin else None)
 
     apps = []
     for app in spec.apps:
@@ -102,8 +118,8 @@ def main() -> None:
     # The shapes are daunit.outputs.StackOutputs, described in docs/outputs.md.
     pulumi.export("outputsVersion", OUTPUTS_VERSION)
     pulumi.export("hosts", {name: {"address": h.address, "dnsAddress": spec.hosts[name].dns_address,
-                                   "unitVersion": h.unit.output("unit_version"),
-                                   "pythonModules": h.unit.output("python_modules")}
+                                   "unitVersion": h.unit.output("unit_version") if h.unit else None,
+                                   "pythonModules": h.unit.output("python_modules") if h.unit else None}
                             for name, h in hosts.items()})
     pulumi.export("apps", {s.name: {"host": s.host, "domain": s.domain,
                                     "domains": list(s.host_names), "urls": a.urls,

@@ -8,9 +8,11 @@ from typing import Any
 import pulumi
 
 from components.host import DirectAdminHost
+from daunit.da_access import DA_LOCATION, routed_to
+from daunit.da_resources import DaUnitApplication, DaUnitRoute
 from daunit.ownership import Owner
 from daunit.plan import DISPATCH_ROUTE, AppPlan, plan_app
-from daunit.render import chain_sha256
+from daunit.render import AppLayout, chain_sha256, unit_route
 from daunit.resources import (
     InstanceConfig,
     Release,
@@ -21,6 +23,7 @@ from daunit.resources import (
     Virtualenv,
 )
 from daunit.spec import AppSpec, HostSpec
+from daunit.spec.access import USER
 
 __all__ = ["DISPATCH_ROUTE", "FlaskApp", "current_owner"]
 
@@ -37,7 +40,8 @@ class FlaskApp(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("daflask:index:FlaskApp", name, None, opts)
         plan = plan_app(app, host_spec, current_owner(), host.connection)
-        child = pulumi.ResourceOptions(parent=self, depends_on=[host.unit])
+        host_unit = [host.unit] if host.unit is not None else []  # none in user mode
+        child = pulumi.ResourceOptions(parent=self, depends_on=host_unit)
         self.release = Release(f"{name}-release", _props(plan.release), child)
         self.venv = Virtualenv(f"{name}-venv", _props(plan.venv), child)
         environment: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
@@ -45,7 +49,7 @@ class FlaskApp(pulumi.ComponentResource):
         self.instance = InstanceConfig(f"{name}-instance",
                                        {**_props(plan.instance), "environment": environment}, child)
 
-        before_switch: list[pulumi.Resource] = [self.release, self.venv, self.instance, host.unit]
+        before_switch: list[pulumi.Resource] = [self.release, self.venv, self.instance, *host_unit]
         self.release_commands: ReleaseCommands | None = None
         if plan.release_commands is not None:
             self.release_commands = ReleaseCommands(
@@ -54,23 +58,59 @@ class FlaskApp(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self,
                                        depends_on=[self.release, self.venv, self.instance]))
             before_switch.append(self.release_commands)
-        # The switch: after everything the new release runs with.
+        if host.access == USER:
+            unit_name = self._da_unit_resources(name, plan, host, before_switch)
+        else:
+            unit_name = self._unit_resources(name, plan, before_switch)
+        self.certificate = self._certificate(name, plan, tls_material)
+        self._publish(plan, unit_name)
+
+    def _unit_resources(self, name: str, plan: AppPlan,
+                        before_switch: list[pulumi.Resource]) -> str:
+        """The switch, after everything the new release runs with; then the route."""
         unit_config = self.instance.output("revision").apply(plan.unit_config)
         self.unit_app = UnitApplication(f"{name}-unit-app",
                                         {**_props(plan.unit_app), "config": unit_config},
                                         pulumi.ResourceOptions(parent=self, depends_on=before_switch))
         self.route = UnitRoute(f"{name}-unit-route", _props(plan.route),
                                pulumi.ResourceOptions(parent=self, depends_on=[self.unit_app]))
-        self.certificate = self._certificate(name, plan, tls_material)
-        self._publish(plan)
+        return plan.unit_app.name
 
-    def _publish(self, plan: AppPlan) -> None:
+    def _da_unit_resources(self, name: str, plan: AppPlan, host: DirectAdminHost,
+                           before_switch: list[pulumi.Resource]) -> str:
+        """User mode: the app and its route through DirectAdmin's CMD_UNIT (providers/da_unit.py).
+        Returns the app's name in Unit (DOMAIN_NAME)."""
+        app, host_spec = plan.app, plan.host
+        rid, vkey = plan.release.release_id, plan.venv.key
+        da_name = f"{app.domain}_{app.name}"
+        layout = AppLayout.of(app, host_spec)
+        # Through the front server: the domain on port 80 of the host.
+        health = ({"listener": f"{host_spec.address}:80", "host": app.domain, "path": app.health_path,
+                   "status": app.health_status, "timeout": 30} if app.health_check else None)
+        api = {"api": host.directadmin, "loginKey": host.login_key, "location": DA_LOCATION}
+        site = {k: v for k, v in _props(plan.instance).items()
+                if k not in ("environment", "secretKeys")}
+        self.da_app = DaUnitApplication(f"{name}-unit-app", {
+            **site, **api, "name": app.name,
+            "config": self.instance.output("revision").apply(plan.unit_config),
+            "releaseId": rid, "venvKey": vkey, "keep": app.keep_releases, "health": health,
+        }, pulumi.ResourceOptions(parent=self, depends_on=before_switch))
+        self.da_route = DaUnitRoute(f"{name}-unit-route", {
+            "connection": host.connection, **api, "domain": app.domain, "appName": app.name,
+            "owner": plan.release.owner,
+            "steps": routed_to(unit_route(app, host_spec, rid, plan.owner), da_name,
+                               layout.release_dir(rid), layout.current_link),
+            "health": health,
+        }, pulumi.ResourceOptions(parent=self, depends_on=[self.da_app]))
+        return da_name
+
+    def _publish(self, plan: AppPlan, unit_name: str) -> None:
         """What the program exports from this app (daunit.outputs)."""
         self.urls = plan.urls
         self.dns_records = plan.dns_records
         self.release_id = plan.release.release_id
         self.venv_key = plan.venv.key
-        self.unit_name = plan.unit_app.name
+        self.unit_name = unit_name
         self.tls = self._tls_facts(plan.app)
         self.register_outputs({"urls": self.urls, "releaseId": self.release_id,
                                "venvKey": self.venv_key, "unitApplication": self.unit_name,

@@ -5,6 +5,7 @@ import pulumi
 
 from daunit.providers.base import connection_input
 from daunit.resources import UnitHost
+from daunit.spec.access import USER  # access: user: no Unit socket, so no UnitHost
 
 
 class DirectAdminHost(pulumi.ComponentResource):
@@ -17,6 +18,8 @@ class DirectAdminHost(pulumi.ComponentResource):
     def __init__(self, name: str, *, address: str, port: int, ssh_user: str,
                  known_hosts: str, key_file: str | None, da_user: str,
                  unit_socket: str, unit_log: str, python: str, enable_unit: bool,
+                 access: str = "root", directadmin: dict[str, str] | None = None,
+                 login_key: pulumi.Input[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("daflask:index:DirectAdminHost", name, None, opts)
         self.address = address
@@ -25,6 +28,12 @@ class DirectAdminHost(pulumi.ComponentResource):
         self.unit_log = unit_log
         self.python = python
         self.connection = connection_input(address, port, ssh_user, known_hosts, key_file)
+        # User mode: DirectAdmin's API (url, user, caFile) and the login key, a secret.
+        self.access, self.directadmin, self.login_key = access, directadmin, login_key
+        self.unit: UnitHost | None = None
+        if access == USER:
+            self.register_outputs({"address": address})
+            return
         self.unit = UnitHost(f"{name}-unit", {
             "connection": self.connection,
             "socket": unit_socket,

@@ -51,13 +51,16 @@ class Site:
     owner: str = ""
     # This stack's owner before an update (a renamed stack): its claim is ours.
     previous_owner: str = ""
+    # "root": SSH as root, steps drop to the user (as_site_user); "user": the
+    # SSH login is the user itself (access: user), steps run as that login.
+    access: str = "root"
 
     @classmethod
     def of(cls, props: Mapping[str, Any], olds: Mapping[str, Any] | None = None) -> Site:
         owner = str(props.get("owner") or "")
         previous = str((olds or {}).get("owner") or "")
         return cls(str(props["user"]), str(props["appDir"]), str(props.get("domain") or ""),
-                   owner, previous if previous != owner else "")
+                   owner, previous if previous != owner else "", str(props.get("access") or "root"))
 
 
 def refusal_message(stderr: str) -> str | None:
@@ -159,11 +162,43 @@ def as_site_user(site: Site, step: str, *args: str, check_domain: bool = True) -
     Root first checks that the user is a real site account (not root, uid in
     login.defs' UID_MIN..UID_MAX), that the app dir lies in the user's home,
     and (check_domain) that the domain is the user's. Reads and removals skip
-    the domain: they must still work after a domain moved away.
+    the domain: they must still work after a domain moved away. In user mode
+    (site.access "user") the SSH login already is the user: `_AS_SELF` checks
+    that, and the same tree rules, and runs the step with no change of identity.
     """
     mode = "domain" if check_domain else "nodomain"
-    return sh(_AS_SITE_USER, site.user, site.app_dir, site.domain, mode, site.owner, site.previous_owner,
+    wrapper = _AS_SELF if site.access == "user" else _AS_SITE_USER
+    return sh(wrapper, site.user, site.app_dir, site.domain, mode, site.owner, site.previous_owner,
               step, *args)
+
+
+# User mode (access: user): the same arguments as _AS_SITE_USER, run by the
+# user's own SSH login. No root anywhere: the login must be daUser, the app
+# dir in its home, and the domain's directory one it owns (DirectAdmin's data
+# is not readable by a user; CMD_UNIT refuses a domain that is not theirs).
+_AS_SELF = r'''
+set -eu
+refuse() { printf 'da-flask: %s\n' "$*" >&2; exit 65; }
+user=$1 app=$2 domain=$3 mode=$4 claim=$5 claim_from=$6 step=$7; shift 7
+me=$(id -un)
+[ "$me" = "$user" ] || refuse "access: user runs every step as daUser $user, but this SSH login is $me: set sshUser to $user (or leave it out)"
+home=$(getent passwd -- "$user" | cut -d: -f6)
+case $home in /?*) ;; *) refuse "daUser $user has no home directory";; esac
+case "$app/" in
+  *//*|*/./*|*/../*) refuse "appDir $app must be a plain absolute path (no //, /./ or /../)";;
+  "$home"/?*) ;;
+  *) refuse "appDir $app is not inside $user's home $home: put the app under $home/domains/DOMAIN/";;
+esac
+if [ "$mode" = domain ]; then
+  if [ -z "$domain" ]; then rest=${app#"$home/domains/"}; [ "$rest" = "$app" ] || domain=${rest%%/*}; fi
+  case $domain in ''|.*|*..*|*[!a-z0-9.-]*) refuse "domain '$domain' is not a valid domain name";; esac
+  [ ! -L "$home/domains/$domain" ] && [ "$(stat -c '%u %F' -- "$home/domains/$domain" 2>/dev/null)" = "$(id -u) directory" ] ||
+    refuse "domain $domain: $home/domains/$domain is not a directory of $user's (add the domain to $user in DirectAdmin first)"
+fi
+cd /
+exec env -i HOME="$home" USER="$user" LOGNAME="$user" LC_ALL=C DAFLASK_CLAIM="$claim" DAFLASK_CLAIM_FROM="$claim_from" \
+  PATH=/usr/local/bin:/usr/bin:/bin sh -c "$step" sh "$app" "$@"
+'''
 
 
 # $1 user, $2.. domains: exits 0 when every domain is the user's.
@@ -746,14 +781,7 @@ LOCK_FILE = f"{LOCK_DIR}/unit.lock"
 
 # Holds an flock while the channel's stdin stays open; prints LOCKED once held.
 # The holder's identity goes into a side file for the "who holds it" message.
-_LOCK = r'''
-dir=${1%/*}
-mkdir -p -m 700 -- "$dir"
-if [ -L "$dir" ] || [ "$(stat -c %u -- "$dir")" != 0 ]; then
-  echo "da-flask: $dir is not a directory of root's; refusing to lock there" >&2
-  exit 65
-fi
-exec 9>>"$1"
+_LOCK_HOLD = r'''exec 9>>"$1"
 if ! flock -w "$2" 9; then
   echo "HELD-BY $(cat "$1.holder" 2>/dev/null || echo unknown)"
   exit 75
@@ -762,9 +790,32 @@ printf '%s\n' "$3" > "$1.holder"
 echo LOCKED
 cat >/dev/null
 '''
+_LOCK = r'''
+dir=${1%/*}
+mkdir -p -m 700 -- "$dir"
+if [ -L "$dir" ] || [ "$(stat -c %u -- "$dir")" != 0 ]; then
+  echo "da-flask: $dir is not a directory of root's; refusing to lock there" >&2
+  exit 65
+fi
+''' + _LOCK_HOLD
+
+# User mode (access: user) has no root: the lock of one DirectAdmin user's deploys
+# (two stacks routing the same domain through CMD_UNIT) lives in their own home.
+USER_LOCK_FILE = "~/.daflask/unit.lock"
+_USER_LOCK = r'''
+dir="$HOME/.daflask"
+mkdir -p -m 700 -- "$dir"
+if [ -L "$dir" ] || [ "$(stat -c %u -- "$dir")" != "$(id -u)" ]; then
+  echo "da-flask: $dir is not a directory of $(id -un)'s; refusing to lock there" >&2
+  exit 65
+fi
+set -- "$dir/unit.lock" "$2" "$3"
+''' + _LOCK_HOLD
 
 
-def hold_lock(timeout_s: int, holder: str, lock_file: str = LOCK_FILE) -> Argv:
+def hold_lock(timeout_s: int, holder: str, lock_file: str = LOCK_FILE, *, user_mode: bool = False) -> Argv:
+    if user_mode:
+        return sh(_USER_LOCK, USER_LOCK_FILE, str(timeout_s), holder)
     return sh(_LOCK, lock_file, str(timeout_s), holder)
 
 

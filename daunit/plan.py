@@ -41,6 +41,7 @@ from daunit.render import (
 )
 from daunit.shipped import with_entry_module
 from daunit.spec import AppSpec, HostSpec
+from daunit.spec.access import USER
 
 # Shared by every stack on a host (one listener passes to one route). App
 # routes are named `daflask:...` (daunit.ownership), so none can take this name.
@@ -57,6 +58,7 @@ class _SiteArgs(TypedDict):
     user: str
     domain: str
     owner: str
+    access: str | None
 
 
 class _UnitArgs(TypedDict):
@@ -70,6 +72,8 @@ class _UnitArgs(TypedDict):
 @dataclass(frozen=True)
 class AppPlan:
     app: AppSpec
+    host: HostSpec
+    owner: Owner
     release: ReleaseInputs
     venv: VirtualenvInputs
     instance: InstanceConfigInputs
@@ -107,7 +111,8 @@ def plan_app(app: AppSpec, host: HostSpec, owner: Owner,
     # `owner` claims the app dir for this stack, `domain` is checked to be
     # the user's before any tree work (daunit.hostops).
     site = _SiteArgs(connection=connection, app_dir=layout.app_dir, user=host.da_user,
-                     domain=app.domain, owner=owner.mark)
+                     domain=app.domain, owner=owner.mark,
+                     access=USER if host.access == USER else None)
     unit = _UnitArgs(connection=connection, socket=host.unit_socket, log=host.unit_log)
     health = (Health(listener=app.listener, host=app.domain, path=app.health_path,
                      status=app.health_status, timeout=HEALTH_TIMEOUT_S)
@@ -117,7 +122,7 @@ def plan_app(app: AppSpec, host: HostSpec, owner: Owner,
         environment=None, secret_keys=list(app.secret_environment_keys)
     ) if app.release_commands else None
     return AppPlan(
-        app=app,
+        app=app, host=host, owner=owner,
         release=ReleaseInputs(
             **site, release_id=rid, files={path: e.sha256 for path, e in sorted(manifest.items())},
             source=str(Path(app.source).resolve()),

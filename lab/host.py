@@ -134,6 +134,7 @@ class LabHost:
     unit_port: int = 0  # DirectAdmin's unit_port: Unit's listener on 127.0.0.1 behind the front
     ca_cert_path: str = ""  # the lab CA (domain certificate, API on 2222); "" without a front
     da_api_port: int = 0  # the DirectAdmin API stand-in (https://ADDRESS:2222); 0 without a front
+    user_key_path: str = ""  # a private key authorised for da_user only (never for root)
 
     # -- persistence
     def to_json(self) -> str:
@@ -413,24 +414,25 @@ def _create(name: str, unit: str, user: str, domain: str, front: str = "none") -
     tinyproxy = which("tinyproxy")
     if tinyproxy is None:
         raise LabError("tinyproxy not found")
-    client_key = state / "client" / "id_ed25519"
+    client_key, user_key = state / "client" / "id_ed25519", state / "client" / "user_ed25519"
     host_key = state / "ssh" / "ssh_host_ed25519_key"
-    # Keys are made while the network is set up.
-    # A second, RSA host key lets tests show that the pinned key's type is the
-    # one negotiated when a host offers several (as real servers do).
+    # Keys are made while the network is set up. A second, RSA host key lets tests show that
+    # the pinned key's type is the one negotiated when a host offers several (as real servers do).
     rsa_host_key = state / "ssh" / "ssh_host_rsa_key"
     jobs = [layout.keygen(client_key, f"dalab-{name}-root"), layout.keygen(host_key, f"dalab-{name}-host"),
-            layout.keygen(rsa_host_key, f"dalab-{name}-host-rsa", "rsa")]
+            layout.keygen(rsa_host_key, f"dalab-{name}-host-rsa", "rsa"),
+            layout.keygen(user_key, f"dalab-{name}-{user}")]
     net = network.create(name)
     client_pub = layout.wait_keygen(jobs[0], client_key)
     host_pub = layout.wait_keygen(jobs[1], host_key)
     layout.wait_keygen(jobs[2], rsa_host_key)
+    user_pub = layout.wait_keygen(jobs[3], user_key)
     os.chmod(client_key.parent, 0o700)
 
     passwd, group = Path("/etc/passwd").read_text(), Path("/etc/group").read_text()
     uid = layout.pick_uid(passwd, group)
     layout.write_accounts(state, user, uid)
-    layout.write_tree(state, user, uid, domain, client_pub)
+    layout.write_tree(state, user, uid, domain, client_pub, user_pub)
     sshd_argv = layout.write_sshd(state, net.address)
     proxy_argv = layout.write_proxy(state, net.gateway, net.address, tinyproxy)
     layout.write_pip_conf(state, net.gateway)
@@ -450,7 +452,7 @@ def _create(name: str, unit: str, user: str, domain: str, front: str = "none") -
         state_dir=str(state), netns=net.netns, index=net.index, host_link=net.host_link,
         proxy_url=f"http://{net.gateway}:{layout.PROXY_PORT}",
         front=front, unit_port=directadmin.UNIT_PORT, ca_cert_path=ca,
-        da_api_port=directadmin.API_PORT if services else 0,
+        da_api_port=directadmin.API_PORT if services else 0, user_key_path=str(user_key),
     )
     lab.save()
     return lab

@@ -156,7 +156,10 @@ def write_accounts(state: Path, user: str, uid: int) -> None:
 
 # --- directory tree ------------------------------------------------------------------
 
-def write_tree(state: Path, user: str, uid: int, domain: str, authorized_key: str) -> None:
+def write_tree(state: Path, user: str, uid: int, domain: str, authorized_key: str,
+               user_key: str = "") -> None:
+    """`authorized_key` (root's client key) lets in root and the user; `user_key` only
+    the user, for deploys with no root credential at all (access: user)."""
     fs = state / "fs"
     _mkdir(fs / "home", 0o755)
     home = fs / "home" / user
@@ -166,7 +169,8 @@ def write_tree(state: Path, user: str, uid: int, domain: str, authorized_key: st
     _mkdir(home / "domains" / domain, 0o711, uid, uid)
     _mkdir(home / "domains" / domain / "public_html", 0o755, uid, uid)
     _mkdir(home / ".ssh", 0o700, uid, uid)
-    _write(home / ".ssh" / "authorized_keys", authorized_key + "\n", 0o600, uid, uid)
+    user_keys = authorized_key + "\n" + (user_key + "\n" if user_key else "")
+    _write(home / ".ssh" / "authorized_keys", user_keys, 0o600, uid, uid)
     # A minimal /root: this machine's /root/.bashrc runs pyenv init on every ssh exec.
     root = fs / "root"
     _mkdir(root, 0o700)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
@@ -149,6 +150,8 @@ class SiteInputs(Inputs):
     user: str
     domain: str = ""
     owner: str = ""
+    # "user" when the steps run as the SSH login itself (access: user); absent for root.
+    access: str | None = None
 
     def label(self) -> str:
         return self.app_dir
@@ -178,6 +181,67 @@ class Health(Wire):
 
 class NoOutputs(Wire):
     pass
+
+
+@contextlib.contextmanager
+def _session(kind: str, connection: Connection, label: str) -> Iterator[SSHSession]:
+    """The process's connection to the host; errors name the resource."""
+    _load_remote()
+    from daunit.remote.pool import shared_session
+
+    try:
+        yield shared_session(connection.target())
+    except DeployError as exc:
+        if exc.resource is None:
+            exc.resource = f"{kind} {label}".strip()
+        raise
+
+
+def _host_lock(s: SSHSession, holder: str, *,
+               user_mode: bool = False) -> contextlib.AbstractContextManager[None]:
+    """The host-wide lock around read-modify-write of shared Unit config (user mode:
+    the SSH user's own, in their home)."""
+    from daunit.remote.hostlock import host_lock
+
+    return host_lock(s, holder=holder, user_mode=user_mode)
+
+
+_REMOTE_IMPORT = threading.Lock()
+
+
+def _load_remote() -> None:
+    """Import daunit.remote once, in one thread: the engine calls a provider from
+    several threads, and two first imports of the package racing each other
+    see it half made ("cannot import name ... partially initialized module")."""
+    with _REMOTE_IMPORT:
+        import daunit.remote
+        import daunit.remote.hostlock
+        import daunit.remote.pool  # noqa: F401
+
+
+class DictProvider(ResourceProvider):
+    """Base of the providers still on plain dicts (user mode's, providers/da_unit.py):
+    required keys, the same diff, the same session and lock."""
+
+    kind = "resource"
+    required: Sequence[str] = ("connection",)
+    outputs: Sequence[str] = ()
+    replace_on: Sequence[str] = ("connection.host", "connection.port")
+    machine_local: Sequence[str] = ("connection.keyFile",)
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures = [CheckFailure(key, f"{key} is required by {self.kind}")
+                    for key in self.required if key not in news]
+        return CheckResult(news, failures)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return _diff(olds, news, self.outputs, self.replace_on, self.machine_local, ())
+
+    def session(self, props: Mapping[str, Any]) -> contextlib.AbstractContextManager[SSHSession]:
+        return _session(self.kind, Connection.model_validate(props["connection"]),
+                        str(props.get("name") or props.get("appDir", "")))
+
+    host_lock = staticmethod(_host_lock)
 
 
 In = TypeVar("In", bound=Inputs)
@@ -253,20 +317,8 @@ class Provider(ResourceProvider, Generic[In, Out]):
         return failures
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        old = _without_local(_without(plain(olds), self.secret_inputs), self.outputs,
-                             self.machine_local)
-        new = _without_local(_without(plain(news), self.secret_inputs), self.outputs,
-                             self.machine_local)
-        changed = sorted(k for k in set(old) | set(new)
-                         if old.get(k) != new.get(k) or is_unknown(new.get(k)))
-        # The engine takes top-level property names: a change at a dotted
-        # path (connection.host) replaces through its top-level key.
-        replaces = sorted({path.split(".")[0] for path in self.replace_on
-                           if _get_path(old, path) != _get_path(new, path)
-                           or is_unknown(_get_path(new, path))})
-        stables = sorted(k for k in set(old) & set(new) if k not in changed)
-        return DiffResult(changes=bool(changed), replaces=replaces, stables=stables,
-                          delete_before_replace=bool(replaces))
+        return _diff(olds, news, self.outputs, self.replace_on, self.machine_local,
+                     self.secret_inputs)
 
     # -- the engine's calls --------------------------------------------------
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -317,23 +369,10 @@ class Provider(ResourceProvider, Generic[In, Out]):
         return {**_without(plain(props), self.secret_inputs), **outputs.wire()}
 
     # -- helpers for the acting parts ------------------------------------
-    @contextlib.contextmanager
-    def session(self, inputs: Inputs) -> Iterator[SSHSession]:
-        from daunit.remote.pool import shared_session
+    def session(self, inputs: Inputs) -> contextlib.AbstractContextManager[SSHSession]:
+        return _session(self.kind, inputs.connection, inputs.label())
 
-        try:
-            yield shared_session(inputs.connection.target())
-        except DeployError as exc:
-            if exc.resource is None:
-                exc.resource = f"{self.kind} {inputs.label()}".strip()
-            raise
-
-    @staticmethod
-    def host_lock(s: SSHSession, holder: str) -> contextlib.AbstractContextManager[None]:
-        """The host-wide lock around read-modify-write of shared Unit config."""
-        from daunit.remote.hostlock import host_lock
-
-        return host_lock(s, holder=holder)
+    host_lock = staticmethod(_host_lock)
 
     @contextlib.contextmanager
     def unit_api(self, inputs: UnitInputs) -> Iterator[tuple[SSHSession, UnitClient]]:
@@ -342,11 +381,29 @@ class Provider(ResourceProvider, Generic[In, Out]):
         The client's socket channel is closed on the way out; the connection
         stays for the next resource.
         """
+        _load_remote()
         from daunit.remote.unit import DEFAULT_LOG, UnitClient
 
         with self.session(inputs) as s, UnitClient(s, inputs.socket,
                                                    inputs.log or DEFAULT_LOG) as unit:
             yield s, unit
+
+
+def _diff(olds: Mapping[str, Any], news: Mapping[str, Any], outputs: Sequence[str],
+          replace_on: Sequence[str], machine_local: Sequence[str],
+          secret_inputs: Sequence[str]) -> DiffResult:
+    old = _without_local(_without(plain(olds), secret_inputs), outputs, machine_local)
+    new = _without_local(_without(plain(news), secret_inputs), outputs, machine_local)
+    changed = sorted(k for k in set(old) | set(new)
+                     if old.get(k) != new.get(k) or is_unknown(new.get(k)))
+    # The engine takes top-level property names: a change at a dotted
+    # path (connection.host) replaces through its top-level key.
+    replaces = sorted({path.split(".")[0] for path in replace_on
+                       if _get_path(old, path) != _get_path(new, path)
+                       or is_unknown(_get_path(new, path))})
+    stables = sorted(k for k in set(old) & set(new) if k not in changed)
+    return DiffResult(changes=bool(changed), replaces=replaces, stables=stables,
+                      delete_before_replace=bool(replaces))
 
 
 def _without(props: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:

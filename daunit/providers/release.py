@@ -94,15 +94,16 @@ class ReleaseProvider(Provider[ReleaseInputs, ReleaseOutputs]):
             run_step(s, hostops.remove(site, f"releases/.incoming-{rid}",
                                        f"releases/.incoming-{rid}.manifest"), check=False)
             if isinstance(exc, CommandError):
-                raise self._explain_upload_failure(s, site.user, site.app_dir, exc, Path(source), sent) from exc
+                raise self._explain_upload_failure(s, site, exc, Path(source), sent) from exc
             raise
 
     @staticmethod
-    def _explain_upload_failure(s: SSHSession, user: str, app: str, exc: CommandError, source: Path,
+    def _explain_upload_failure(s: SSHSession, site: hostops.Site, exc: CommandError, source: Path,
                                 sent: list[str]) -> DeployError:
         """tar reports a full disk as "Wrote only N of M bytes": say it plainly."""
         need = sum((source / p).stat().st_size for p in sent if (source / p).is_file())
-        df_step = hostops.as_site_user(hostops.Site.of({"user": user, "appDir": app}),
+        app = site.app_dir
+        df_step = hostops.as_site_user(hostops.Site(site.user, app, access=site.access),
                                        'df -Pk -- "$1"', check_domain=False)
         df = s.run(df_step, check=False).stdout.decode().splitlines()
         free_kib = int(df[-1].split()[3]) if len(df) > 1 else -1

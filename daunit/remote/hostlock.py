@@ -48,32 +48,36 @@ def _guard(connection: Connection) -> threading.Lock:
 
 
 @contextlib.contextmanager
-def host_lock(connection: Connection, holder: str, timeout_s: int | None = None) -> Iterator[None]:
+def host_lock(connection: Connection, holder: str, timeout_s: int | None = None, *,
+              user_mode: bool = False) -> Iterator[None]:
+    """user_mode: the lock in the SSH user's home (access: user), not root's /run/daunit."""
     timeout_s = default_timeout() if timeout_s is None else timeout_s
     guard = _guard(connection)
+    where = hostops.USER_LOCK_FILE if user_mode else hostops.LOCK_FILE
     if not guard.acquire(timeout=timeout_s):
         raise LockTimeout(
             f"another resource of this deployment held the host-wide Unit lock "
-            f"({hostops.LOCK_FILE}) for over {timeout_s} s, so {holder} gave up waiting. "
+            f"({where}) for over {timeout_s} s, so {holder} gave up waiting. "
             "Raise DAFLASK_LOCK_TIMEOUT if a step legitimately takes that long.",
             host=connection.target.host)
     try:
-        with _remote_lock(connection, holder, timeout_s):
+        with _remote_lock(connection, holder, timeout_s, user_mode):
             yield
     finally:
         guard.release()
 
 
 @contextlib.contextmanager
-def _remote_lock(connection: Connection, holder: str, timeout_s: int) -> Iterator[None]:
+def _remote_lock(connection: Connection, holder: str, timeout_s: int, user_mode: bool) -> Iterator[None]:
     # Closing the channel (on the way out) ends the holder's `cat` and frees the lock.
     with connection.open_channel(SESSION) as chan:
-        chan.exec(shlex.join(hostops.hold_lock(timeout_s, holder)))
+        chan.exec(shlex.join(hostops.hold_lock(timeout_s, holder, user_mode=user_mode)))
         line = _read_line(chan, deadline=time.monotonic() + timeout_s + 10)
         if line != "LOCKED":
             who = line.removeprefix("HELD-BY ").strip() if line.startswith("HELD-BY") else "?"
             raise LockTimeout(
-                f"the host-wide Unit lock ({hostops.LOCK_FILE}) was held for over {timeout_s} s "
+                f"the host-wide Unit lock ({hostops.USER_LOCK_FILE if user_mode else hostops.LOCK_FILE}) "
+                f"was held for over {timeout_s} s "
                 f"by: {who}. Wait for that deployment to finish, or check it is not hung.",
                 host=connection.target.host)
         try:

@@ -17,7 +17,8 @@ one module per model (`host`, `app`, `processes`, `tls`) and per part of an
 app (`environment`, `headers`, `commands`); `rules` (across hosts and apps);
 `stack` (the stack and its entry points); `app_secrets` (appSecrets); `pem` (TLS
 material); `local` (the only reads of the deploying machine's disk); `report`
-(errors as the user reads them); `keys` (pasted key material).
+(errors as the user reads them); `keys` (pasted key material); `access` (`access: user`:
+the `directadmin:` settings and what user mode refuses).
 """
 from __future__ import annotations
 

@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import ValidationInfo, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from daunit.known_hosts import known_hosts_name, parse_known_hosts
+from daunit.spec import access
+from daunit.spec.access import DirectAdminAccess
 from daunit.spec.base import Spec, errors_at, invalid, raise_problems, reads_local_files, show
 from daunit.spec.keys import NoKeyMaterial, is_key_material, scrub_pasted_keys
 from daunit.spec.local import host_key_file_problems
@@ -134,6 +137,27 @@ class HostSpec(Spec):
     unit_log: Annotated[str, RemotePath("unitLog", example="/var/log/unit/unit.log")] = "/var/log/unit/unit.log"
     python: Annotated[str, RemotePath("python", example="/usr/bin/python3.11")] = "/usr/bin/python3.11"
     enable_unit: bool = False
+    # access: user (daunit.spec.access): SSH as daUser, Unit through CMD_UNIT, no root.
+    access: str = "root"
+    directadmin: DirectAdminAccess | None = None
+
+    @field_validator("access")
+    @classmethod
+    def _access(cls, value: str) -> str:
+        return access.check_access(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _user_mode_ssh_user(cls, data: Any) -> Any:
+        return access.fill_ssh_user(data)
+
+    @model_validator(mode="after")
+    def _user_mode(self) -> HostSpec:
+        raise_problems("HostSpec", access.host_problems(
+            self.access, {to_camel(f) for f in self.model_fields_set},
+            {"directadmin": self.directadmin, "sshUser": self.ssh_user, "daUser": self.da_user,
+             "enableUnit": self.enable_unit}))
+        return self
 
     @model_validator(mode="before")
     @classmethod

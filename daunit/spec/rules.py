@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
+from pydantic.alias_generators import to_camel
+
+from daunit.spec import access
 from daunit.spec.app import AppSpec
 from daunit.spec.base import Loc, Problem
 from daunit.spec.host import HostSpec
@@ -156,6 +159,16 @@ def tls_files_in_directadmin_data(hosts: Hosts, apps: Apps) -> list[Problem]:
 
 # In the order their problems are reported; before the site-tree and TLS-file rules,
 # whose problems were reported only when these found none.
+def root_only_options_in_user_mode(hosts: Hosts, apps: Apps) -> list[Problem]:
+    """Apps on an `access: user` host: what needs root is refused (daunit.spec.access)."""
+    return [(("apps", index, *loc), message)
+            for index, app, host in _hosted(hosts, apps) if host.access == access.USER
+            for loc, message in access.app_problems(
+                {to_camel(f) for f in app.model_fields_set},
+                {"isolation": app.isolation, "tls": app.tls, "listener": app.listener})]
+
+
 CONSISTENCY_RULES: tuple[Rule, ...] = (host_names_match_keys, app_hosts_defined, app_names_unique,
                                        host_names_route_once, app_dirs_unique, listeners_agree)
-PLACEMENT_RULES: tuple[Rule, ...] = (app_dirs_in_site_tree, tls_files_in_directadmin_data)
+PLACEMENT_RULES: tuple[Rule, ...] = (app_dirs_in_site_tree, tls_files_in_directadmin_data,
+                                     root_only_options_in_user_mode)

@@ -2,9 +2,10 @@
 deployed by the real Pulumi engine onto a lab host."""
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,19 @@ def app_config(name: str, host: str, domain: str, source: Path, **extra: Any) ->
     return {"name": name, "host": host, "domain": domain, "source": str(source),
             "environment": {"FLASK_CONFIG": "production", "GREETING": "first greeting"},
             **extra}
+
+
+@contextlib.contextmanager
+def broken_release(source: Path) -> Iterator[None]:
+    """While inside: the example app's source imports fine but answers 500 on every path."""
+    views = source / "app" / "views" / "main.py"
+    original = views.read_text()
+    views.write_text(original + "\n\n@main.before_app_request\ndef _broken():\n"
+                     "    raise RuntimeError('deliberately broken release')\n")
+    try:
+        yield
+    finally:
+        views.write_text(original)
 
 
 @pytest.fixture(scope="module")

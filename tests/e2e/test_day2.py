@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Deployment, app_config, host_config
+from tests.e2e.conftest import Deployment, app_config, broken_release, host_config
 from tests.e2e.test_deploy import app_dir, get, unit_config
 from tests.e2e.test_ownership import unit_name
 from tests.support.engine import PULUMI_WRAPPER
@@ -68,15 +68,8 @@ def test_no_failed_request_across_code_env_and_venv_changes(lab: Any, d: Deploym
 
 def test_failed_health_check_reverts_to_previous_release(lab: Any, d: Deployment) -> None:
     before = unit_config(lab)["applications"][UNIT_APP]
-    views = d.app_sources[APP] / "app" / "views" / "main.py"
-    original = views.read_text()
-    # A release that imports fine but answers 500 on its health path.
-    views.write_text(original + "\n\n@main.before_app_request\ndef _broken():\n"
-                     "    raise RuntimeError('deliberately broken release')\n")
-    try:
+    with broken_release(d.app_sources[APP]):  # answers 500 on its health path
         result = d.stack.up(check=False)
-    finally:
-        views.write_text(original)
     out = result.stdout + result.stderr
     assert result.returncode != 0
     assert "health check http://example.com/" in out and "got HTTP 500" in out
