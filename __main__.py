@@ -102,7 +102,7 @@ def main() -> None:
             name, address=h.address, port=h.port, ssh_user=h.ssh_user,
             known_hosts=known_hosts_text(h), key_file=key_file, da_user=h.da_user,
             unit_socket=h.unit_socket, unit_log=h.unit_log, python=h.python,
-            enable_unit=h.enable_unit, access=h.access,
+            enable_unit=h.enable_unit, access=h.access, directadmin_mode=h.directadmin_mode,
             directadmin=h.directadmin.api_input() if h.directadmin else None,
             login_key=pulumi.Output.secret(h.directadmin.login_key) if h.directadmin else None)
 

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if not engine_available():
         print("audit_cost: no Pulumi engine (scripts/setup.sh builds one)", file=sys.stderr)
         return 2
-    lab = up(f"bn-audit-{int(time.time())}")
+    lab = up(f"bn-audit-{int(time.time())}", front="none")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp:
             times, connections = measure(lab, Path(tmp), args.reps)

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from daunit.canonical import canonical_json
+from daunit.layout import AppLayout
 from daunit.ownership import Owner
 from daunit.render import (
-    AppLayout,
     dotenv_bytes,
     host_dispatch_entry,
     instance_environment,

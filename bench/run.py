@@ -148,7 +148,7 @@ class Labs:
         self.count += 1
         name = f"{PREFIX}-{self.count}{tag}"[:30]
         self.made.append(name)
-        return up(name, unit="real")
+        return up(name, unit="real", front="none")
 
     def down(self, lab: LabHost) -> None:
         down(lab.name)

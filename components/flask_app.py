@@ -1,6 +1,7 @@
 """FlaskApp: one Flask app on one DirectAdmin host. Wiring only: the plan
 (daunit.plan) says every resource's inputs; here they become resources, with
-the values only the engine knows (secrets, the .env revision) joined in."""
+the values only the engine knows (secrets, the .env revision, how the host is
+run: UnitHost's daMode) joined in."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,9 +11,11 @@ import pulumi
 from components.host import DirectAdminHost
 from daunit.da_access import DA_LOCATION, routed_to
 from daunit.da_resources import DaUnitApplication, DaUnitRoute
+from daunit.layout import AppLayout
 from daunit.ownership import Owner
-from daunit.plan import DISPATCH_ROUTE, AppPlan, plan_app
-from daunit.render import AppLayout, chain_sha256, unit_route
+from daunit.plan import APP_WIRING, DISPATCH_ROUTE, ROUTE_WIRING, AppPlan, UnitWiring, plan_app
+from daunit.providers.base import Wire
+from daunit.render import chain_sha256, unit_route
 from daunit.resources import (
     InstanceConfig,
     Release,
@@ -59,22 +62,27 @@ class FlaskApp(pulumi.ComponentResource):
                                        depends_on=[self.release, self.venv, self.instance]))
             before_switch.append(self.release_commands)
         if host.access == USER:
-            unit_name = self._da_unit_resources(name, plan, host, before_switch)
+            unit_name: pulumi.Input[str] = self._da_unit_resources(name, plan, host, before_switch)
         else:
-            unit_name = self._unit_resources(name, plan, before_switch)
-        self.certificate = self._certificate(name, plan, tls_material)
+            unit_name = self._unit_resources(name, plan, host, before_switch)
+        self.certificate = self._certificate(name, plan, host, tls_material, unit_name)
         self._publish(plan, unit_name)
 
-    def _unit_resources(self, name: str, plan: AppPlan,
-                        before_switch: list[pulumi.Resource]) -> str:
-        """The switch, after everything the new release runs with; then the route."""
+    def _unit_resources(self, name: str, plan: AppPlan, host: DirectAdminHost,
+                        before_switch: list[pulumi.Resource]) -> pulumi.Output[str]:
+        """The switch, after everything the new release runs with; then the route.
+        Named and wired ours, or DirectAdmin's on a host run its way in root mode
+        (host.da_mode); returns the application's name in Unit."""
+        wired: pulumi.Output[UnitWiring] = pulumi.Output.from_input(host.da_mode).apply(plan.wired)
         unit_config = self.instance.output("revision").apply(plan.unit_config)
-        self.unit_app = UnitApplication(f"{name}-unit-app",
-                                        {**_props(plan.unit_app), "config": unit_config},
-                                        pulumi.ResourceOptions(parent=self, depends_on=before_switch))
-        self.route = UnitRoute(f"{name}-unit-route", _props(plan.route),
-                               pulumi.ResourceOptions(parent=self, depends_on=[self.unit_app]))
-        return plan.unit_app.name
+        self.unit_app = UnitApplication(f"{name}-unit-app", {
+            **_props(plan.unit_app), **_joined(wired.apply(lambda w: w.unit_app), APP_WIRING),
+            "config": unit_config,
+        }, pulumi.ResourceOptions(parent=self, depends_on=before_switch))
+        self.route = UnitRoute(f"{name}-unit-route", {
+            **_props(plan.route), **_joined(wired.apply(lambda w: w.route), ROUTE_WIRING),
+        }, pulumi.ResourceOptions(parent=self, depends_on=[self.unit_app]))
+        return wired.apply(lambda w: w.unit_app.name)
 
     def _da_unit_resources(self, name: str, plan: AppPlan, host: DirectAdminHost,
                            before_switch: list[pulumi.Resource]) -> str:
@@ -104,7 +112,7 @@ class FlaskApp(pulumi.ComponentResource):
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.da_app]))
         return da_name
 
-    def _publish(self, plan: AppPlan, unit_name: str) -> None:
+    def _publish(self, plan: AppPlan, unit_name: pulumi.Input[str]) -> None:
         """What the program exports from this app (daunit.outputs)."""
         self.urls = plan.urls
         self.dns_records = plan.dns_records
@@ -116,11 +124,15 @@ class FlaskApp(pulumi.ComponentResource):
                                "venvKey": self.venv_key, "unitApplication": self.unit_name,
                                "appDir": plan.release.app_dir, "tls": self.tls})
 
-    def _certificate(self, name: str, plan: AppPlan,
-                     tls_material: pulumi.Input[dict[str, str]] | None) -> UnitCertificate | None:
+    def _certificate(self, name: str, plan: AppPlan, host: DirectAdminHost,
+                     tls_material: pulumi.Input[dict[str, str]] | None,
+                     unit_name: pulumi.Input[str]) -> UnitCertificate | None:
         if plan.certificate is None:
             return None
-        props: dict[str, Any] = _props(plan.certificate)
+        props: dict[str, Any] = {
+            **_props(plan.certificate), "unitName": unit_name,
+            # On a DirectAdmin server the front server serves HTTPS: refused there.
+            "daMode": host.da_mode}
         if plan.certificate.source == "config":
             material = pulumi.Output.secret(tls_material or {})
             chain = material.apply(lambda m: (m or {}).get("chain"))
@@ -150,3 +162,16 @@ def _props(inputs: Any) -> dict[str, Any]:
     None, as the component never passed one)."""
     props: dict[str, Any] = inputs.wire(exclude_none=True)
     return props
+
+
+def _joined(inputs: pulumi.Output[Any], keys: tuple[str, ...]) -> dict[str, pulumi.Output[Any]]:
+    """The inputs `keys` of planned inputs known only when the engine runs, one
+    output each: the others stay plain values, known in every preview (an unknown
+    connection would read as a replace)."""
+    def pick(key: str) -> pulumi.Output[Any]:
+        return inputs.apply(lambda model: _wire_of(model).get(key))
+    return {key: pick(key) for key in keys}
+
+
+def _wire_of(model: Wire) -> dict[str, Any]:
+    return model.wire(exclude_none=True)

@@ -1,6 +1,8 @@
 """DirectAdminHost: one DirectAdmin server reached over SSH. Wiring only."""
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 
 from daunit.providers.base import connection_input
@@ -19,7 +21,7 @@ class DirectAdminHost(pulumi.ComponentResource):
                  known_hosts: str, key_file: str | None, da_user: str,
                  unit_socket: str, unit_log: str, python: str, enable_unit: bool,
                  access: str = "root", directadmin: dict[str, str] | None = None,
-                 login_key: pulumi.Input[str] | None = None,
+                 login_key: pulumi.Input[str] | None = None, directadmin_mode: str = "auto",
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("daflask:index:DirectAdminHost", name, None, opts)
         self.address = address
@@ -31,6 +33,8 @@ class DirectAdminHost(pulumi.ComponentResource):
         # User mode: DirectAdmin's API (url, user, caFile) and the login key, a secret.
         self.access, self.directadmin, self.login_key = access, directadmin, login_key
         self.unit: UnitHost | None = None
+        # Root mode: {"webserver", "unitPort"} on a host run the DirectAdmin way, else {}.
+        self.da_mode: pulumi.Input[dict[str, Any]] = {}
         if access == USER:
             self.register_outputs({"address": address})
             return
@@ -39,7 +43,10 @@ class DirectAdminHost(pulumi.ComponentResource):
             "socket": unit_socket,
             "log": unit_log,
             "enableUnit": enable_unit,
+            "directadminMode": directadmin_mode,
+            "daUser": da_user,
         }, pulumi.ResourceOptions(parent=self))
+        self.da_mode = self.unit.output("da_mode")
         self.register_outputs({
             "address": address,
             "unitVersion": self.unit.output("unit_version"),

@@ -15,19 +15,18 @@ Which line checks which DirectAdmin behaviour: docs/directadmin.md, "Preflight".
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from daunit import facts
+from daunit import directadmin, facts
+from daunit.layout import DA_ROOT, domains_dir
 from daunit.spec import AppSpec, HostSpec, StackSpec, listener_port
-from daunit.status import StatusError, load_stack
+from daunit.status import load_stack_or_say, stack_command
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 Sections = Mapping[str, Sequence[str]]
@@ -87,9 +86,9 @@ def check_directadmin(sections: Sections) -> Check:
     found = [*sections.get("da-binary", []), *sections.get("da-conf-file", [])]
     if not found:
         return Check("directadmin", WARN,
-                     f"absent: no {facts.DA_ROOT}/directadmin nor its conf/directadmin.conf",
+                     f"absent: no {DA_ROOT}/directadmin nor its conf/directadmin.conf",
                      "fine for a plain server; on DirectAdmin, check that it is installed in "
-                     f"{facts.DA_ROOT}")
+                     f"{DA_ROOT}")
     version = facts.parse_da_version(sections.get("da-version", []))
     said = f"version {version}" if version else "version not reported by `directadmin version`"
     return Check("directadmin", OK, f"present ({said}); found: {', '.join(found)}")
@@ -266,7 +265,7 @@ def check_domain(sections: Sections, user: str, domain: str) -> Check:
 
 
 def check_domain_dir(sections: Sections, user: str, domain: str) -> Check:
-    path = f"/home/{user}/domains/{domain}"
+    path = f"{domains_dir(user)}/{domain}"
     found = facts.parse_stat(sections.get(f"domain-dir {domain}", []))
     if found is None:
         return Check("domain-dir", FAIL, f"{path} does not exist",
@@ -339,15 +338,25 @@ def check_port(listening: Sequence[facts.Listening], address: str, port: int, *,
     return Check("port", FAIL, taken, fix, subject=where)
 
 
-def check_ports(sections: Sections, apps: Sequence[AppSpec]) -> list[Check]:
+def _directadmin_way(sections: Sections, setting: str) -> bool:
+    try:
+        return directadmin.resolve(setting, directadmin.detect(sections), "") is not None
+    except ValueError:
+        return False
+
+
+def check_ports(sections: Sections, apps: Sequence[AppSpec], directadmin_setting: str = "off") -> list[Check]:
+    """unit_port, and each app's listener unless the host is deployed the DirectAdmin way
+    (there every app is behind the front server on unit_port, daunit.directadmin)."""
     if "listeners" not in sections:
         return [Check("port", WARN, "ports not checked: `ss` gave nothing", "install iproute2")]
     listening = facts.parse_ss(sections.get("listeners", []))
     checks = []
     port, _ = unit_port(sections)
     wanted: dict[tuple[str, int], None] = {}
-    for app in apps:
-        wanted[(app.listener.rpartition(":")[0], listener_port(app.listener))] = None
+    if not _directadmin_way(sections, directadmin_setting):
+        for app in apps:
+            wanted[(app.listener.rpartition(":")[0], listener_port(app.listener))] = None
     if port is not None:
         checks.append(check_port(listening, "127.0.0.1", port, unit_port=True))
         wanted.pop(("127.0.0.1", port), None)
@@ -378,7 +387,7 @@ def judge_host(sections: Sections, unit: UnitAnswer, host: HostSpec, apps: Seque
         stored = check_storage(sections, host.da_user, domain)
         if stored is not None:
             checks.append(stored)
-    return checks + check_ports(sections, apps)
+    return checks + check_ports(sections, apps, host.directadmin_mode)
 
 
 # -- DirectAdmin's API (from this machine) -----------------------------------------------
@@ -454,19 +463,15 @@ def as_json(reports: Sequence[HostReport]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m daunit.doctor", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True, help="the stack whose hosts to check")
-    parser.add_argument("--cwd", default=".", help="the project directory (default: here)")
+    parser = stack_command("doctor", __doc__, "the stack whose hosts to check")
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
     args = parser.parse_args(argv)
-    try:
-        spec, _ = load_stack(Path(args.cwd).resolve(), args.stack)
-    except StatusError as exc:
-        print(f"doctor: {exc}", file=sys.stderr)
+    loaded = load_stack_or_say("doctor", args)
+    if loaded is None:
         return 2
     from daunit.doctor_remote import examine_stack
 
-    reports = examine_stack(spec, api_settings(os.environ))
+    reports = examine_stack(loaded[0], api_settings(os.environ))
     print(as_json(reports) if args.json else render_lines(reports), flush=True)
     return 1 if any(r.failed for r in reports) else 0
 

@@ -23,6 +23,7 @@ from daunit.doctor import (
     stack_hosts,
 )
 from daunit.errors import DeployError, mask_secrets
+from daunit.providers.site import read_fact
 from daunit.remote.ssh import SSHSession
 from daunit.remote.unit import UnitClient
 from daunit.spec import AppSpec, HostSpec, StackSpec
@@ -42,8 +43,8 @@ def examine_host(name: str, host: HostSpec, apps: Sequence[AppSpec], api: ApiSet
     domains = list(dict.fromkeys(a.domain for a in apps))
     try:
         with SSHSession(target_for(host)) as session:
-            result = session.run(facts.host_facts(host.da_user, host.unit_socket, domains), timeout=120)
-            sections = facts.split_sections(result.text)
+            fact = facts.host_facts(host.da_user, host.unit_socket, domains)
+            sections = read_fact(session, fact, timeout=120)
             unit = ask_unit(session, socket_to_ask(sections, host.unit_socket), host.unit_log)
     except DeployError as exc:
         report.error = str(exc).splitlines()[0]

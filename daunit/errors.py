@@ -69,6 +69,11 @@ def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
+def _part(label: str, text: str | None) -> str:
+    """A message's indented part (stderr, unit.log), or "" when there is no text."""
+    return f"\n  {label}:\n{_indent(text)}" if text else ""
+
+
 class DeployError(Exception):
     """Base of every error the deployer raises on purpose."""
 
@@ -215,23 +220,16 @@ class CommandError(RemoteError):
             status = "ended without an exit status (killed by a signal?)"
         else:
             status = f"exited with status {exit_status}"
-        message = f"command {status}: {self.command}"
-        if self.stderr_tail:
-            message += f"\n  stderr (last {TAIL_LINES} lines):\n{_indent(self.stderr_tail)}"
+        message = f"command {status}: {self.command}" + _part(f"stderr (last {TAIL_LINES} lines)",
+                                                               self.stderr_tail)
         super().__init__(message, host=host, resource=resource)
 
 
 class UnitUnavailableError(RemoteError):
     """Unit's control socket cannot be reached, or Unit does not answer."""
 
-    def __init__(
-        self,
-        socket_path: str,
-        reason: str,
-        *,
-        host: str | None = None,
-        resource: str | None = None,
-    ) -> None:
+    def __init__(self, socket_path: str, reason: str, *, host: str | None = None,
+                 resource: str | None = None) -> None:
         self.socket_path = socket_path
         self.reason = reason
         message = (
@@ -270,9 +268,7 @@ class UnitAPIError(RemoteError):
             message += f" {detail}"
         if body and not error:
             message += f"\n  body: {body[:500]}"
-        if log_tail:
-            message += f"\n  unit.log (last lines):\n{_indent(log_tail)}"
-        super().__init__(message, host=host, resource=resource)
+        super().__init__(message + _part("unit.log (last lines)", log_tail), host=host, resource=resource)
 
 
 class HealthCheckError(RemoteError):
@@ -298,6 +294,4 @@ class HealthCheckError(RemoteError):
         message = f"health check {url} failed: expected {expected}, got {got}"
         if self.body_snippet.strip():
             message += f"\n  body: {self.body_snippet.strip()}"
-        if log_tail:
-            message += f"\n  unit.log (last lines):\n{_indent(log_tail)}"
-        super().__init__(message, host=host, resource=resource)
+        super().__init__(message + _part("unit.log (last lines)", log_tail), host=host, resource=resource)

@@ -17,15 +17,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from daunit.hostops import Argv, sh
+from daunit.hostops import Fact, sh
+from daunit.layout import DA_ROOT, DA_USERS, domains_dir
 
-DA_ROOT = "/usr/local/directadmin"
-
-# $1 DirectAdmin user, $2 the stack's Unit control socket, $3.. the apps' domains.
+# $1 DirectAdmin user, $2 the stack's Unit control socket, $3 the user's domains dir
+# (layout.domains_dir), $4.. the apps' domains.
 # Every section starts on a line of its own ("\n@@"), whatever the previous one printed.
-_HOST_FACTS = r'''
-da=/usr/local/directadmin
-user=$1 sock=$2; shift 2
+_HOST_FACTS = f"da={DA_ROOT} users={DA_USERS}\n" + r'''
+user=$1 sock=$2 sites=$3; shift 3
 section() { printf '\n@@%s\n' "$*"; }
 # The lines of file $1 matching the ERE $2, or "!unreadable" when it exists but this SSH
 # user may not read it (DirectAdmin's data is root's): "not there" and "not allowed to see"
@@ -69,22 +68,22 @@ done
 section socket; [ -S "$sock" ] && echo socket
 section passwd; getent passwd "$user"
 section user-conf
-conf="$da/data/users/$user/user.conf"
+conf="$users/$user/user.conf"
 [ -e "$conf" ] && { echo present; pick "$conf" '^(usertype|nginx_unit)='; }
-section domains-list; pick "$da/data/users/$user/domains.list" ''
-[ -e "$da/data/users" ] && [ ! -r "$da/data/users" ] && others='!unreadable' || others=''
+section domains-list; pick "$users/$user/domains.list" ''
+[ -e "$users" ] && [ ! -r "$users" ] && others='!unreadable' || others=''
 for d; do
-  section domain-dir "$d"; stat -c '%U %u %F' "/home/$user/domains/$d" 2>/dev/null
+  section domain-dir "$d"; stat -c '%U %u %F' "$sites/$d" 2>/dev/null
   section domain-owners "$d"
   [ -n "$others" ] && echo "$others"
-  for f in "$da"/data/users/*/domains.list; do
+  for f in "$users"/*/domains.list; do
     [ -e "$f" ] || continue
     [ -r "$f" ] || { echo '!unreadable'; continue; }
     grep -qxF -e "$d" "$f" && { f=${f%/domains.list}; echo "${f##*/}"; }
   done
   section storage "$d"
-  base="$da/data/users/$user/domains"
-  if [ -e "$da/data/users/$user" ] && [ ! -x "$base" ]; then echo '!unreadable'; continue; fi
+  base="$users/$user/domains"
+  if [ -e "$users/$user" ] && [ ! -x "$base" ]; then echo '!unreadable'; continue; fi
   for kind in unit routes; do
     dir="$base/$d.$kind"
     [ -d "$dir" ] || continue
@@ -98,9 +97,39 @@ exit 0
 '''
 
 
-def host_facts(da_user: str, unit_socket: str, domains: Sequence[str]) -> Argv:
-    """The one command that reads every file and /proc fact of a host."""
-    return sh(_HOST_FACTS, da_user, unit_socket, *domains)
+def host_facts(da_user: str, unit_socket: str, domains: Sequence[str]) -> Fact[dict[str, list[str]]]:
+    """The one command that reads every file and /proc fact of a host, and its
+    sections (split_sections); the parsers below read each section."""
+    return Fact(sh(_HOST_FACTS, da_user, unit_socket, domains_dir(da_user), *domains),
+                lambda _status, out: split_sections(out.decode("utf-8", "replace")))
+
+
+# $1.. paths: the host's clock, then "MTIME PATH" per path that exists: ages
+# come from the host's clock, not this machine's.
+_AGES = r'''
+date +%s
+for d; do stat -c '%Y %n' -- "$d" 2>/dev/null || true; done
+'''
+
+
+def ages(paths: Sequence[str]) -> Fact[dict[str, int]]:
+    """How long ago each path changed, by the host's clock (a release's age)."""
+    return Fact(sh(_AGES, *paths), lambda _status, out: parse_ages(out.decode("utf-8", "replace")),
+                check=False)
+
+
+def parse_ages(text: str) -> dict[str, int]:
+    """`now` then `MTIME PATH` lines (_AGES) -> path -> age in seconds."""
+    lines = text.splitlines()
+    if not lines:
+        return {}
+    now = int(lines[0])
+    ages = {}
+    for line in lines[1:]:
+        mtime, _, path = line.partition(" ")
+        if mtime.isdigit():
+            ages[path] = max(0, now - int(mtime))
+    return ages
 
 
 UNREADABLE = "!unreadable"  # the line a section holds for a file this SSH user may not read

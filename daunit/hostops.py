@@ -16,23 +16,53 @@ and the host lock, none of them inside a user's tree.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from daunit.layout import (
+    DA_USERS,
+    ENTRY_POINT_MODE,
+    ENV_FILE_MODE,
+    FILE_MODE,
+    LOCK_NAME,
+    PRIVATE_DIR_MODE,
+    TREE_DIR_MODE,
+    USER_LOCK_DIR,
+    VENV_COMPLETE,
+    AppLayout,
+    fmt_mode,
+    links_arg,
+)
+
+# Named in daunit.remote.hostlock's messages.
+from daunit.layout import LOCK_FILE as LOCK_FILE
+from daunit.layout import USER_LOCK_FILE as USER_LOCK_FILE
+from daunit.shipped import ENTRY_NAME
 
 Argv = list[str]
+T = TypeVar("T")
 
 # Exit status of a step that refused to act (tampered tree, foreign domain,
 # system account); its stderr lines starting with REFUSAL_PREFIX say why.
 REFUSED = 65
 REFUSAL_PREFIX = "da-flask: "
 
-# Where DirectAdmin keeps its per-user data (domains.list, user.conf).
-DA_USERS = "/usr/local/directadmin/data/users"
-
 
 def sh(script: str, *args: str) -> Argv:
     return ["sh", "-c", script, "sh", *args]
+
+
+@dataclass(frozen=True)
+class Fact(Generic[T]):
+    """A read of host state: ONE command paired with the pure parser of what it
+    printed (configuration tools' "facts"; daunit.facts holds the doctor's).
+    The parser gets the exit status too: for some reads "missing" is a
+    status. With `check`, a status other than 0 is an error, not an answer."""
+
+    argv: Argv
+    parse: Callable[[int, bytes], T]
+    check: bool = True
 
 
 @dataclass(frozen=True)
@@ -61,6 +91,10 @@ class Site:
         previous = str((olds or {}).get("owner") or "")
         return cls(str(props["user"]), str(props["appDir"]), str(props.get("domain") or ""),
                    owner, previous if previous != owner else "", str(props.get("access") or "root"))
+
+    @property
+    def layout(self) -> AppLayout:
+        return AppLayout(self.app_dir)
 
 
 def refusal_message(stderr: str) -> str | None:
@@ -134,14 +168,15 @@ check_domain() {
 
 # $1 user, $2 app dir, $3 domain ("" : from the app dir), $4 domain|nodomain,
 # $5 the owning stack ("" : unchecked), $6 its name before an update ("" : none),
-# $7 the step's script, $8.. its arguments. Runs $5 as the user with
-# $2 as its $1. setpriv, not su/runuser -l: no PAM, no login shell, no
+# $7 the claim file, $8 the tree's directory mode, $9 the step's script,
+# $10.. its arguments. Runs $9 as the user with $2 as its $1. setpriv, not su/runuser -l: no PAM, no login shell, no
 # profile; the environment is rebuilt from nothing (env -i), so nothing of
 # root's session reaches the user's process.
 _AS_SITE_USER = _ROOT_CHECKS + r'''
-user=$1 app=$2 domain=$3 mode=$4 claim=$5 claim_from=$6 step=$7; shift 7
+user=$1 app=$2 domain=$3 mode=$4 claim=$5 claim_from=$6 claim_file=$7 tree_mode=$8 step=$9; shift 9
 check_user
 check_app_dir
+case $claim_file in "$app"/[!/]*) ;; *) refuse "the claim file $claim_file is not in $app";; esac
 if [ "$mode" = domain ]; then
   if [ -z "$domain" ]; then
     rest=${app#"$home/domains/"}
@@ -152,7 +187,7 @@ fi
 cd /
 exec setpriv --reuid="$uid" --regid="$gid" --init-groups -- \
   env -i HOME="$home" USER="$user" LOGNAME="$user" LC_ALL=C DAFLASK_CLAIM="$claim" DAFLASK_CLAIM_FROM="$claim_from" \
-  PATH=/usr/local/bin:/usr/bin:/bin sh -c "$step" sh "$app" "$@"
+  DAFLASK_CLAIM_FILE="$claim_file" DAFLASK_TREE_MODE="$tree_mode" PATH=/usr/local/bin:/usr/bin:/bin sh -c "$step" sh "$app" "$@"
 '''
 
 
@@ -169,7 +204,7 @@ def as_site_user(site: Site, step: str, *args: str, check_domain: bool = True) -
     mode = "domain" if check_domain else "nodomain"
     wrapper = _AS_SELF if site.access == "user" else _AS_SITE_USER
     return sh(wrapper, site.user, site.app_dir, site.domain, mode, site.owner, site.previous_owner,
-              step, *args)
+              site.layout.owner_file, fmt_mode(TREE_DIR_MODE), step, *args)
 
 
 # User mode (access: user): the same arguments as _AS_SITE_USER, run by the
@@ -179,7 +214,7 @@ def as_site_user(site: Site, step: str, *args: str, check_domain: bool = True) -
 _AS_SELF = r'''
 set -eu
 refuse() { printf 'da-flask: %s\n' "$*" >&2; exit 65; }
-user=$1 app=$2 domain=$3 mode=$4 claim=$5 claim_from=$6 step=$7; shift 7
+user=$1 app=$2 domain=$3 mode=$4 claim=$5 claim_from=$6 claim_file=$7 tree_mode=$8 step=$9; shift 9
 me=$(id -un)
 [ "$me" = "$user" ] || refuse "access: user runs every step as daUser $user, but this SSH login is $me: set sshUser to $user (or leave it out)"
 home=$(getent passwd -- "$user" | cut -d: -f6)
@@ -189,6 +224,7 @@ case "$app/" in
   "$home"/?*) ;;
   *) refuse "appDir $app is not inside $user's home $home: put the app under $home/domains/DOMAIN/";;
 esac
+case $claim_file in "$app"/[!/]*) ;; *) refuse "the claim file $claim_file is not in $app";; esac
 if [ "$mode" = domain ]; then
   if [ -z "$domain" ]; then rest=${app#"$home/domains/"}; [ "$rest" = "$app" ] || domain=${rest%%/*}; fi
   case $domain in ''|.*|*..*|*[!a-z0-9.-]*) refuse "domain '$domain' is not a valid domain name";; esac
@@ -197,28 +233,15 @@ if [ "$mode" = domain ]; then
 fi
 cd /
 exec env -i HOME="$home" USER="$user" LOGNAME="$user" LC_ALL=C DAFLASK_CLAIM="$claim" DAFLASK_CLAIM_FROM="$claim_from" \
-  PATH=/usr/local/bin:/usr/bin:/bin sh -c "$step" sh "$app" "$@"
+  DAFLASK_CLAIM_FILE="$claim_file" DAFLASK_TREE_MODE="$tree_mode" PATH=/usr/local/bin:/usr/bin:/bin sh -c "$step" sh "$app" "$@"
 '''
-
-
-# $1 user, $2.. domains: exits 0 when every domain is the user's.
-_CHECK_DOMAINS = _ROOT_CHECKS + r'''
-user=$1; shift
-check_user
-for d; do check_domain "$d"; done
-'''
-
-
-def check_domains(user: str, *domains: str) -> Argv:
-    """Root-only check (no tree access) that `domains` belong to `user`,
-    for steps that route a domain without touching the tree."""
-    return sh(_CHECK_DOMAINS, user, *domains)
 
 
 # -- The site user's part: constant scripts run by as_site_user ------------
 
-# Shared by every step below. `own_dir` refuses a link or a non-directory
-# where da-flask keeps a directory, rather than working through it.
+# Shared by every step below. `own_dir DIR [MODE]` refuses a link or a
+# non-directory where da-flask keeps a directory, rather than working through
+# it; MODE is the tree's (DAFLASK_TREE_MODE) unless given.
 _USER_PRELUDE = r'''
 set -eu
 umask 022
@@ -231,7 +254,7 @@ own_dir() {
     refuse "$1 is not a directory: move it away and run pulumi up again"
   fi
   [ -d "$1" ] || mkdir -p -- "$1"
-  chmod "$2" -- "$1"
+  chmod "${2:-$DAFLASK_TREE_MODE}" -- "$1"
 }
 # "SHA256  ./path" lines, sorted, for every regular file of the current
 # directory (links are not followed; bytecode the app writes is not part of
@@ -241,27 +264,35 @@ own_dir() {
 list_files() {
   find . -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | xargs -0 -r sha256sum -- | sort
 }
-# Entries a release must not hold: links other than its own instance/ and
-# logs/ links, and anything neither a file nor a directory. Same format.
+# Entries a release must not hold: links other than its own ($1, "NAME=TARGET
+# ...", layout.links_arg), and anything neither a file nor a directory. Same format.
 odd_entries() {
-  for l in instance logs; do
-    if [ "$(readlink -- "$l" 2>/dev/null || true)" != "../../$l" ]; then
-      printf 'not-the-link-to-../../%s  ./%s\n' "$l" "$l"
+  links=$1; set --
+  for spec in $links; do
+    l=${spec%%=*}
+    if [ "$(readlink -- "$l" 2>/dev/null || true)" != "${spec#*=}" ]; then
+      printf 'not-the-link-to-%s  ./%s\n' "${spec#*=}" "$l"
     fi
+    set -- "$@" ! -path "./$l"
   done
-  find . ! -type f ! -type d ! -path ./instance ! -path ./logs -print0 |
+  find . ! -type f ! -type d "$@" -print0 |
     xargs -0 -r -n 1 sh -c 'printf "not-a-regular-file  %s\n" "$1"' sh
 }
-# The stack that owns the app dir, kept in .daflask-owner: another stack
-# deploying (or destroying) an app with the same dir is refused before it
-# writes anything. Written by the first step that finds the dir there.
+# The release's links ($1, as odd_entries takes them), made in the current directory.
+make_links() {
+  for spec in $1; do ln -s -- "${spec#*=}" "${spec%%=*}"; done
+}
+# The stack that owns the app dir, kept in its claim file (DAFLASK_CLAIM_FILE,
+# layout.owner_file): another stack deploying (or destroying) an app with the
+# same dir is refused before it writes anything. Written by the first step
+# that finds the dir there.
 claim_app() {
   [ -n "${DAFLASK_CLAIM:-}" ] && [ -d "$1" ] && [ ! -L "$1" ] || return 0
-  f="$1/.daflask-owner"
+  f=$DAFLASK_CLAIM_FILE
   if [ ! -e "$f" ] && [ ! -L "$f" ]; then
     # Whole or not at all: the first steps of one deploy run at once, and a
     # half-written claim must never be read as someone else's.
-    tmp=$(mktemp "$1/.daflask-owner.XXXXXX")
+    tmp=$(mktemp "$f.XXXXXX")
     printf '%s\n' "$DAFLASK_CLAIM" > "$tmp"
     ln -- "$tmp" "$f" 2>/dev/null || true
     rm -f -- "$tmp"
@@ -272,7 +303,7 @@ claim_app() {
   have=$(head -n 1 -- "$f")
   [ "$have" != "$DAFLASK_CLAIM" ] || return 0
   if [ -n "${DAFLASK_CLAIM_FROM:-}" ] && [ "$have" = "$DAFLASK_CLAIM_FROM" ]; then
-    tmp=$(mktemp "$1/.daflask-owner.XXXXXX")  # this stack, renamed
+    tmp=$(mktemp "$f.XXXXXX")  # this stack, renamed
     printf '%s\n' "$DAFLASK_CLAIM" > "$tmp"
     mv -f -- "$tmp" "$f"
     return 0
@@ -284,41 +315,52 @@ claim_app "$1"
 
 # -- Release -------------------------------------------------------------
 
-# $1 app dir, $2 new release id, $3 previous release id ("" if none).
-# stdin: the manifest as "SHA256  ./path" lines.
-# Prints EXISTS when releases/<new> already matches the manifest exactly.
-# Otherwise builds releases/.incoming-<new> from the files of releases/<new>
-# (a repair) or of the previous release whose content matches the manifest
-# (hard links, verified by hash: unchanged files cost no transfer), prints
-# BUILD and then, one a line, the paths still to upload.
+# A release's file modes (the manifest's), as finish_release sets them.
+_RELEASE_MODES = (fmt_mode(FILE_MODE), fmt_mode(ENTRY_POINT_MODE))
+
+
+def _release_paths(site: Site, release_id: str) -> list[str]:
+    """The paths every release step takes after the app dir: the release,
+    its incoming tree, the manifest beside it, the stale place and the links."""
+    layout = site.layout
+    return [layout.release_dir(release_id), layout.incoming_dir(release_id),
+            layout.incoming_manifest(release_id), layout.stale_dir(release_id), links_arg()]
+
+
+# $1 app dir, $2 releases dir, $3 the new release's dir, $4 its incoming dir,
+# $5 the manifest beside it, $6 the stale dir (unused here), $7 the links,
+# $8 the previous release's dir ("" if none). stdin: the manifest as
+# "SHA256  ./path" lines.
+# Prints EXISTS when the new release already matches the manifest exactly.
+# Otherwise builds the incoming tree from the files of the new release (a
+# repair) or of the previous one whose content matches the manifest (hard
+# links, verified by hash: unchanged files cost no transfer), prints BUILD
+# and then, one a line, the paths still to upload.
 _PREPARE_RELEASE = _USER_PRELUDE + r'''
-app=$1 new=$2 prev=$3 rel="$1/releases"
-own_dir "$app" 755
-own_dir "$rel" 755
-# Leftovers of an interrupted deploy: one deploy per app runs at a time
-# (Pulumi's stack lock), so any incoming or stale tree here is dead.
-for old in "$rel"/.incoming-* "$rel"/.stale-*; do
-  if [ -e "$old" ] || [ -L "$old" ]; then rm -rf -- "$old"; fi
-done
+app=$1 rel=$2 new=$3 tmp=$4 saved=$5 links=$7 prev=$8
+own_dir "$app"
+own_dir "$rel"
+# Leftovers of an interrupted deploy (a deploy's work in releases/ is named
+# .*): one deploy per app runs at a time (Pulumi's stack lock), so any is dead.
+find "$rel" -mindepth 1 -maxdepth 1 -name '.*' -exec rm -rf -- {} +
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
 cat > "$work/manifest"
 sort < "$work/manifest" > "$work/want"
 src=
-for id in "$new" "$prev"; do
-  if [ -n "$id" ] && [ -d "$rel/$id" ] && [ ! -L "$rel/$id" ]; then src="$rel/$id"; break; fi
+for d in "$new" "$prev"; do
+  if [ -n "$d" ] && [ -d "$d" ] && [ ! -L "$d" ]; then src=$d; break; fi
 done
 : > "$work/have"
 if [ -n "$src" ]; then (cd "$src" && list_files) > "$work/have"; fi
-if [ "$src" = "$rel/$new" ] && cmp -s "$work/want" "$work/have" &&
-   [ -z "$(cd "$src" && odd_entries | head -c 1)" ]; then
+if [ "$src" = "$new" ] && cmp -s "$work/want" "$work/have" &&
+   [ -z "$(cd "$src" && odd_entries "$links" | head -c 1)" ]; then
   echo EXISTS
   exit 0
 fi
-tmp="$rel/.incoming-$new"
-mkdir -m 755 -- "$tmp"
+mkdir -m "$DAFLASK_TREE_MODE" -- "$tmp"
 # For upload_and_finish, which checks it against the hash it is given.
-cp -- "$work/manifest" "$tmp.manifest"
+cp -- "$work/manifest" "$saved"
 comm -12 "$work/want" "$work/have" | cut -c67- > "$work/link"
 if [ -n "$src" ]; then (cd "$src" && xargs -d '\n' -r cp -P -l --parents -t "$tmp" --) < "$work/link"; fi
 echo BUILD
@@ -327,7 +369,9 @@ comm -23 "$work/want" "$work/have" | cut -c67-
 
 
 def prepare_release(site: Site, release_id: str, previous_id: str) -> Argv:
-    return as_site_user(site, _PREPARE_RELEASE, release_id, previous_id)
+    previous = site.layout.release_dir(previous_id) if previous_id else ""
+    return as_site_user(site, _PREPARE_RELEASE, site.layout.releases_dir,
+                        *_release_paths(site, release_id), previous)
 
 
 def manifest_records(files: Mapping[str, str]) -> bytes:
@@ -345,11 +389,12 @@ def parse_prepare(output: bytes) -> tuple[str, list[str]]:
     return state, paths
 
 
-# $1 app dir, $2 release id, $3 entry point (relative). stdin: the manifest.
-# Sets the modes, checks the whole tree against the manifest, and only then
-# puts it in place (replacing a damaged release of the same id).
+# With $new $tmp $saved $stale $links $entry (the entry point, relative),
+# $fmode and $emode (the modes of files and of the entry point) set
+# and the manifest on stdin: sets the modes, checks the whole incoming tree
+# against the manifest, and only then puts it in place (replacing a damaged
+# release of the same id).
 _FINISH_BODY = r'''
-tmp="$rel/.incoming-$new"
 if [ -L "$tmp" ] || [ ! -d "$tmp" ]; then
   refuse "$tmp was replaced or removed during the deploy; run pulumi up again"
 fi
@@ -357,44 +402,45 @@ work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
 sort > "$work/want"
 cd "$tmp"
-ln -s ../../instance instance
-ln -s ../../logs logs
-find . -type d -exec chmod 755 {} +
-find . -type f -exec chmod 644 {} +
-if [ -f "$entry" ] && [ ! -L "$entry" ]; then chmod 755 -- "$entry"; fi
+make_links "$links"
+find . -type d -exec chmod "$DAFLASK_TREE_MODE" {} +
+find . -type f -exec chmod "$fmode" {} +
+if [ -f "$entry" ] && [ ! -L "$entry" ]; then chmod "$emode" -- "$entry"; fi
 list_files > "$work/have"
-odd=$(odd_entries | tr '\n' ' ')
+odd=$(odd_entries "$links" | tr '\n' ' ')
 if ! cmp -s "$work/want" "$work/have" || [ -n "$odd" ]; then
   diff=$(comm -3 "$work/want" "$work/have" | cut -c67- | tr '\n' ' ' | head -c 400)
   refuse "the new release does not match the source after the upload (${diff}${odd}): something changed it during the deploy; run pulumi up again"
 fi
 cd /
-if [ -e "$rel/$new" ] || [ -L "$rel/$new" ]; then
+if [ -e "$new" ] || [ -L "$new" ]; then
   # A damaged release of the same id: swap the verified one in.
-  mv -T -- "$rel/$new" "$rel/.stale-$new"
-  mv -T -- "$tmp" "$rel/$new"
-  rm -rf -- "$rel/.stale-$new"
+  mv -T -- "$new" "$stale"
+  mv -T -- "$tmp" "$new"
+  rm -rf -- "$stale"
 else
-  mv -T -- "$tmp" "$rel/$new"
+  mv -T -- "$tmp" "$new"
 fi
-rm -f -- "$tmp.manifest"  # prepare_release's copy, for upload_and_finish
+rm -f -- "$saved"  # prepare_release's copy, for upload_and_finish
 '''
-_FINISH_RELEASE = _USER_PRELUDE + 'app=$1 new=$2 entry=$3 rel="$1/releases"\n' + _FINISH_BODY
+# $1 app dir, $2..$6 as _release_paths, $7 the entry point, $8 $9 the modes.
+# stdin: the manifest.
+_FINISH_RELEASE = _USER_PRELUDE + 'new=$2 tmp=$3 saved=$4 stale=$5 links=$6 entry=$7 fmode=$8 emode=$9\n' + \
+    _FINISH_BODY
 
 
 def finish_release(site: Site, release_id: str, entry_point: str) -> Argv:
-    return as_site_user(site, _FINISH_RELEASE, release_id, entry_point)
+    return as_site_user(site, _FINISH_RELEASE, *_release_paths(site, release_id), entry_point, *_RELEASE_MODES)
 
 
-# $1 app dir, $2 release id, $3 entry point, $4 the manifest's sha256,
-# $5 the upload's extracting script, $6.. its arguments. stdin: the upload.
-# The upload and finish_release in one command (one round trip fewer): the
-# manifest is the copy prepare_release left beside the incoming tree, used
-# only when its hash is the one the deploying machine computed.
+# $1 app dir, $2..$6 as _release_paths, $7 the entry point, $8 $9 the modes,
+# $10 the manifest's sha256, $11 the upload's extracting script, $12.. its
+# arguments. stdin: the upload. The upload and finish_release in one command (one round trip
+# fewer): the manifest is the copy prepare_release left beside the incoming
+# tree, used only when its hash is the one the deploying machine computed.
 _UPLOAD_AND_FINISH = _USER_PRELUDE + r'''
-app=$1 new=$2 entry=$3 sum=$4 extract=$5 rel="$1/releases"; shift 5
+new=$2 tmp=$3 saved=$4 stale=$5 links=$6 entry=$7 fmode=$8 emode=$9 sum=${10} extract=${11}; shift 11
 sh -c "$extract" sh "$@"
-saved="$rel/.incoming-$new.manifest"
 if [ -L "$saved" ] || [ ! -f "$saved" ] ||
    [ "$(sha256sum < "$saved" | cut -d' ' -f1)" != "$sum" ]; then
   refuse "$saved was changed or removed during the deploy; run pulumi up again"
@@ -430,31 +476,26 @@ def upload_and_finish(site: Site, release_id: str, entry_point: str, records: by
     """The argv of an upload (`extract`, the script of hostops.extract) that
     finishes the release (finish_release) in the same command."""
     digest = hashlib.sha256(records).hexdigest()
-    return as_site_user(site, _UPLOAD_AND_FINISH, release_id, entry_point, digest, extract, *extract_args)
+    return as_site_user(site, _UPLOAD_AND_FINISH, *_release_paths(site, release_id), entry_point,
+                        *_RELEASE_MODES, digest, extract, *extract_args)
 
 
-def incoming_dir(app_dir: str, release_id: str) -> str:
-    return f"{app_dir}/releases/.incoming-{release_id}"
-
-
-# $1 app dir, $2 release id. Prints the release as list_files does, plus
-# odd_entries (a swapped-in link shows as a changed file); nothing for a
-# release that is itself a link; exits 3 when it is missing.
-_HASH_TREE = _USER_PRELUDE + r'''
-d="$1/releases/$2"
+# $1 app dir, $2 the release's dir, $3 its links. Prints the release as
+# list_files does, plus odd_entries (a swapped-in link shows as a changed
+# file); nothing for a release that is itself a link; exits 3 when it is missing.
+_RELEASE_FILES = _USER_PRELUDE + r'''
+d=$2
 if [ -L "$d" ]; then exit 0; fi
 [ -d "$d" ] || exit 3
 cd "$d"
 list_files
-odd_entries
+odd_entries "$3"
 '''
 
 
-def hash_tree(site: Site, release_id: str) -> Argv:
-    return as_site_user(site, _HASH_TREE, release_id, check_domain=False)
-
-
-def parse_hash_tree(output: bytes) -> dict[str, str]:
+def _parse_release_files(status: int, output: bytes) -> dict[str, str] | None:
+    if status != 0:
+        return None
     files: dict[str, str] = {}
     for record in output.split(b"\n"):
         digest, _, path = record.decode("utf-8", "surrogateescape").partition("  ")
@@ -464,28 +505,51 @@ def parse_hash_tree(output: bytes) -> dict[str, str]:
     return files
 
 
-# Points `current` at releases/$id ($app and $id set). Atomic: rename over the link.
+def release_files(site: Site, release_id: str) -> Fact[dict[str, str] | None]:
+    """What the release holds (path -> sha256, odd entries as odd "digests"), or
+    None when it is missing."""
+    argv = as_site_user(site, _RELEASE_FILES, site.layout.release_dir(release_id), links_arg(),
+                        check_domain=False)
+    return Fact(argv, _parse_release_files, check=False)
+
+
+# $1 app dir: the space left where it lies, as `df -P` prints it (KiB).
+_FREE_SPACE = 'df -Pk -- "$1"'
+
+
+def _parse_free_kib(_status: int, output: bytes) -> int | None:
+    lines = output.decode("utf-8", "replace").splitlines()
+    fields = lines[-1].split() if len(lines) > 1 else []
+    return int(fields[3]) if len(fields) > 3 and fields[3].isdigit() else None
+
+
+def free_space(site: Site) -> Fact[int | None]:
+    """KiB free on the app dir's file system; None when df could not tell."""
+    return Fact(as_site_user(site, _FREE_SPACE, check_domain=False), _parse_free_kib, check=False)
+
+
+# With $app $rdir (the release's dir) $current $staging $target set: points
+# `current` at the release. Atomic: rename over the link.
 _SWITCH_BODY = r'''
 [ ! -L "$app" ] || refuse "$app is a symbolic link, not the app's directory: remove it and run pulumi up again"
-if [ -L "$app/releases/$id" ] || [ ! -d "$app/releases/$id" ]; then
-  refuse "$app/releases/$id is not the release directory da-flask made: run pulumi up --refresh to repair it"
+if [ -L "$rdir" ] || [ ! -d "$rdir" ]; then
+  refuse "$rdir is not the release directory da-flask made: run pulumi up --refresh to repair it"
 fi
-if [ -d "$app/current" ] && [ ! -L "$app/current" ]; then
-  refuse "$app/current is a directory, not the link da-flask keeps there: move it away and run pulumi up again"
+if [ -d "$current" ] && [ ! -L "$current" ]; then
+  refuse "$current is a directory, not the link da-flask keeps there: move it away and run pulumi up again"
 fi
-rm -f -- "$app/.current-new"
-ln -s "releases/$id" "$app/.current-new"
-mv -T -- "$app/.current-new" "$app/current"
+rm -f -- "$staging"
+ln -s "$target" "$staging"
+mv -T -- "$staging" "$current"
 '''
 
-# Removes releases and venvs beyond the newest $keep ($app and $keep set),
-# except the ones named in "$@". Which venvs old releases use is not knowable
-# here, so venvs are pruned by the same rule: newest N plus the live ones.
-# Housekeeping only: a releases/ or venvs/ that is not a plain directory is
-# left alone, never followed.
+# With $releases $venvs $keep set: removes releases and venvs beyond the
+# newest $keep, except the ones named in "$@". Which venvs old releases use is
+# not knowable here, so venvs are pruned by the same rule: newest N plus the
+# live ones. Housekeeping only: a releases/ or venvs/ that is not a plain
+# directory is left alone, never followed, and so is a deploy's work (.*).
 _PRUNE_BODY = r'''
-for kind in releases venvs; do
-  d="$app/$kind"
+for d in "$releases" "$venvs"; do
   if [ -L "$d" ] || [ ! -d "$d" ]; then continue; fi
   ls -1t -- "$d" | grep -v '^\.' | tail -n +"$((keep + 1))" | while IFS= read -r old; do
     live=0
@@ -495,36 +559,27 @@ for kind in releases venvs; do
 done
 '''
 
-# $1 app dir, $2 release id to point `current` at.
-_SWITCH_CURRENT = _USER_PRELUDE + "app=$1 id=$2\n" + _SWITCH_BODY
-
-
-def switch_current(site: Site, release_id: str) -> Argv:
-    return as_site_user(site, _SWITCH_CURRENT, release_id)
-
-
-# $1 app dir, $2 how many to keep, $3.. release ids / venv keys that must stay.
-_PRUNE = _USER_PRELUDE + "app=$1 keep=$2; shift 2\n" + _PRUNE_BODY
-
-
-def prune(site: Site, keep: int, live: Sequence[str]) -> Argv:
-    return as_site_user(site, _PRUNE, str(keep), *live, check_domain=False)
-
-
-# $1 app dir, $2 release id, $3 how many to keep, $4.. what must stay.
-# switch_current then prune in one command: one round trip after a switch.
-_SWITCH_AND_PRUNE = _USER_PRELUDE + "app=$1 id=$2 keep=$3; shift 3\n" + _SWITCH_BODY + _PRUNE_BODY
+# $1 app dir, $2 the release's dir, $3 `current`, $4 the new link's staging
+# name, $5 its target, $6 releases dir, $7 venvs dir, $8 how many to keep,
+# $9.. release ids / venv keys that must stay. Switch, then prune: one round trip.
+_SWITCH_AND_PRUNE = _USER_PRELUDE + r'''
+app=$1 rdir=$2 current=$3 staging=$4 target=$5 releases=$6 venvs=$7 keep=$8; shift 8
+''' + _SWITCH_BODY + _PRUNE_BODY
 
 
 def switch_and_prune(site: Site, release_id: str, keep: int, live: Sequence[str]) -> Argv:
-    return as_site_user(site, _SWITCH_AND_PRUNE, release_id, str(keep), *live)
+    layout = site.layout
+    return as_site_user(site, _SWITCH_AND_PRUNE, layout.release_dir(release_id), layout.current_link,
+                        layout.current_staging, layout.current_target(release_id), layout.releases_dir,
+                        layout.venvs_dir, str(keep), *live)
 
 
 # -- Virtualenv ----------------------------------------------------------
 
-# $1 app dir, $2 venv key, $3 python, $4 the live venv's key ("" : none).
-# stdin: requirements.txt. The `.complete` marker is written only after pip
-# succeeded, and nothing points at a venv before it has one.
+# $1 app dir, $2 venvs dir, $3 the venv's dir, $4 python, $5 the live venv's
+# dir ("" : none), $6 the name of the marker (layout.VENV_COMPLETE) written
+# in a venv only after pip succeeded: nothing points at a venv before it has one.
+# stdin: requirements.txt.
 #
 # A requirements change seeds the new venv from the live one instead of
 # starting empty: a fresh `venv --without-pip` (its own bin/python links and
@@ -538,17 +593,16 @@ def switch_and_prune(site: Site, release_id: str, keep: int, live: Sequence[str]
 # linked. The seed is skipped (a full build instead) when the live venv is
 # incomplete or a link, or its pyvenv.cfg names another interpreter.
 _BUILD_VENV = _USER_PRELUDE + r'''
-app=$1 key=$2 python=$3 seed=$4
-own_dir "$app" 755
-own_dir "$app/venvs" 755
-venv="$app/venvs/$key"
-if [ ! -L "$venv" ] && [ -f "$venv/.complete" ]; then cat >/dev/null; echo REUSED; exit 0; fi
+app=$1 venvs=$2 venv=$3 python=$4 live=$5 marker=$6
+own_dir "$app"
+own_dir "$venvs"
+if [ ! -L "$venv" ] && [ -f "$venv/$marker" ]; then cat >/dev/null; echo REUSED; exit 0; fi
 # Venvs without the marker are interrupted builds: nothing points at them.
-for d in "$app/venvs"/*; do
-  if [ ! -L "$d" ] && [ -d "$d" ] && [ ! -f "$d/.complete" ]; then rm -rf -- "$d"; fi
+for d in "$venvs"/*; do
+  if [ ! -L "$d" ] && [ -d "$d" ] && [ ! -f "$d/$marker" ]; then rm -rf -- "$d"; fi
 done
 rm -rf -- "$venv"
-mkdir -m 755 -- "$venv"
+mkdir -m "$DAFLASK_TREE_MODE" -- "$venv"
 cat > "$venv/.requirements.txt"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 failed() { rm -rf -- "$venv"; exit 3; }
@@ -629,8 +683,7 @@ if reqs is not None:
 PY
 )
 how=BUILT
-live="$app/venvs/$seed"
-if [ -n "$seed" ] && [ "$seed" != "$key" ] && [ ! -L "$live" ] && [ -f "$live/.complete" ]; then
+if [ -n "$live" ] && [ "$live" != "$venv" ] && [ ! -L "$live" ] && [ -f "$live/$marker" ]; then
   if seed_from "$live"; then
     how=SEEDED
   else
@@ -651,7 +704,7 @@ if [ $how = BUILT ]; then
   "$python" -m venv "$venv" >&2 || failed
   "$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2 || failed
 fi
-touch "$venv/.complete"
+touch "$venv/$marker"
 echo $how
 '''
 
@@ -659,45 +712,56 @@ echo $how
 def build_venv(site: Site, venv_key: str, python: str, seed_key: str = "") -> Argv:
     """Build venvs/<venv_key> (REUSED, SEEDED or BUILT on stdout); `seed_key`
     names the live venv to start from when the interpreter is the same."""
-    return as_site_user(site, _BUILD_VENV, venv_key, python, seed_key)
+    layout = site.layout
+    seed = layout.venv_dir(seed_key) if seed_key else ""
+    return as_site_user(site, _BUILD_VENV, layout.venvs_dir, layout.venv_dir(venv_key), python, seed,
+                        VENV_COMPLETE)
 
 
-_VENV_COMPLETE = _USER_PRELUDE + r'''
-[ ! -L "$1/venvs" ] && [ ! -L "$1/venvs/$2" ] && [ -f "$1/venvs/$2/.complete" ]
+# $1 app dir, $2 venvs dir, $3 the venv's dir, $4 the marker's name.
+_VENV_BUILT = _USER_PRELUDE + r'''
+[ ! -L "$2" ] && [ ! -L "$3" ] && [ -f "$3/$4" ]
 '''
 
 
-def venv_complete(site: Site, venv_key: str) -> Argv:
-    return as_site_user(site, _VENV_COMPLETE, venv_key, check_domain=False)
+def venv_built(site: Site, venv_key: str) -> Fact[bool]:
+    """Whether the venv is there, complete and no link."""
+    argv = as_site_user(site, _VENV_BUILT, site.layout.venvs_dir, site.layout.venv_dir(venv_key),
+                        VENV_COMPLETE, check_domain=False)
+    return Fact(argv, lambda status, _out: status == 0, check=False)
 
 
 # -- Instance config -----------------------------------------------------
 
-# $1 app dir. stdin: the .env bytes. Created under a fresh, unpredictable
-# name (mktemp: O_EXCL, mode 600) in an instance/ checked not to be a link,
-# then renamed over .env (a rename replaces a link, never follows it).
+# $1 app dir, $2 instance dir, $3 logs dir, $4 the .env file, $5 the dirs'
+# mode, $6 the file's. stdin: the .env bytes. Created under a fresh,
+# unpredictable name (mktemp: O_EXCL, mode 600) in an instance dir checked not
+# to be a link, then renamed over .env (a rename replaces a link, never follows it).
 _WRITE_ENV = _USER_PRELUDE + r'''
-app=$1
-own_dir "$app" 755
-own_dir "$app/instance" 700
-own_dir "$app/logs" 700
+app=$1 inst=$2 logs=$3 env=$4 dmode=$5 fmode=$6
+own_dir "$app"
+own_dir "$inst" "$dmode"
+own_dir "$logs" "$dmode"
 umask 077
-tmp=$(mktemp -- "$app/instance/.env.XXXXXXXXXXXX")
+tmp=$(mktemp -- "$env.XXXXXXXXXXXX")
 if ! cat > "$tmp"; then rm -f -- "$tmp"; exit 1; fi
-chmod 600 -- "$tmp"
-mv -f -T -- "$tmp" "$app/instance/.env"
+chmod "$fmode" -- "$tmp"
+mv -f -T -- "$tmp" "$env"
 '''
 
 
 def write_env(site: Site) -> Argv:
-    return as_site_user(site, _WRITE_ENV)
+    layout = site.layout
+    return as_site_user(site, _WRITE_ENV, layout.instance_dir, layout.logs_dir, layout.env_file,
+                        fmt_mode(PRIVATE_DIR_MODE), fmt_mode(ENV_FILE_MODE))
 
 
-# Prints "MODE OWNER SHA256" of .env, or MISSING (also when instance/ or
-# .env is a link, or instance/ is open to others: the next write repairs it).
-_STAT_ENV = _USER_PRELUDE + r'''
-i="$1/instance" f="$1/instance/.env"
-if [ ! -L "$i" ] && [ "$(stat -c %a -- "$i" 2>/dev/null)" = 700 ] && [ ! -L "$f" ] && [ -f "$f" ]; then
+# $1 app dir, $2 instance dir, $3 the .env file, $4 the instance dir's mode.
+# Prints "MODE OWNER SHA256" of .env, or MISSING (also when the instance dir or
+# .env is a link, or the dir is open to others: the next write repairs it).
+_ENV_FILE = _USER_PRELUDE + r'''
+i=$2 f=$3
+if [ ! -L "$i" ] && [ "$(stat -c %a -- "$i" 2>/dev/null)" = "$4" ] && [ ! -L "$f" ] && [ -f "$f" ]; then
   printf '%s %s ' "$(stat -c %a -- "$f")" "$(stat -c %U -- "$f")"
   sha256sum < "$f" | cut -d' ' -f1
 else
@@ -706,35 +770,55 @@ fi
 '''
 
 
-def stat_env(site: Site) -> Argv:
-    return as_site_user(site, _STAT_ENV, check_domain=False)
+@dataclass(frozen=True)
+class EnvFile:
+    mode: int
+    owner: str
+    sha256: str
+
+
+def _parse_env_file(_status: int, output: bytes) -> EnvFile | None:
+    words = output.decode().split()
+    if len(words) != 3 or not words[0].isdigit():
+        return None
+    return EnvFile(int(words[0], 8), words[1], words[2])
+
+
+def env_file(site: Site) -> Fact[EnvFile | None]:
+    """The .env file's mode, owner and hash; None when it is missing, a link,
+    or in an instance dir open to others."""
+    layout = site.layout
+    argv = as_site_user(site, _ENV_FILE, layout.instance_dir, layout.env_file,
+                        fmt_mode(PRIVATE_DIR_MODE), check_domain=False)
+    return Fact(argv, _parse_env_file)
 
 
 # -- Commands in a release (release commands, one-off commands) ----------
 
-# $1 app dir, $2 release id, $3 venv key, $4 merged|split, $5.. the command.
+# $1 app dir, $2 releases dir, $3 the release's dir, $4 venvs dir, $5 the
+# venv's dir, $6 the venv's marker name, $7 the entry module's file name,
+# $8 merged|split, $9.. the command.
 # Runs it in the release, with the venv first on PATH, through da-flask's
 # entry module, which loads instance/.env into the environment: secrets
 # never travel in this command line. `merged` sends the command's output
 # to stderr too, so a failure's message carries it (masked). A release or
 # venv that is a link, or not what da-flask made, is refused, not entered.
 _RUN_IN_RELEASE = _USER_PRELUDE + r"""
-app=$1 id=$2 key=$3 output=$4; shift 4
-rel="$app/releases/$id" venv="$app/venvs/$key"
-for d in "$app" "$app/releases" "$rel" "$app/venvs" "$venv"; do
+app=$1 releases=$2 rel=$3 venvs=$4 venv=$5 marker=$6 entry=$7 output=$8; shift 8
+for d in "$app" "$releases" "$rel" "$venvs" "$venv"; do
   if [ -L "$d" ] || [ ! -d "$d" ]; then
     refuse "$d is not the directory da-flask made: run pulumi up to make or repair it"
   fi
 done
-[ -f "$venv/.complete" ] || refuse "the virtualenv $venv is incomplete: run pulumi up to rebuild it"
-if [ -L "$rel/_daflask_entry.py" ] || [ ! -f "$rel/_daflask_entry.py" ]; then
-  refuse "release $id has no _daflask_entry.py (deployed by an older da-flask): run pulumi up first"
+[ -f "$venv/$marker" ] || refuse "the virtualenv $venv is incomplete: run pulumi up to rebuild it"
+if [ -L "$rel/$entry" ] || [ ! -f "$rel/$entry" ]; then
+  refuse "release ${rel##*/} has no $entry (deployed by an older da-flask): run pulumi up first"
 fi
 cd "$rel"
 PATH="$venv/bin:$PATH" VIRTUAL_ENV=$venv PYTHONPATH=$rel
 export PATH VIRTUAL_ENV PYTHONPATH
 if [ "$output" = merged ]; then exec 1>&2; fi
-exec "$venv/bin/python" _daflask_entry.py run -- "$@"
+exec "$venv/bin/python" "$entry" run -- "$@"
 """
 
 
@@ -745,12 +829,16 @@ def run_in_release(site: Site, release_id: str, venv_key: str, command: Sequence
     if not command:
         raise ValueError("run_in_release needs a command")
     mode = "merged" if merge_output else "split"
-    return as_site_user(site, _RUN_IN_RELEASE, release_id, venv_key, mode, *command)
+    layout = site.layout
+    return as_site_user(site, _RUN_IN_RELEASE, layout.releases_dir, layout.release_dir(release_id),
+                        layout.venvs_dir, layout.venv_dir(venv_key), VENV_COMPLETE, ENTRY_NAME, mode,
+                        *command)
 
 
 # -- Removal -------------------------------------------------------------
 
-# $1 app dir, $2.. subpaths. Removes them, then the app dir if nothing else is left.
+# $1 app dir, $2.. paths inside it. Removes them, then the app dir if nothing
+# but its claim file (DAFLASK_CLAIM_FILE) is left.
 # The app's resources are deleted in parallel, each ending here: the dir may be
 # gone by the time this one's rmdir runs, which is what it wanted anyway.
 _REMOVE = _USER_PRELUDE + r'''
@@ -759,25 +847,104 @@ if [ -L "$app" ]; then
   refuse "$app is a symbolic link, not the app's directory: nothing removed through it; remove the link yourself"
 fi
 [ -d "$app" ] || exit 0
-for p in "$@"; do rm -rf -- "$app/$p"; done
+for p in "$@"; do
+  case "$p/" in
+    *//*|*/./*|*/../*) refuse "$p is not a plain path: nothing removed";;
+    "$app"/?*) rm -rf -- "$p";;
+    *) refuse "$p is not inside $app: nothing removed";;
+  esac
+done
 # The claim goes with the last of the app's parts (its resources are removed in parallel).
-if [ "$(ls -A -- "$app")" = .daflask-owner ]; then rm -f -- "$app/.daflask-owner"; fi
+if [ "$(ls -A -- "$app")" = "${DAFLASK_CLAIM_FILE##*/}" ]; then rm -f -- "$DAFLASK_CLAIM_FILE"; fi
 rmdir --ignore-fail-on-non-empty -- "$app" 2>/dev/null || [ ! -e "$app" ] ||
   rmdir --ignore-fail-on-non-empty -- "$app"  # again, for its message
 '''
 
 
-def remove(site: Site, *subpaths: str) -> Argv:
-    return as_site_user(site, _REMOVE, *subpaths, check_domain=False)
+def remove(site: Site, *paths: str) -> Argv:
+    """Remove `paths` (the site's layout's) and then the app dir, once empty."""
+    return as_site_user(site, _REMOVE, *paths, check_domain=False)
+
+
+# -- DirectAdmin's Unit storage (root mode on a DirectAdmin server) ---------
+
+# Root reads and writes DirectAdmin's own per-domain Unit storage
+# (daunit/directadmin.py): DA_USERS/USER/domains/DOMAIN.unit/N.json and
+# DOMAIN.routes/DOMAIN. That tree is DirectAdmin's (root or diradmin), never a
+# site user's; still, a link or a directory of anyone else where it is expected
+# is refused rather than followed. The DirectAdmin binary is run by its fixed path.
+_DA_STORAGE_PRELUDE = _ROOT_CHECKS + r"""
+user=$1 domain=$2; shift 2
+check_user
+check_domain "$domain"
+base="$DA_USERS/$user/domains"
+for p in "$DA_USERS" "$DA_USERS/$user" "$base"; do
+  [ -d "$p" ] && [ ! -L "$p" ] || refuse "$p is not a directory of DirectAdmin's (a link, or missing)"
+  case $(stat -c %U -- "$p") in root|diradmin) ;; *) refuse "$p is not owned by root or diradmin";; esac
+done
+kind_dir() {
+  d="$base/$domain.$1"
+  if [ -e "$d" ] || [ -L "$d" ]; then
+    [ -d "$d" ] && [ ! -L "$d" ] || refuse "$d is not a directory (a link?): not followed"
+    case $(stat -c %U -- "$d") in root|diradmin) ;; *) refuse "$d is not owned by root or diradmin";; esac
+  fi
+}
+"""
+
+# $1 user, $2 domain, $3 the app's stored name N: prints `@@app` and the stored
+# app, `@@routes` and the domain's routes file (each empty when absent).
+_DA_READ_STORAGE = _DA_STORAGE_PRELUDE + r"""
+name=$1
+kind_dir unit; kind_dir routes
+printf '@@app\n'
+f="$base/$domain.unit/$name.json"
+[ -f "$f" ] && [ ! -L "$f" ] && cat -- "$f"
+printf '\n@@routes\n'
+f="$base/$domain.routes/$domain"
+[ -f "$f" ] && [ ! -L "$f" ] && cat -- "$f"
+exit 0
+"""
+
+
+def da_read_storage(user: str, domain: str, name: str) -> Argv:
+    """The stored app N and the domain's stored routes, in one command."""
+    return sh(_DA_READ_STORAGE, user, domain, name)
+
+
+# $1 user, $2 domain, $3 unit|routes, $4 file name, $5 a DirectAdmin task to run
+# after ("" none); the file's new content on stdin (empty: the file is removed).
+# Written whole (a temp file renamed into place), mode 600, owned as the folder is.
+_DA_WRITE_STORAGE = _DA_STORAGE_PRELUDE + r"""
+kind=$1 file=$2 task=$3
+case $kind in unit|routes) ;; *) refuse "storage kind '$kind' is not unit or routes";; esac
+case $file in ''|.*|*/*) refuse "storage file name '$file' is not a plain name";; esac
+kind_dir "$kind"
+dir="$base/$domain.$kind"
+umask 077
+tmp="$base/.$domain.$kind.daflask.$$"
+cat > "$tmp"
+if [ -s "$tmp" ]; then
+  [ -d "$dir" ] || { mkdir -m 700 -- "$dir"; chown --reference="$base" -- "$dir"; }
+  chown --reference="$base" -- "$tmp"
+  chmod 600 -- "$tmp"
+  mv -f -T -- "$tmp" "$dir/$file"
+else
+  rm -f -- "$tmp"
+  [ ! -e "$dir/$file" ] || rm -f -- "$dir/$file"
+fi
+if [ -n "$task" ]; then
+  /usr/local/directadmin/directadmin taskq --run "$task" >&2 ||
+    refuse "DirectAdmin's task '$task' failed (see above)"
+fi
+"""
+
+
+def da_write_storage(user: str, domain: str, kind: str, file: str, task: str = "") -> Argv:
+    """Write (content on stdin) or remove (empty stdin) one stored file, then run `task`."""
+    return sh(_DA_WRITE_STORAGE, user, domain, kind, file, task)
 
 
 # -- Host-wide lock ------------------------------------------------------
-
-# In a directory only root can write (/run is root's, 755): in /run/lock
-# (1777) any user could plant the lock or its holder file as a link that
-# root's open would follow.
-LOCK_DIR = "/run/daunit"
-LOCK_FILE = f"{LOCK_DIR}/unit.lock"
 
 # Holds an flock while the channel's stdin stays open; prints LOCKED once held.
 # The holder's identity goes into a side file for the "who holds it" message.
@@ -801,21 +968,21 @@ fi
 
 # User mode (access: user) has no root: the lock of one DirectAdmin user's deploys
 # (two stacks routing the same domain through CMD_UNIT) lives in their own home.
-USER_LOCK_FILE = "~/.daflask/unit.lock"
+# $1 its dir there, $2 timeout, $3 holder, $4 the lock's name.
 _USER_LOCK = r'''
-dir="$HOME/.daflask"
+dir="$HOME/$1"
 mkdir -p -m 700 -- "$dir"
 if [ -L "$dir" ] || [ "$(stat -c %u -- "$dir")" != "$(id -u)" ]; then
   echo "da-flask: $dir is not a directory of $(id -un)'s; refusing to lock there" >&2
   exit 65
 fi
-set -- "$dir/unit.lock" "$2" "$3"
+set -- "$dir/$4" "$2" "$3"
 ''' + _LOCK_HOLD
 
 
 def hold_lock(timeout_s: int, holder: str, lock_file: str = LOCK_FILE, *, user_mode: bool = False) -> Argv:
     if user_mode:
-        return sh(_USER_LOCK, USER_LOCK_FILE, str(timeout_s), holder)
+        return sh(_USER_LOCK, USER_LOCK_DIR, str(timeout_s), holder, LOCK_NAME)
     return sh(_LOCK, lock_file, str(timeout_s), holder)
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from daunit.canonical import canonical_json
+from daunit.layout import ENTRY_POINT_MODE, FILE_MODE
 from daunit.spec import AppSpec
 
 __all__ = [
-    "DIR_MODE",
     "ENTRY_POINT_MODE",
     "FILE_MODE",
     "FileEntry",
@@ -31,20 +31,15 @@ __all__ = [
     "ManifestError",
     "SourceChangedError",
     "SourceFile",
+    "app_entry_point",
     "build_app_manifest",
     "build_manifest",
     "manifest_data",
-    "manifest_dirs",
-    "manifest_from_data",
     "read_requirements",
     "release_id",
     "venv_key",
 ]
 
-# Permissions as the seed sets them: the web server reads through "other".
-FILE_MODE = 0o644
-DIR_MODE = 0o755
-ENTRY_POINT_MODE = 0o755
 
 # Never shipped, wherever they appear: caches, VCS data, virtualenvs.
 EXCLUDED_DIR_NAMES = frozenset({
@@ -65,17 +60,11 @@ class ManifestError(Exception):
 
 @dataclass(frozen=True)
 class FileEntry:
+    """One shipped file: what its content hashes to, its size and its mode."""
+
     sha256: str
     size: int
     mode: int
-
-    def to_data(self) -> dict[str, Any]:
-        # Mode as an octal string so a preview diff reads "0644", not 420.
-        return {"mode": f"{self.mode:04o}", "sha256": self.sha256, "size": self.size}
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> FileEntry:
-        return cls(sha256=str(data["sha256"]), size=int(data["size"]), mode=int(str(data["mode"]), 8))
 
 
 Manifest = dict[str, FileEntry]
@@ -249,14 +238,19 @@ def build_manifest(source_dir: str | os.PathLike[str], entry_point: str | None =
     return dict(sorted(manifest.items()))
 
 
-def build_app_manifest(app: AppSpec) -> Manifest:
-    """The manifest of `app.source`, with the module's file as the entry point."""
+def app_entry_point(app: AppSpec) -> str:
+    """The file of the app's module in its source (the release's entry point)."""
     root = os.path.expanduser(app.source)
     entry = next((c for c in app.entry_point_candidates if os.path.isfile(os.path.join(root, c))), None)
     if entry is None:
         raise ManifestError(f"module {app.module!r} has no file in {app.source!r}: expected "
                             f"{' or '.join(app.entry_point_candidates)}")
-    return build_manifest(root, entry_point=entry)
+    return entry
+
+
+def build_app_manifest(app: AppSpec) -> Manifest:
+    """The manifest of `app.source`, with the module's file as the entry point."""
+    return build_manifest(os.path.expanduser(app.source), entry_point=app_entry_point(app))
 
 
 def read_requirements(app: AppSpec) -> bytes:
@@ -270,22 +264,10 @@ def read_requirements(app: AppSpec) -> bytes:
 
 
 def manifest_data(manifest: Mapping[str, FileEntry]) -> dict[str, dict[str, Any]]:
-    """Plain JSON-able form: {path: {"mode": "0644", "sha256": ..., "size": n}}."""
-    return {path: entry.to_data() for path, entry in sorted(manifest.items())}
-
-
-def manifest_from_data(data: Mapping[str, Mapping[str, Any]]) -> Manifest:
-    return {path: FileEntry.from_data(entry) for path, entry in sorted(data.items())}
-
-
-def manifest_dirs(manifest: Mapping[str, FileEntry]) -> list[str]:
-    """Every directory the files need, parents first (each gets DIR_MODE)."""
-    dirs: set[str] = set()
-    for path in manifest:
-        parts = path.split("/")[:-1]
-        for depth in range(1, len(parts) + 1):
-            dirs.add("/".join(parts[:depth]))
-    return sorted(dirs, key=lambda d: (d.count("/"), d))
+    """Plain JSON-able form: {path: {"mode": "0644", "sha256": ..., "size": n}} (the
+    mode as an octal string, so a preview diff reads "0644", not 420)."""
+    return {path: {"mode": f"{e.mode:04o}", "sha256": e.sha256, "size": e.size}
+            for path, e in sorted(manifest.items())}
 
 
 def release_id(manifest: Mapping[str, FileEntry]) -> str:

@@ -2,22 +2,26 @@
 in one call.
 
 The component (components/flask_app.py) only turns the plan into resources.
-Three kinds of value are known only when the engine runs, and join there
+Four kinds of value are known only when the engine runs, and join there
 through the plan's own functions: the secret environment (`environment`),
-the random revision of instance/.env (`unit_config`) and the PEM material
-of a `tls: {source: config}` certificate. In the plan those inputs hold what
-is known without them: the plain environment, the Unit application object
-without the revision, no chain and no key.
+the random revision of instance/.env (`unit_config`), how the host is run
+(UnitHost's daMode: the application's and route's names, listener and
+DirectAdmin storage, `wired`) and the PEM material of a `tls: {source:
+config}` certificate. In the plan those inputs hold what is known without
+them: the plain environment, the Unit application object without the
+revision, the wiring of a host not run the DirectAdmin way, no chain and no key.
 
 Reads the app's source tree (to hash it) and nothing else.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
-from daunit.manifest import build_app_manifest, read_requirements, release_id, venv_key
+from daunit.layout import AppLayout
+from daunit.manifest import app_entry_point, build_app_manifest, read_requirements, release_id, venv_key
 from daunit.ownership import Owner
 from daunit.providers.base import Connection, Health
 from daunit.providers.instance import InstanceConfigInputs
@@ -28,7 +32,6 @@ from daunit.providers.unit_cert import UnitCertificateInputs
 from daunit.providers.unit_route import UnitRouteInputs
 from daunit.providers.virtualenv import VirtualenvInputs
 from daunit.render import (
-    AppLayout,
     app_urls,
     directadmin_cert_files,
     dns_records,
@@ -38,6 +41,7 @@ from daunit.render import (
     unit_application,
     unit_route,
     unit_route_name,
+    unit_wiring,
 )
 from daunit.shipped import with_entry_module
 from daunit.spec import AppSpec, HostSpec
@@ -48,6 +52,10 @@ from daunit.spec.access import USER
 DISPATCH_ROUTE = "da-flask-hosts"
 # How long the health check after a switch waits for the app's answer (s).
 HEALTH_TIMEOUT_S = 30
+# The inputs (wire names) of the application and the route that follow how the
+# host is run (AppPlan.wired): the component joins them from UnitHost's daMode.
+APP_WIRING = ("name", "health", "storage")
+ROUTE_WIRING = ("name", "steps", "dispatchEntry", "dispatchRoute", "listener", "health", "storage")
 
 
 class _SiteArgs(TypedDict):
@@ -67,6 +75,14 @@ class _UnitArgs(TypedDict):
     connection: Connection
     socket: str
     log: str
+
+
+@dataclass(frozen=True)
+class UnitWiring:
+    """The application's and route's inputs on a host run one way (AppPlan.wired)."""
+
+    unit_app: UnitApplicationInputs
+    route: UnitRouteInputs
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,24 @@ class AppPlan:
         env["DAFLASK_ENV_REVISION"] = revision or ""
         return {**config, "environment": env}
 
+    def wired(self, da_mode: Mapping[str, Any] | None) -> UnitWiring:
+        """The application's and route's inputs on a host run as `da_mode` says
+        (UnitHost's daMode): ours, or on a host run the DirectAdmin way DirectAdmin's
+        names, dispatch route and listener, with where it stores them (render.unit_wiring).
+        Raises ValueError for what DirectAdmin's way cannot serve (other aliases)."""
+        w = unit_wiring(self.app, self.host, self.release.release_id, self.owner, da_mode,
+                        DISPATCH_ROUTE)
+        health = self.route.health
+        if health is not None:
+            health = health.model_copy(update={"listener": w["listener"]})
+        unit_app = self.unit_app.model_copy(update={
+            "name": w["appName"], "health": health, "storage": w["appStorage"]})
+        route = self.route.model_copy(update={
+            "name": w["routeName"], "steps": w["steps"], "dispatch_entry": w["dispatchEntry"],
+            "dispatch_route": w["dispatchRoute"], "listener": w["listener"], "health": health,
+            "storage": w["routeStorage"]})
+        return UnitWiring(unit_app, route)
+
 
 def plan_app(app: AppSpec, host: HostSpec, owner: Owner,
              connection: Connection | dict[str, Any]) -> AppPlan:
@@ -126,7 +160,7 @@ def plan_app(app: AppSpec, host: HostSpec, owner: Owner,
         release=ReleaseInputs(
             **site, release_id=rid, files={path: e.sha256 for path, e in sorted(manifest.items())},
             source=str(Path(app.source).resolve()),
-            entry_point=next(p for p, e in manifest.items() if e.mode == 0o755)),
+            entry_point=app_entry_point(app)),
         venv=VirtualenvInputs(**site, python=host.python, key=vkey,
                               requirements=requirements.decode()),
         instance=InstanceConfigInputs(**site, environment=dict(app.environment),

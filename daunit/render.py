@@ -11,24 +11,19 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from daunit import directadmin
+from daunit.layout import VENV_KEY_RE, AppLayout, check_venv_key, da_user_domains
 from daunit.ownership import OWNER_ENV, Owner, unit_name
 from daunit.shipped import ENTRY_MODULE
 from daunit.spec import AppSpec, HostSpec, listener_port
 from daunit.spec.environment import ENV_NAME_RE
-from daunit.spec.tls import DIRECTADMIN_USER_DOMAINS
 
 # The WSGI object of the entry module (daunit/shipped/daflask_entry.py).
 ENTRY_CALLABLE = "application"
 
 __all__ = [
-    "ENV_FILE_MODE",
-    "INSTANCE_DIR_MODE",
-    "LOGS_DIR_MODE",
-    "RELEASE_LINKS",
-    "AppLayout",
     "app_urls",
     "certificate_facts",
     "certificate_name",
@@ -37,7 +32,6 @@ __all__ = [
     "dns_records",
     "dotenv_bytes",
     "entry_environment",
-    "health_probe",
     "host_dispatch_entry",
     "instance_environment",
     "leaf_sha256",
@@ -49,100 +43,13 @@ __all__ = [
     "unit_route",
     "unit_route_name",
     "unit_time_iso",
+    "unit_wiring",
 ]
-
-INSTANCE_DIR_MODE = 0o700
-ENV_FILE_MODE = 0o600
-LOGS_DIR_MODE = 0o700
-
-# Links inside every release dir. Relative, so they resolve the same way
-# inside a Unit rootfs (isolation) as outside it. A seed-style app finds its
-# instance folder next to its package (Flask's default instance_path) and
-# its logs next to the instance folder.
-RELEASE_LINKS: Mapping[str, str] = {"instance": "../../instance", "logs": "../../logs"}
-
-RELEASE_ID_RE = re.compile(r"^[0-9a-f]{16}$")
-VENV_KEY_RE = re.compile(r"^py(3\.\d{1,2})-[0-9a-f]{16}$")
 
 # Namespaces for an isolated app. Keys Unit accepts are credential, mount,
 # pid, network, uname and cgroup; a mount namespace alone hides nothing, the
 # rootfs does.
 ISOLATION_NAMESPACES: Mapping[str, bool] = {"mount": True, "pid": True, "uname": True}
-
-
-def _check_release_id(release_id: str) -> str:
-    if not RELEASE_ID_RE.match(release_id):
-        raise ValueError(f"release id {release_id!r} is not 16 lower-case hex digits (see manifest.release_id)")
-    return release_id
-
-
-def _check_venv_key(venv_key: str) -> str:
-    if not VENV_KEY_RE.match(venv_key):
-        raise ValueError(f"venv key {venv_key!r} is not like py3.11-<16 hex digits> (see manifest.venv_key)")
-    return venv_key
-
-
-@dataclass(frozen=True)
-class AppLayout:
-    """Where an app's pieces live on the host, all under `app_dir`:
-
-        app_dir/releases/<release id>/   one per release, immutable
-                 releases/<id>/instance -> ../../instance
-                 releases/<id>/logs     -> ../../logs
-        app_dir/venvs/<venv key>/         one per (python, requirements)
-        app_dir/current -> releases/<id>  the live release
-        app_dir/instance/      (0700)     instance/.env (0600)
-        app_dir/logs/          (0700)
-    """
-
-    app_dir: str
-
-    @classmethod
-    def of(cls, app: AppSpec, host: HostSpec) -> AppLayout:
-        return cls(app.app_dir_on(host))
-
-    @property
-    def releases_dir(self) -> str:
-        return f"{self.app_dir}/releases"
-
-    def release_dir(self, release_id: str) -> str:
-        return f"{self.releases_dir}/{_check_release_id(release_id)}"
-
-    @property
-    def venvs_dir(self) -> str:
-        return f"{self.app_dir}/venvs"
-
-    def venv_dir(self, venv_key: str) -> str:
-        return f"{self.venvs_dir}/{_check_venv_key(venv_key)}"
-
-    @property
-    def current_link(self) -> str:
-        return f"{self.app_dir}/current"
-
-    def current_target(self, release_id: str) -> str:
-        """What `current` points at: relative, so it also holds inside a rootfs."""
-        return f"releases/{_check_release_id(release_id)}"
-
-    @property
-    def instance_dir(self) -> str:
-        return f"{self.app_dir}/instance"
-
-    @property
-    def env_file(self) -> str:
-        return f"{self.instance_dir}/.env"
-
-    @property
-    def logs_dir(self) -> str:
-        return f"{self.app_dir}/logs"
-
-    def in_root(self, path: str) -> str:
-        """`path` as an isolated app sees it, with app_dir as its root filesystem."""
-        if path == self.app_dir:
-            return "/"
-        prefix = self.app_dir + "/"
-        if not path.startswith(prefix):
-            raise ValueError(f"{path!r} is outside the app directory {self.app_dir!r}")
-        return "/" + path[len(prefix):]
 
 
 def unit_app_name(app: AppSpec, owner: Owner) -> str:
@@ -168,7 +75,7 @@ def unit_application(app: AppSpec, host: HostSpec, release_id: str, venv_key: st
     The owner's mark (DAFLASK_OWNER) comes last, so the app's own environment
     cannot forge it.
     """
-    version = VENV_KEY_RE.match(_check_venv_key(venv_key))
+    version = VENV_KEY_RE.match(check_venv_key(venv_key))
     if version and version.group(1) != app.python_version:
         raise ValueError(f"venv key {venv_key!r} is for Python {version.group(1)}, "
                          f"but the app runs Python {app.python_version}")
@@ -209,7 +116,8 @@ def _static_base(app: AppSpec) -> str:
     return app.static_dir.removesuffix(tail).rstrip("/")
 
 
-def unit_route(app: AppSpec, host: HostSpec, release_id: str, owner: Owner) -> list[dict[str, Any]]:
+def unit_route(app: AppSpec, host: HostSpec, release_id: str, owner: Owner,
+               app_unit_name: str | None = None) -> list[dict[str, Any]]:
     """The app's own named route: its static files from Unit, the rest to the app.
 
     The share is an absolute host path even with isolation: Unit's router,
@@ -225,7 +133,8 @@ def unit_route(app: AppSpec, host: HostSpec, release_id: str, owner: Owner) -> l
         # .../app/static$uri looked in app/static/static/).
         steps.append({"match": {"uri": f"{app.static_url}*"},
                       "action": _with_headers(app, {"share": f"{root}$uri"})})
-    steps.append({"action": _with_headers(app, {"pass": f"applications/{unit_app_name(app, owner)}"})})
+    target = app_unit_name or unit_app_name(app, owner)
+    steps.append({"action": _with_headers(app, {"pass": f"applications/{target}"})})
     return steps
 
 
@@ -235,6 +144,34 @@ def _with_headers(app: AppSpec, action: dict[str, Any]) -> dict[str, Any]:
     if app.security_headers:
         return {**action, "response_headers": dict(app.security_headers)}
     return action
+
+
+def unit_wiring(app: AppSpec, host: HostSpec, release_id: str, owner: Owner,
+                da_mode: Mapping[str, Any] | None, dispatch_route: str) -> dict[str, Any]:
+    """The app's Unit names, route, dispatch entry and listener: ours (`daflask:...`,
+    `dispatch_route`, the app's listener), or on a host run the DirectAdmin way
+    (`da_mode`, daunit.directadmin) DirectAdmin's, with where it stores them."""
+    if not da_mode:
+        return {"appName": unit_app_name(app, owner), "routeName": unit_route_name(app, owner),
+                "steps": unit_route(app, host, release_id, owner),
+                "dispatchEntry": host_dispatch_entry(app, owner), "dispatchRoute": dispatch_route,
+                "listener": app.listener, "appStorage": None, "routeStorage": None}
+    if set(app.aliases) - {f"www.{app.domain}"}:
+        raise ValueError(f"app {app.name}: aliases {', '.join(app.aliases)}: on a DirectAdmin server "
+                         f"the front server and Unit serve {app.domain} and www.{app.domain} only; "
+                         "add other names as domains or pointers in DirectAdmin, and drop them here")
+    stored = directadmin.stored_name(owner, app.name)
+    name = directadmin.unit_app_name(app.domain, stored)
+    route = directadmin.route_name(app.domain, directadmin.ROOT_LOCATION)
+    return {"appName": name, "routeName": route,
+            "steps": unit_route(app, host, release_id, owner, app_unit_name=name),
+            "dispatchEntry": directadmin.dispatch_entry(app.domain),
+            "dispatchRoute": directadmin.DISPATCH_ROUTE,
+            "listener": directadmin.listener(int(da_mode["unitPort"])),
+            "appStorage": {"user": host.da_user, "domain": app.domain, "name": stored,
+                           "route": route, "inSync": True},
+            "routeStorage": {"user": host.da_user, "domain": app.domain,
+                             "location": directadmin.ROOT_LOCATION, "inSync": True}}
 
 
 def host_dispatch_entry(app: AppSpec, owner: Owner) -> dict[str, Any]:
@@ -309,12 +246,6 @@ def dns_records(app: AppSpec, host_address: str, ttl: int = 3600) -> list[dict[s
     return records
 
 
-def health_probe(app: AppSpec) -> dict[str, Any]:
-    """What the health check asks Unit's listener, and the status it expects."""
-    return {"host": app.domain, "path": app.health_path, "port": listener_port(app.listener),
-            "status": app.health_status}
-
-
 def app_urls(app: AppSpec) -> list[str]:
     """URLs of the domain and aliases: https first when the app has TLS, then
     http (the port shown unless it is the scheme's own)."""
@@ -336,7 +267,7 @@ CERT_NAME_HASH_LEN = 16
 def directadmin_cert_files(app: AppSpec, host: HostSpec) -> tuple[str, str]:
     """Where DirectAdmin keeps the domain's certificate (chain) and key, unless
     the app's tls config names other files."""
-    base = f"{DIRECTADMIN_USER_DOMAINS.format(user=host.da_user)}/{app.domain}"
+    base = f"{da_user_domains(host.da_user)}/{app.domain}"
     tls = app.tls
     cert = (tls.cert_file if tls else None) or f"{base}.cert.combined"
     key = (tls.key_file if tls else None) or f"{base}.key"

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from daunit import hostops
 from daunit.errors import DeployError
-from daunit.render import RELEASE_ID_RE, VENV_KEY_RE
+from daunit.layout import RELEASE_ID_RE, VENV_KEY_RE, AppLayout
 from daunit.spec import AppSpec, StackSpec
-from daunit.status import StatusError, find_unit_app, load_stack
+from daunit.status import StatusError, find_unit_app, load_stack, stack_command
 
 if TYPE_CHECKING:
     from daunit.remote.connection import Connection
@@ -52,7 +52,7 @@ def live_release(applications: Mapping[str, Any], app: AppSpec, app_dir: str) ->
     found = find_unit_app(applications, app_dir)
     if found is None and app.isolation:
         # An isolated app's paths are inside its rootfs, the app dir.
-        found = next(((name, str(c.get("path", "")).removeprefix("/releases/").split("/")[0])
+        found = next(((name, AppLayout(app_dir).release_of(app_dir + str(c.get("path", ""))) or "")
                       for name, c in sorted(applications.items())
                       if isinstance(c, Mapping) and (c.get("isolation") or {}).get("rootfs") == app_dir),
                      None)
@@ -120,9 +120,7 @@ def run(project_dir: Path, stack: str, app_name: str, command: Sequence[str], *,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m daunit.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True, help="the stack the app belongs to")
-    parser.add_argument("--cwd", default=".", help="the project directory (default: here)")
+    parser = stack_command("run", __doc__, "the stack the app belongs to")
     parser.add_argument("--no-tty", action="store_true",
                         help="no terminal for the command, even when this one is a terminal")
     parser.add_argument("app", help="the app's name in the stack config")

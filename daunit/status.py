@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from daunit.layout import AppLayout
 from daunit.spec import AppSpec, StackSpec, format_errors, parse_stack
 
 PROJECT = "da-flask"
@@ -126,13 +127,14 @@ def find_unit_app(applications: Mapping[str, Any], app_dir: str) -> tuple[str, s
 
     Found by path rather than by name, so it holds whatever Unit calls it.
     """
-    prefix = app_dir.rstrip("/") + "/releases/"
+    layout = AppLayout(app_dir.rstrip("/"))
     for name, config in sorted(applications.items()):
         path = config.get("path") if isinstance(config, Mapping) else None
         paths = path if isinstance(path, list) else [path]
         for p in paths:
-            if isinstance(p, str) and p.startswith(prefix):
-                return name, p[len(prefix):].split("/", 1)[0]
+            release = layout.release_of(p) if isinstance(p, str) else None
+            if release is not None:
+                return name, release
     return None
 
 
@@ -150,20 +152,6 @@ def app_status(host: str, app: AppSpec, app_dir: str, unit_status: Mapping[str, 
     out.processes = {k: int(v) for k, v in (live.get("processes") or {}).items()}
     out.requests_active = (live.get("requests") or {}).get("active")
     return out
-
-
-def parse_ages(text: str) -> dict[str, int]:
-    """`now` then `MTIME PATH` lines (see _AGES) -> path -> age in seconds."""
-    lines = text.splitlines()
-    if not lines:
-        return {}
-    now = int(lines[0])
-    ages = {}
-    for line in lines[1:]:
-        mtime, _, path = line.partition(" ")
-        if mtime.isdigit():
-            ages[path] = max(0, now - int(mtime))
-    return ages
 
 
 def human_age(seconds: int | None) -> str:
@@ -206,21 +194,36 @@ def as_json(hosts: Sequence[HostStatus]) -> str:
 
 # -- the command -----------------------------------------------------------------
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m daunit.status", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True, help="the stack to look at")
+def stack_command(module: str, doc: str, stack_help: str) -> argparse.ArgumentParser:
+    """`python -m daunit.MODULE` with the options every stack command takes:
+    --stack and --cwd (the project directory)."""
+    parser = argparse.ArgumentParser(prog=f"python -m daunit.{module}", description=doc.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help=stack_help)
     parser.add_argument("--cwd", default=".", help="the project directory (default: here)")
+    return parser
+
+
+def load_stack_or_say(command: str, args: argparse.Namespace) -> tuple[StackSpec, dict[str, Any]] | None:
+    """The stack `args` name, or None once the reason it cannot be read is printed."""
+    try:
+        return load_stack(Path(args.cwd).resolve(), args.stack)
+    except StatusError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = stack_command("status", __doc__, "the stack to look at")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")
     parser.add_argument("--count", type=int, help="with --watch: stop after this many refreshes")
     args = parser.parse_args(argv)
     from daunit.status_remote import Observer
 
-    try:
-        spec, outputs = load_stack(Path(args.cwd).resolve(), args.stack)
-    except StatusError as exc:
-        print(f"status: {exc}", file=sys.stderr)
+    loaded = load_stack_or_say("status", args)
+    if loaded is None:
         return 2
+    spec, outputs = loaded
     with Observer(spec, outputs) as observer:
         done = 0
         while True:

@@ -6,21 +6,17 @@ import time
 from types import TracebackType
 from typing import Any, Self
 
+from daunit import facts
 from daunit.errors import DeployError
+from daunit.layout import AppLayout
 from daunit.providers.base import local_key_file
+from daunit.providers.site import read_fact
 from daunit.remote.health import probe
 from daunit.remote.ssh import SSHSession, SSHTarget
 from daunit.remote.unit import UnitClient
 from daunit.spec import AppSpec, HostSpec, StackSpec
 from daunit.spec.local import known_hosts_text
-from daunit.status import AppStatus, HostStatus, app_status, parse_ages
-
-# $@: release dirs. Prints the host's clock, then "MTIME PATH" per dir that
-# exists: ages come from the host's clock, not this machine's.
-_AGES = r'''
-date +%s
-for d; do stat -c '%Y %n' -- "$d" 2>/dev/null || true; done
-'''
+from daunit.status import AppStatus, HostStatus, app_status
 
 
 def target_for(host: HostSpec) -> SSHTarget:
@@ -72,12 +68,11 @@ class Observer:
 
     @staticmethod
     def _ages(session: SSHSession, host: HostSpec, specs: list[AppSpec], apps: list[AppStatus]) -> None:
-        dirs = {a.app: f"{s.app_dir_on(host)}/releases/{a.release}"
+        dirs = {a.app: AppLayout.of(s, host).release_dir(a.release)
                 for s, a in zip(specs, apps, strict=True) if a.release}
         if not dirs:
             return
-        result = session.run(["sh", "-c", _AGES, "sh", *dirs.values()], check=False)
-        ages = parse_ages(result.text)
+        ages = read_fact(session, facts.ages(list(dirs.values())))
         for app in apps:
             app.release_age_s = ages.get(dirs.get(app.app, ""))
 

@@ -59,8 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     p_up.add_argument("--unit", default="auto", choices=["auto", "real", "double", "absent"])
     p_up.add_argument("--user", default="username", help="the DirectAdmin user")
     p_up.add_argument("--domain", default="example.com")
-    p_up.add_argument("--front", default="none", choices=["none", "nginx", "apache"],
-                      help="a front web server on :80/:443 with Unit behind it, as on DirectAdmin")
+    p_up.add_argument("--front", default="nginx", choices=["none", "nginx", "apache"],
+                      help="the web server on :80/:443 with Unit behind it, as on DirectAdmin "
+                           "(default nginx; none: Unit alone, on its own listeners)")
     for command, text in (("refill", "DirectAdmin's re-fill of Unit from its stored apps and routes"),
                           ("rewrite-confs", "`da build rewrite_confs`: re-fill Unit, rewrite the vhosts")):
         sub.add_parser(command, help=text).add_argument("--name", default="lab1")

@@ -330,11 +330,11 @@ def _validate(name: str, unit: str, user: str, domain: str, front: str = "none")
 
 
 def up(name: str = "lab1", *, unit: UnitChoice = "auto", user: str = "username",
-       domain: str = "example.com", front: FrontChoice = "none") -> LabHost:
+       domain: str = "example.com", front: FrontChoice = "nginx") -> LabHost:
     """Make lab host `name`, or return it when it already runs with the same settings.
 
-    front: "nginx" or "apache" makes the lab a DirectAdmin server in front of Unit (see
-    lab/directadmin.py); "none" (the default for now) leaves :80 to Unit itself.
+    front: "nginx" (the default) or "apache" makes the lab a DirectAdmin server in front of
+    Unit (see lab/directadmin.py), as a real one is; "none" leaves :80 to Unit itself.
     """
     _validate(name, unit, user, domain, front)
     if os.geteuid() != 0:

@@ -41,20 +41,16 @@ class Mount:
     kind: str  # "dir" or "file"
 
 
+# Directories the lab sees -> where they are in the state dir (under fs/).
+_DIR_MOUNTS = {"/home": "home", "/root": "root", "/run": "run", "/tmp": "tmp", "/var/tmp": "var-tmp",
+               "/usr/local/directadmin": "directadmin", "/var/log/unit": "unit-log",
+               "/var/lib/unit": "unit-state"}
+# Files of the lab's /etc, each from fs/etc/ of the same name.
+_ETC_FILES = ("passwd", "group", "shadow", "gshadow", "pip.conf")
+
 MOUNTS: tuple[Mount, ...] = (
-    Mount("/home", "fs/home", "dir"),
-    Mount("/root", "fs/root", "dir"),
-    Mount("/run", "fs/run", "dir"),
-    Mount("/tmp", "fs/tmp", "dir"),
-    Mount("/var/tmp", "fs/var-tmp", "dir"),
-    Mount("/usr/local/directadmin", "fs/directadmin", "dir"),
-    Mount("/var/log/unit", "fs/unit-log", "dir"),
-    Mount("/var/lib/unit", "fs/unit-state", "dir"),
-    Mount("/etc/passwd", "fs/etc/passwd", "file"),
-    Mount("/etc/group", "fs/etc/group", "file"),
-    Mount("/etc/shadow", "fs/etc/shadow", "file"),
-    Mount("/etc/gshadow", "fs/etc/gshadow", "file"),
-    Mount("/etc/pip.conf", "fs/etc/pip.conf", "file"),
+    *(Mount(path, f"fs/{source}", "dir") for path, source in _DIR_MOUNTS.items()),
+    *(Mount(f"/etc/{name}", f"fs/etc/{name}", "file") for name in _ETC_FILES),
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lab.errors import LabError
 
@@ -22,25 +22,22 @@ _MAX_INDEX = 254
 
 @dataclass(frozen=True)
 class LabNet:
+    """A lab's namespace and its veth pair number `index`: the link names on
+    either side and the two addresses, all made from the index."""
+
     netns: str
     index: int
+    # IFNAMSIZ is 16 including the NUL: "dlab254h" is 8.
+    host_link: str = field(init=False)
+    lab_link: str = field(init=False)
+    gateway: str = field(init=False)
+    address: str = field(init=False)
 
-    @property
-    def host_link(self) -> str:
-        # IFNAMSIZ is 16 including the NUL: "dlab254h" is 8.
-        return f"dlab{self.index}h"
-
-    @property
-    def lab_link(self) -> str:
-        return f"dlab{self.index}n"
-
-    @property
-    def gateway(self) -> str:
-        return f"10.77.{self.index}.1"
-
-    @property
-    def address(self) -> str:
-        return f"10.77.{self.index}.2"
+    def __post_init__(self) -> None:
+        made = {"host_link": f"dlab{self.index}h", "lab_link": f"dlab{self.index}n",
+                "gateway": f"10.77.{self.index}.1", "address": f"10.77.{self.index}.2"}
+        for name, value in made.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
 
 
 def netns_name(lab_name: str) -> str:

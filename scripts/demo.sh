@@ -24,8 +24,8 @@ stack=${DEMO_STACK:-dev}
 project=$(cd "${DEMO_PROJECT:-$root}" && pwd -P)
 config_file="$project/stacks/Pulumi.$stack.yaml"
 app=flask_app  # apps[0] of stacks/Pulumi.dev.yaml
-# Unit knows the app as daflask:<project>:<stack>:<app> (daunit/ownership.py).
-unit_name="daflask:$(sed -n 's/^name: *//p' "$project/Pulumi.yaml" | head -n 1):$stack:$app"
+domain=example.com
+project_name=$(sed -n 's/^name: *//p' "$project/Pulumi.yaml" | head -n 1)
 
 pulumi() { (cd "$project" && "$root/scripts/pulumi" "$@" --stack "$stack"); }
 lab_get() { "$py" -m lab get --name "$lab_name" "$1"; }
@@ -49,6 +49,25 @@ address=$(lab_get address)
 unit_kind=$(lab_get unit_kind)
 unit_socket=$(lab_get unit_socket)
 site=$(lab_get da_user)
+front=$(lab_get front)
+# Behind a front server (DirectAdmin's way, daunit/directadmin.py) Unit knows the app as
+# DOMAIN_N and its route as DOMAIN; on Unit alone as daflask:<project>:<stack>:<app>
+# (daunit/ownership.py). Either way the names come from the project's own code.
+names=$("$py" - "$project_name" "$stack" "$app" "$domain" "$front" <<'EOF'
+import sys
+from daunit import directadmin
+from daunit.ownership import Owner, unit_name
+project, stack, app, domain, front = sys.argv[1:]
+owner = Owner(project, stack)
+stored = directadmin.stored_name(owner, app)
+if front == "none":
+    print(unit_name(owner, app), unit_name(owner, app), "da-flask-hosts", stored)
+else:
+    print(directadmin.unit_app_name(domain, stored), directadmin.route_name(domain, "/"),
+          directadmin.DISPATCH_ROUTE, stored)
+EOF
+)
+read -r unit_name route_name dispatch_name stored_name <<<"$names"
 
 (cd "$project" && "$root/scripts/pulumi" stack select "$stack" --create --secrets-provider passphrase >/dev/null)
 # The stack follows the lab this run made (a new lab has a new host key).
@@ -79,22 +98,38 @@ lab_arg=""
 [ "$lab_name" = dev ] || lab_arg=" LAB=$lab_name"
 echo
 echo "== Unit's config for $app, read on the lab host through Unit's control socket $unit_socket"
-for key in "applications/$unit_name" "routes/$unit_name" routes/da-flask-hosts listeners; do
+for key in "applications/$unit_name" "routes/$route_name" "routes/$dispatch_name" listeners; do
   echo "GET /config/$key"
   on_lab curl -sS --max-time 10 --unix-socket "$unit_socket" "http://localhost/config/$key"
   echo
 done
+if [ "$front" != none ]; then
+  da_domains="/usr/local/directadmin/data/users/$site/domains"
+  echo "== What DirectAdmin has stored for it (a re-fill of Unit makes the config above from these)"
+  for f in "$da_domains/$domain.unit/$stored_name.json" "$da_domains/$domain.routes/$domain"; do
+    echo "$f"
+    on_lab cat "$f"
+  done
+  echo
+fi
 echo "== The app's tree on the host, $app_dir (mode owner:group path; the virtualenv's contents left out)"
 on_lab cd "$app_dir" '&&' find . -path "'./venvs/*/*'" -prune -o \
   '\(' -type l -printf "'%M %u:%g %p -> %l\n'" '\)' -o -printf "'%M %u:%g %p\n'" | LC_ALL=C sort -k3,3
 echo
 
 if [ "$unit_kind" = real ]; then
-  echo "== GET http://example.com/ (through Unit on the lab host $address)"
+  via="Unit on the lab host $address"
+  [ "$front" = none ] || via="$front on the lab host $address, Unit behind it"
+  echo "== GET http://example.com/ (through $via)"
   curl -sS --max-time 10 -H 'Host: example.com' "http://$address/" | sed -n '/<main>/,/<\/main>/p'
   echo "== GET http://example.com/static/style.css (served by Unit's share, not by Flask)"
   curl -sS --max-time 10 -o /dev/null -D - -H 'Host: example.com' "http://$address/static/style.css" \
     | grep -iE '^(HTTP|server|content-type|etag)'
+  if [ "$front" != none ]; then
+    echo "== GET https://example.com/ ($front with the domain's DirectAdmin certificate, checked against the lab CA)"
+    curl -sS --max-time 10 -o /dev/null -D - --cacert "$(lab_get ca_cert_path)" \
+      --resolve "example.com:443:$address" https://example.com/ | grep -iE '^(HTTP|server)'
+  fi
 else
   echo "== The lab's Unit is the control-API double (the lab found no real unitd when it was made), so the page cannot be fetched: it keeps Unit's config but runs no Python."
   echo "   For the page: build NGINX Unit 1.35 with its Python module and point UNITD at its unitd"

@@ -1,9 +1,10 @@
 """Fixtures shared by every test folder: lab hosts, and the markers that gate them.
 
-- `lab_host`: one lab host for the whole session (unit="auto": real unitd when found).
+- `lab_host`: one lab host for the whole session (unit="auto": real unitd when found), with
+  no front server (front="none": Unit itself on `*:80`).
 - `lab_factory(name, unit=..., user=..., domain=..., front=...)`: more labs, made once per name
-  (front "nginx"/"apache": a DirectAdmin server with that web server in front of Unit),
-  all removed at the end of the session.
+  (front "nginx", the default, or "apache": a DirectAdmin server with that web server in front
+  of Unit; "none": Unit on its own listeners), all removed at the end of the session.
 - `@pytest.mark.root` tests (and any test using a lab fixture) are skipped unless run
   as root; `@pytest.mark.real_unitd` tests are skipped when no real unitd is found.
 
@@ -76,7 +77,7 @@ def lab_factory(lab_name: Callable[[str], str]) -> Iterator[Callable[..., LabHos
     made: list[str] = []
 
     def make(name: str = "extra", *, unit: str = "auto", user: str = "username",
-             domain: str = "example.com", front: str = "none") -> LabHost:
+             domain: str = "example.com", front: str = "nginx") -> LabHost:
         full = lab_name(name)
         lab = up(full, unit=unit, user=user, domain=domain, front=front)  # type: ignore[arg-type]
         if full not in made:
@@ -95,5 +96,6 @@ def lab_factory(lab_name: Callable[[str], str]) -> Iterator[Callable[..., LabHos
 
 @pytest.fixture(scope="session")
 def lab_host(lab_factory: Callable[..., LabHost]) -> LabHost:
-    """The session's lab host (unit="auto")."""
-    return lab_factory("main")
+    """The session's lab host (unit="auto"), with no front server: the tests using it drive
+    Unit itself, on its own listeners (`*:80`)."""
+    return lab_factory("main", front="none")

@@ -53,8 +53,9 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def is_unknown(value: object) -> bool:
-    # Check gets the SDK's Unknown object; diff gets the sentinel string.
-    if value == UNKNOWN or isinstance(value, Unknown):
+    # Check gets the SDK's Unknown object (output.Unknown, or rpc's Unknown from
+    # the dynamic provider's server with keep_unknowns); diff the sentinel string.
+    if value == UNKNOWN or isinstance(value, Unknown) or type(value).__name__ == "Unknown":
         return True
     if isinstance(value, Mapping):
         return any(is_unknown(v) for v in value.values())

@@ -13,8 +13,9 @@ import hashlib
 import secrets
 
 from daunit import hostops
+from daunit.layout import ENV_FILE_MODE
 from daunit.providers.base import Provider, SiteInputs, Wire
-from daunit.providers.site import run_step
+from daunit.providers.site import read_fact, run_step
 from daunit.render import dotenv_bytes
 
 
@@ -46,20 +47,22 @@ class InstanceConfigProvider(Provider[InstanceConfigInputs, InstanceConfigOutput
         with self.session(inputs) as s:
             run_step(s, hostops.write_env(inputs.site(olds)),
                      stdin=dotenv_bytes(env), secrets=secret_values)
-        return InstanceConfigOutputs(env_file=f"{inputs.app_dir}/instance/.env", keys=sorted(env),
+        return InstanceConfigOutputs(env_file=inputs.site().layout.env_file, keys=sorted(env),
                                      revision=secrets.token_hex(8))
 
     def refresh(self, id_: str, inputs: InstanceConfigInputs,
                 recorded: InstanceConfigOutputs | None) -> dict[str, object] | None:
         with self.session(inputs) as s:
-            line = run_step(s, hostops.stat_env(inputs.site())).stdout.decode().split()
-        want = hashlib.sha256(dotenv_bytes(inputs.environment)).hexdigest()
-        if line != ["600", inputs.user, want]:
+            found = read_fact(s, hostops.env_file(inputs.site()))
+        want = hostops.EnvFile(ENV_FILE_MODE, inputs.user,
+                               hashlib.sha256(dotenv_bytes(inputs.environment)).hexdigest())
+        if found != want:
             # Missing, readable by others, or edited: report it gone so the
             # next `pulumi up` writes it again.
             return None
         return {}
 
     def remove(self, id_: str, inputs: InstanceConfigInputs) -> None:
+        site = inputs.site()
         with self.session(inputs) as s:
-            run_step(s, hostops.remove(inputs.site(), "instance", "logs"))
+            run_step(s, hostops.remove(site, site.layout.instance_dir, site.layout.logs_dir))

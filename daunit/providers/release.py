@@ -19,7 +19,7 @@ from daunit import hostops
 from daunit.errors import CommandError, DeployError
 from daunit.manifest import SourceFile
 from daunit.providers.base import Provider, SiteInputs, Wire
-from daunit.providers.site import run_step
+from daunit.providers.site import read_fact, run_step
 from daunit.shipped import ENTRY_NAME, entry_bytes
 
 if TYPE_CHECKING:
@@ -76,23 +76,22 @@ class ReleaseProvider(Provider[ReleaseInputs, ReleaseOutputs]):
                 sent_bytes = self._upload(s, site, inputs, sent, records)
             elif state != "EXISTS":
                 run_step(s, hostops.finish_release(site, rid, inputs.entry_point), stdin=records)
-        return ReleaseOutputs(release_dir=f"{site.app_dir}/releases/{rid}", files_sent=len(sent),
+        return ReleaseOutputs(release_dir=site.layout.release_dir(rid), files_sent=len(sent),
                               bytes_sent=sent_bytes)
 
     def _upload(self, s: SSHSession, site: hostops.Site, inputs: ReleaseInputs, sent: list[str],
                 records: bytes) -> int:
         rid, source, files = inputs.release_id, inputs.source, inputs.files
-        incoming = hostops.incoming_dir(site.app_dir, rid)
 
         def command(script: str, args: Sequence[str]) -> list[str]:
             return hostops.upload_and_finish(site, rid, inputs.entry_point, records, script, args)
         try:
-            return s.upload_files(incoming, {p: _content(source, p, files[p]) for p in sent},
-                                  command=command)
+            return s.upload_files(site.layout.incoming_dir(rid),
+                                  {p: _content(source, p, files[p]) for p in sent}, command=command)
         except DeployError as exc:
             # The connection still works: leave nothing half-made.
-            run_step(s, hostops.remove(site, f"releases/.incoming-{rid}",
-                                       f"releases/.incoming-{rid}.manifest"), check=False)
+            run_step(s, hostops.remove(site, site.layout.incoming_dir(rid),
+                                       site.layout.incoming_manifest(rid)), check=False)
             if isinstance(exc, CommandError):
                 raise self._explain_upload_failure(s, site, exc, Path(source), sent) from exc
             raise
@@ -102,14 +101,10 @@ class ReleaseProvider(Provider[ReleaseInputs, ReleaseOutputs]):
                                 sent: list[str]) -> DeployError:
         """tar reports a full disk as "Wrote only N of M bytes": say it plainly."""
         need = sum((source / p).stat().st_size for p in sent if (source / p).is_file())
-        app = site.app_dir
-        df_step = hostops.as_site_user(hostops.Site(site.user, app, access=site.access),
-                                       'df -Pk -- "$1"', check_domain=False)
-        df = s.run(df_step, check=False).stdout.decode().splitlines()
-        free_kib = int(df[-1].split()[3]) if len(df) > 1 else -1
-        if 0 <= free_kib * 1024 < need:
+        free_kib = read_fact(s, hostops.free_space(site))
+        if free_kib is not None and free_kib * 1024 < need:
             return DeployError(
-                f"No space left on device: the release needs {need // 1024} KiB under {app}, "
+                f"No space left on device: the release needs {need // 1024} KiB under {site.app_dir}, "
                 f"{free_kib} KiB are free. Free space on the host (old backups, logs), "
                 f"then run `pulumi up` again; the live release keeps serving.",
                 host=exc.host, resource=exc.resource)
@@ -118,13 +113,14 @@ class ReleaseProvider(Provider[ReleaseInputs, ReleaseOutputs]):
     def refresh(self, id_: str, inputs: ReleaseInputs,
                 recorded: ReleaseOutputs | None) -> dict[str, object] | None:
         with self.session(inputs) as s:
-            result = run_step(s, hostops.hash_tree(inputs.site(), inputs.release_id), check=False)
-        if result.exit_status != 0:
+            live = read_fact(s, hostops.release_files(inputs.site(), inputs.release_id))
+        if live is None:
             return None
         # What is there, files and planted links alike: a hand edit shows as
         # a changed file in `preview --refresh`, and the update repairs it.
-        return {"files": hostops.parse_hash_tree(result.stdout)}
+        return {"files": live}
 
     def remove(self, id_: str, inputs: ReleaseInputs) -> None:
+        site = inputs.site()
         with self.session(inputs) as s:
-            run_step(s, hostops.remove(inputs.site(), "releases", "current"))
+            run_step(s, hostops.remove(site, site.layout.releases_dir, site.layout.current_link))

@@ -7,14 +7,17 @@ error, not the whole script the command line holds.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from daunit import hostops
 from daunit.errors import CommandError, DeployError
 
 if TYPE_CHECKING:
     from daunit.remote.ssh import CommandResult, SSHSession
+
+
+T = TypeVar("T")
 
 
 class RefusedError(DeployError):
@@ -33,9 +36,8 @@ def run_step(s: SSHSession, argv: Sequence[str], *, stdin: bytes | None = None,
         raise RefusedError(f"refused: {reason}", host=exc.host, resource=exc.resource) from None
 
 
-def upload_command(site: hostops.Site) -> Callable[[str, Sequence[str]], list[str]]:
-    """The `command` for SSHSession.upload_files that extracts as the site user."""
-    def command(script: str, args: Sequence[str]) -> list[str]:
-        # as_site_user hands the step the app dir as $1: drop it.
-        return hostops.as_site_user(site, "shift\n" + script, *args)
-    return command
+def read_fact(s: SSHSession, fact: hostops.Fact[T], *, timeout: float | None = None) -> T:
+    """Run a host read and parse what it printed."""
+    result = run_step(s, fact.argv, check=fact.check, timeout=timeout)
+    return fact.parse(result.exit_status, result.stdout)
+

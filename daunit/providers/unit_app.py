@@ -13,16 +13,25 @@ is refused with an error naming it. A change of `name` (the previous
 release named apps by the bare app name) is an update, not a replace: the
 new object is made beside the old one, the route switches to it
 (UnitRoute), and the route removes the old one after the switch.
+
+On a DirectAdmin server (`storage` given, daunit.directadmin) the object is
+also stored where DirectAdmin re-fills Unit from (DOMAIN.unit/N.json), after
+the PUT and in the same form; a failed health check puts both back. `read`
+compares the stored file with the live object: a difference is drift.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from daunit import hostops
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.ownership import app_claim_problem, dir_sharing_problem
+from daunit.providers import da_storage
 from daunit.providers.base import Health, Provider, SiteInputs, UnitInputs, Wire
+
+if TYPE_CHECKING:
+    from daunit.remote.ssh import SSHSession
 
 
 def app_path(name: str) -> list[str]:
@@ -39,6 +48,9 @@ class UnitApplicationInputs(SiteInputs, UnitInputs):
     # Releases and venvs kept after a switch.
     keep: int = 5
     health: Health | None = None
+    # On a DirectAdmin server: where DirectAdmin stores the app ({user, domain, name,
+    # route}; daunit.directadmin); refresh adds inSync.
+    storage: dict[str, Any] | None = None
 
     def label(self) -> str:
         return self.name
@@ -107,10 +119,15 @@ class UnitApplicationProvider(Provider[UnitApplicationInputs, UnitApplicationOut
                            or dir_sharing_problem(name, apps, ours, inputs.app_dir))
                 if problem:
                     raise ConfigError(problem, host=s.target.host)
+                stored = self._stored_app(s, inputs, ours, app_dirs_of(inputs, olds))
                 if before != inputs.config:
                     unit.put(app_path(name), inputs.config)
+                if inputs.storage and stored != inputs.config:
+                    da_storage.write_app(s, inputs.storage, inputs.config)
             health = inputs.health
-            routed = health is not None and unit.exists(["config", "routes", name])
+            # On DirectAdmin the route is named after the domain (daunit.directadmin).
+            route = (inputs.storage or {}).get("route") or name
+            routed = health is not None and unit.exists(["config", "routes", route])
             if routed and health:
                 from daunit.remote.health import check_health
 
@@ -121,18 +138,41 @@ class UnitApplicationProvider(Provider[UnitApplicationInputs, UnitApplicationOut
                     # previous release keeps serving.
                     if before is not None:
                         unit.put(app_path(name), before)
+                    if inputs.storage and stored != inputs.config:
+                        da_storage.write_app(s, inputs.storage, stored)
                     raise
             site = inputs.site(olds)
             s.run(hostops.switch_and_prune(site, inputs.release_id, inputs.keep,
                                            [inputs.release_id, inputs.venv_key]))
         return UnitApplicationOutputs(health_checked=routed)
 
+    @staticmethod
+    def _stored_app(s: SSHSession, inputs: UnitApplicationInputs, ours: set[str],
+                    app_dirs: list[str]) -> dict[str, Any] | None:
+        """On a DirectAdmin server: the app DirectAdmin has stored under our N, refused
+        when it is another stack's (or nobody's) as the live object would be."""
+        if not inputs.storage:
+            return None
+        stored = da_storage.read(s, inputs.storage).app
+        problem = app_claim_problem(f"{inputs.name} (stored by DirectAdmin)", stored, ours, app_dirs)
+        if problem:
+            raise ConfigError(problem, host=s.target.host)
+        return stored
+
     def refresh(self, id_: str, inputs: UnitApplicationInputs,
                 recorded: UnitApplicationOutputs | None) -> dict[str, object] | None:
         # The id is the name at create; after a rename only `name` is current.
-        with self.unit_api(inputs) as (_s, unit):
+        with self.unit_api(inputs) as (s, unit):
             live = unit.get_or(app_path(inputs.name or id_))
-        return None if live is None else {"config": live}
+            stored = da_storage.read(s, inputs.storage).app if inputs.storage else None
+        if live is None:
+            return None
+        found: dict[str, object] = {"config": live}
+        if inputs.storage:
+            # A stored file edited or removed by hand is drift: the next re-fill would
+            # put that into Unit. Shown as storage.inSync false; `up` writes it again.
+            found["storage"] = {**inputs.storage, "inSync": stored == live}
+        return found
 
     def remove(self, id_: str, inputs: UnitApplicationInputs) -> None:
         name = inputs.name or id_
@@ -141,6 +181,10 @@ class UnitApplicationProvider(Provider[UnitApplicationInputs, UnitApplicationOut
             problem = app_claim_problem(name, live, owners_of(inputs), app_dirs_of(inputs))
             if problem:
                 raise ConfigError(problem, host=s.target.host)
+            if inputs.storage:
+                self._stored_app(s, inputs, owners_of(inputs), app_dirs_of(inputs))
+                # First out of storage: a re-fill in between must not bring it back.
+                da_storage.write_app(s, inputs.storage, None)
             if live is None:
                 return  # already gone is what we wanted
             try:

@@ -40,6 +40,17 @@ if TYPE_CHECKING:
 
 Owned = Callable[[str], bool]
 
+# The front server owns 443 on a DirectAdmin server and serves the domain's certificate.
+_FRONT_SERVES_TLS = (
+    "app {app}: on a DirectAdmin server the front web server serves HTTPS on 443 with the "
+    "domain's DirectAdmin certificate; Unit cannot listen there. Remove `tls` from the app "
+    "(or set the host's `directadminMode: off` on a server without a front web server).")
+
+
+def _directadmin_way(mode: object) -> bool:
+    """UnitHost's daMode says the host is run the DirectAdmin way (not unknown, not {})."""
+    return isinstance(mode, dict) and bool(mode.get("unitPort"))
+
 
 class UnitCertificateInputs(UnitInputs):
     # The app's name in the stack config, and its Unit name (bundle names
@@ -58,6 +69,8 @@ class UnitCertificateInputs(UnitInputs):
     # source directadmin: DirectAdmin's files on the host.
     cert_file: str | None = None
     key_file: str | None = None
+    # UnitHost's daMode (absent in state of an earlier release): TLS is refused there.
+    da_mode: Any = None
 
 
 class UnitCertificateOutputs(Wire):
@@ -97,6 +110,8 @@ class UnitCertificateProvider(Provider[UnitCertificateInputs, UnitCertificateOut
         elif news.get("source") == "directadmin":
             failures += [CheckFailure(f, f"{f} is required by UnitCertificate with source directadmin")
                          for f in ("certFile", "keyFile") if not news.get(f)]
+        if _directadmin_way(news.get("daMode")):
+            failures.append(CheckFailure("daMode", _FRONT_SERVES_TLS.format(app=app)))
         return CheckResult(news, failures)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -125,6 +140,8 @@ class UnitCertificateProvider(Provider[UnitCertificateInputs, UnitCertificateOut
 
     def _install(self, inputs: UnitCertificateInputs, olds: UnitCertificateInputs | None,
                  recorded_name: str | None) -> UnitCertificateOutputs:
+        if _directadmin_way(inputs.da_mode):
+            raise ConfigError(_FRONT_SERVES_TLS.format(app=inputs.app))
         listener, domain = inputs.listener, inputs.domain
         dispatch = inputs.dispatch_route
         owned = _owner(inputs, olds, recorded_name)

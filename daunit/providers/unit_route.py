@@ -12,14 +12,25 @@ did not make are never changed. When the route's name changes (the previous
 release named it after the bare app name), the new route is made, the
 dispatch entry switches to it in place, and after the health check the old
 route and the old application are removed.
+
+On a DirectAdmin server (`storage` given, daunit.directadmin) the route is
+DirectAdmin's for the domain's location, its dispatch entry goes where the
+re-fill puts it, and the steps are stored in DOMAIN.routes/DOMAIN; when the
+stored locations change, DirectAdmin rewrites the user's vhosts, which wires
+the front server to Unit. `read` compares the stored steps with the live ones.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pulumi.dynamic import DiffResult
+
+from daunit import directadmin
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
+from daunit.layout import app_dir_of
 from daunit.ownership import app_claim_problem, app_owner_mark, name_owner, passes_to_app
-from daunit.providers.base import Health, Provider, UnitInputs, Wire
+from daunit.providers import da_storage
+from daunit.providers.base import Health, Provider, UnitInputs, Wire, is_unknown
 from daunit.providers.unit_app import app_dirs_of, app_path, owners_of
 from daunit.routing import (
     dispatch_with,
@@ -31,6 +42,7 @@ from daunit.routing import (
 )
 
 if TYPE_CHECKING:
+    from daunit.remote.ssh import SSHSession
     from daunit.remote.unit import UnitClient
 
 
@@ -46,6 +58,9 @@ class UnitRouteInputs(UnitInputs):
     owner: str = ""
     app_dir: str = ""
     health: Health | None = None
+    # On a DirectAdmin server: where DirectAdmin stores the domain's routes ({user,
+    # domain, location}; daunit.directadmin); refresh adds inSync.
+    storage: dict[str, Any] | None = None
 
     def label(self) -> str:
         return self.name
@@ -63,30 +78,24 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
     def id_of(self, inputs: UnitRouteInputs) -> str:
         return inputs.name
 
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = super().diff(id_, olds, news)
+        # A dispatch route not known at preview: the host's mode (UnitHost's daMode) is
+        # read again in this run, as in the first run after an upgrade. Nearly always it
+        # is the one in state; when it really changed, `up` sees that and replaces then.
+        if "dispatchRoute" in (result.replaces or []) and is_unknown(news.get("dispatchRoute")):
+            return DiffResult(changes=True, replaces=[], stables=result.stables,
+                              delete_before_replace=False)
+        return result
+
     def apply(self, inputs: UnitRouteInputs, olds: UnitRouteInputs | None) -> UnitRouteOutputs:
-        name, dispatch, listener = inputs.name, inputs.dispatch_route, inputs.listener
+        name, dispatch = inputs.name, inputs.dispatch_route
         previous = olds.name if olds and olds.name != name else None
+        ours, dirs = owners_of(inputs, olds), _app_dirs(inputs, olds)
         with self.unit_api(inputs) as (s, unit):
             with self.host_lock(s, f"UnitRoute {name}"):
-                # Only the two parts we touch: the whole /config holds every
-                # app on the host and grows with them.
-                routes = unit.get_or("/config/routes")
-                if isinstance(routes, dict):
-                    listeners = unit.get_or("/config/listeners") or {}
-                else:
-                    routes, listeners = self._named_routes(unit)
-                ours, dirs = owners_of(inputs, olds), _app_dirs(inputs, olds)
-                self._check_claim(unit, routes, name, inputs, ours, dirs, s.target.host)
-                own = {name}
-                if previous and self._route_is_ours(unit, routes, previous, inputs, ours, dirs):
-                    own.add(previous)
-                old_dispatch = routes.get(dispatch)
-                self._check_hosts(unit, old_dispatch or [], inputs, own, s.target.host)
-                old_steps = routes.get(name)
-                unit.put(["config", "routes", name], inputs.steps)
-                unit.put(["config", "routes", dispatch],
-                         dispatch_with(old_dispatch or [], own, inputs.dispatch_entry))
-                self._ensure_listener(unit, listeners, listener, dispatch)
+                old_steps, old_dispatch, own, stored = self._switch(s, unit, inputs, previous,
+                                                                    ours, dirs)
             # The check waits for the app to start: outside the lock, or every
             # other app on the host would wait for this one's start-up too.
             health = inputs.health
@@ -98,11 +107,85 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
                 except HealthCheckError:
                     with self.host_lock(s, f"UnitRoute {name} (revert)"):
                         self._restore(unit, name, dispatch, old_steps, old_dispatch, own)
+                        if stored is not None and inputs.storage:
+                            self._store(s, inputs.storage,
+                                        {**stored, _location(inputs): inputs.steps}, old_steps)
                     raise
             if previous or passes_to_app(olds.steps if olds else None) - passes_to_app(inputs.steps):
                 with self.host_lock(s, f"UnitRoute {name} (old names)"):
                     self._remove_previous(unit, own - {name}, inputs, olds, ours, dirs)
         return UnitRouteOutputs(health_checked=inputs.health is not None)
+
+    def _switch(self, s: SSHSession, unit: UnitClient, inputs: UnitRouteInputs,
+                previous: str | None, ours: set[str], dirs: list[str],
+                ) -> tuple[Any, list[dict[str, Any]] | None, set[str], dict[str, Any] | None]:
+        """Under the host lock: our route, our dispatch entry and the listener (and on
+        DirectAdmin the stored routes) as the inputs say. Returns what a revert needs:
+        the old steps, the old dispatch route, the route's names, the stored routes."""
+        name, dispatch = inputs.name, inputs.dispatch_route
+        # Only the two parts we touch: the whole /config holds every
+        # app on the host and grows with them.
+        routes = unit.get_or("/config/routes")
+        if isinstance(routes, dict):
+            listeners = unit.get_or("/config/listeners") or {}
+        else:
+            routes, listeners = self._named_routes(unit)
+        self._check_claim(unit, routes, name, inputs, ours, dirs, s.target.host)
+        stored = self._stored_routes(s, unit, inputs, ours, dirs)
+        own = {name}
+        if previous and self._route_is_ours(unit, routes, previous, inputs, ours, dirs):
+            own.add(previous)
+        old_dispatch = routes.get(dispatch)
+        new_dispatch = self._new_dispatch(unit, old_dispatch or [], inputs, own,
+                                          stored is not None, s.target.host)
+        old_steps = routes.get(name)
+        unit.put(["config", "routes", name], inputs.steps)
+        unit.put(["config", "routes", dispatch], new_dispatch)
+        self._ensure_listener(unit, listeners, inputs.listener, dispatch)
+        if stored is not None and inputs.storage:
+            self._store(s, inputs.storage, stored, inputs.steps)
+        return old_steps, old_dispatch, own, stored
+
+    def _new_dispatch(self, unit: UnitClient, old: list[dict[str, Any]], inputs: UnitRouteInputs,
+                      own: set[str], directadmin_way: bool, host: str) -> list[Any]:
+        """The dispatch route with our entry: DirectAdmin's (one route per host and
+        location, in the re-fill's order), or ours (a domain another entry serves refused)."""
+        if directadmin_way:
+            return directadmin.dispatch_with(old, inputs.dispatch_entry)
+        self._check_hosts(unit, old, inputs, own, host)
+        return dispatch_with(old, own, inputs.dispatch_entry)
+
+    # -- DirectAdmin's storage (daunit.directadmin) ---------------------------
+    def _stored_routes(self, s: SSHSession, unit: UnitClient, inputs: UnitRouteInputs,
+                       ours: set[str], app_dirs: list[str]) -> dict[str, Any] | None:
+        """On a DirectAdmin server: the domain's stored routes ({location: steps});
+        refused when our location there passes to an application not ours. None
+        when the host is not run the DirectAdmin way."""
+        if not inputs.storage:
+            return None
+        stored = da_storage.read(s, inputs.storage).routes or {}
+        location = _location(inputs)
+        if location in stored:
+            problem = self._route_problem(unit, {inputs.name: stored[location]}, inputs.name,
+                                          inputs, ours, app_dirs)
+            if problem:
+                raise ConfigError(f"DirectAdmin's stored routes of {inputs.storage['domain']} "
+                                  f"for {location}: {problem} They are not changed.",
+                                  host=s.target.host)
+        return dict(stored)
+
+    @staticmethod
+    def _store(s: SSHSession, storage: dict[str, Any], stored: dict[str, Any],
+               steps: list[Any] | None) -> None:
+        """Our location's steps into the routes file (None: out of it); when the set of
+        locations changes, DirectAdmin rewrites the user's vhosts so the front server
+        proxies exactly the locations with Unit routes."""
+        location = storage.get("location") or directadmin.ROOT_LOCATION
+        new = {k: v for k, v in stored.items() if k != location}
+        if steps is not None:
+            new[location] = steps
+        if new != stored:
+            da_storage.write_routes(s, storage, new, rewrite=set(new) != set(stored))
 
     # -- ownership ----------------------------------------------------------
     @staticmethod
@@ -219,12 +302,18 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
     def refresh(self, id_: str, inputs: UnitRouteInputs,
                 recorded: UnitRouteOutputs | None) -> dict[str, object] | None:
         name, dispatch = inputs.name or id_, inputs.dispatch_route
-        with self.unit_api(inputs) as (_s, unit):
+        with self.unit_api(inputs) as (s, unit):
             routes = unit.get("/config/routes")
+            stored = da_storage.read(s, inputs.storage).routes if inputs.storage else None
         if not isinstance(routes, dict) or name not in routes:
             return None
         entry = own_dispatch_entry(routes.get(dispatch) or [], name)
-        return {"steps": routes[name], "dispatchEntry": entry}
+        found: dict[str, object] = {"steps": routes[name], "dispatchEntry": entry}
+        if inputs.storage:
+            # The stored steps edited or removed by hand: drift (a re-fill would serve them).
+            in_sync = (stored or {}).get(_location(inputs)) == routes[name]
+            found["storage"] = {**inputs.storage, "inSync": in_sync}
+        return found
 
     def remove(self, id_: str, inputs: UnitRouteInputs) -> None:
         name, dispatch = inputs.name or id_, inputs.dispatch_route
@@ -238,6 +327,10 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
                 raise ConfigError(
                     f"{problem} The route is left as it is; forget it with `pulumi state "
                     "delete` if this stack no longer has it.", host=s.target.host)
+            stored = self._stored_routes(s, unit, inputs, owners_of(inputs), _app_dirs(inputs))
+            if stored is not None and inputs.storage:
+                # Out of storage first: a re-fill in between must not bring it back.
+                self._store(s, inputs.storage, stored, None)
             self._drop_entry(unit, routes, name, dispatch)
             if name in routes:
                 _delete_quietly(unit, ["config", "routes", name])
@@ -258,6 +351,10 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
             unit.delete(["config", "routes", dispatch])
 
 
+def _location(inputs: UnitRouteInputs) -> str:
+    return str((inputs.storage or {}).get("location") or directadmin.ROOT_LOCATION)
+
+
 def _app_dirs(inputs: UnitRouteInputs, olds: UnitRouteInputs | None = None) -> list[str]:
     """The app's directories: an input since the naming scheme (with the one its
     state recorded); for state of the previous release, read from its static
@@ -266,8 +363,9 @@ def _app_dirs(inputs: UnitRouteInputs, olds: UnitRouteInputs | None = None) -> l
         return app_dirs_of(inputs, olds)
     for step in inputs.steps:
         share = (step.get("action") or {}).get("share")
-        if isinstance(share, str) and "/releases/" in share:
-            return [share.split("/releases/", 1)[0]]
+        app_dir = app_dir_of(share) if isinstance(share, str) else None
+        if app_dir is not None:
+            return [app_dir]
     return []
 
 

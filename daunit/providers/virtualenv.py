@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from daunit import hostops
 from daunit.providers.base import Provider, SiteInputs, Wire
-from daunit.providers.site import run_step
+from daunit.providers.site import read_fact, run_step
 
 
 class VirtualenvInputs(SiteInputs):
@@ -44,16 +44,16 @@ class VirtualenvProvider(Provider[VirtualenvInputs, VirtualenvOutputs]):
         step = hostops.build_venv(site, inputs.key, inputs.python, seed_key(inputs, olds))
         with self.session(inputs) as s:
             result = run_step(s, step, stdin=inputs.requirements.encode(), timeout=1800)
-        return VirtualenvOutputs(venv_dir=f"{site.app_dir}/venvs/{inputs.key}",
+        return VirtualenvOutputs(venv_dir=site.layout.venv_dir(inputs.key),
                                  built=result.stdout.decode().strip() in ("BUILT", "SEEDED"))
 
     def refresh(self, id_: str, inputs: VirtualenvInputs,
                 recorded: VirtualenvOutputs | None) -> dict[str, object] | None:
         with self.session(inputs) as s:
-            step = hostops.venv_complete(inputs.site(), inputs.key)
-            ok = run_step(s, step, check=False).exit_status == 0
+            ok = read_fact(s, hostops.venv_built(inputs.site(), inputs.key))
         return {} if ok else None
 
     def remove(self, id_: str, inputs: VirtualenvInputs) -> None:
+        site = inputs.site()
         with self.session(inputs) as s:
-            run_step(s, hostops.remove(inputs.site(), "venvs"))
+            run_step(s, hostops.remove(site, site.layout.venvs_dir))

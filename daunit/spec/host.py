@@ -137,6 +137,11 @@ class HostSpec(Spec):
     unit_log: Annotated[str, RemotePath("unitLog", example="/var/log/unit/unit.log")] = "/var/log/unit/unit.log"
     python: Annotated[str, RemotePath("python", example="/usr/bin/python3.11")] = "/usr/bin/python3.11"
     enable_unit: bool = False
+    # Root mode the DirectAdmin way (Unit behind the front web server, apps and routes
+    # stored where DirectAdmin re-fills from; daunit/directadmin.py): auto decides from
+    # the server, on insists (refused where DirectAdmin is missing), off keeps Unit's own
+    # listener (e.g. *:80 on a server without a front web server).
+    directadmin_mode: str = "auto"
     # access: user (daunit.spec.access): SSH as daUser, Unit through CMD_UNIT, no root.
     access: str = "root"
     directadmin: DirectAdminAccess | None = None
@@ -173,6 +178,15 @@ class HostSpec(Spec):
     @classmethod
     def _host_key(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else check_host_key(value, info.data.get("address"), info.data.get("port"))
+
+    @field_validator("directadmin_mode")
+    @classmethod
+    def _directadmin_mode(cls, value: str) -> str:
+        if value not in ("auto", "on", "off"):
+            raise invalid(f"directadminMode {show(value)} is not auto, on or off: auto deploys the "
+                          "DirectAdmin way where the server is one (front web server, unit_port), "
+                          "off keeps Unit's own listener")
+        return value
 
     @field_validator("unit_log")
     @classmethod

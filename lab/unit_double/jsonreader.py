@@ -137,11 +137,7 @@ class _Reader:
         self.pos += 1
         members: dict[str, Any] = {}
         while True:
-            self.skip()
-            if self.at_end():
-                raise JsonError(OPEN_OBJECT, self.pos)
-            if self.peek() == b"}":
-                self.pos += 1
+            if self.ends_here(b"}", OPEN_OBJECT):
                 return members
             name_at = self.pos
             if self.peek() != b'"':
@@ -154,34 +150,34 @@ class _Reader:
             if self.closes(b"}", OPEN_OBJECT, OBJECT_SEPARATOR):
                 return members
 
-    def colon(self) -> None:
-        self.skip()
-        if self.at_end():
-            raise JsonError(MEMBER_WITHOUT_VALUE, self.pos)
-        if self.peek() != b":":
-            raise JsonError(NO_COLON, self.pos)
-        self.pos += 1
-
-    def closes(self, closer: bytes, at_end: str, otherwise: str) -> bool:
-        """After a member: True at the closer (consumed), False after a comma."""
+    def ends_here(self, mark: bytes, at_end: str) -> bool:
+        """Past blanks: True at `mark` (consumed), False at anything else; the
+        error `at_end` when the text ends first."""
         self.skip()
         if self.at_end():
             raise JsonError(at_end, self.pos)
-        found = self.peek()
-        if found not in (closer, b","):
+        if self.peek() == mark:
+            self.pos += 1
+            return True
+        return False
+
+    def colon(self) -> None:
+        if not self.ends_here(b":", MEMBER_WITHOUT_VALUE):
+            raise JsonError(NO_COLON, self.pos)
+
+    def closes(self, closer: bytes, at_end: str, otherwise: str) -> bool:
+        """After a member: True at the closer (consumed), False after a comma."""
+        if self.ends_here(closer, at_end):
+            return True
+        if not self.ends_here(b",", at_end):
             raise JsonError(otherwise, self.pos)
-        self.pos += 1
-        return found == closer
+        return False
 
     def array(self) -> list[Any]:
         self.pos += 1
         items: list[Any] = []
         while True:
-            self.skip()
-            if self.at_end():
-                raise JsonError(OPEN_ARRAY, self.pos)
-            if self.peek() == b"]":
-                self.pos += 1
+            if self.ends_here(b"]", OPEN_ARRAY):
                 return items
             items.append(self.value(OPEN_ARRAY))
             if self.closes(b"]", OPEN_ARRAY, ARRAY_SEPARATOR):

@@ -22,7 +22,7 @@ NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0
 
 @pytest.fixture(scope="module")
 def lab(lab_factory: Any) -> Any:
-    return lab_factory("audit")
+    return lab_factory("audit", front="none")
 
 
 @pytest.fixture(scope="module")

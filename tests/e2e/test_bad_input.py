@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.root, pytest.mark.engine]
 
 @pytest.fixture(scope="module")
 def lab(lab_factory: Any) -> Any:
-    return lab_factory("e2e-bad")
+    return lab_factory("e2e-bad", front="none")
 
 
 @pytest.fixture(scope="module")

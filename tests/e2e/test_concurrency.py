@@ -27,7 +27,7 @@ def names_in_dispatch(lab: Any) -> set[str]:
 
 @pytest.fixture(scope="module")
 def lab(lab_factory: Any) -> Any:
-    return lab_factory("conc")
+    return lab_factory("conc", front="none")
 
 
 def _apps(d: Any, names: list[str]) -> list[dict[str, Any]]:

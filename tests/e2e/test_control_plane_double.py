@@ -26,7 +26,7 @@ def unit_config(lab: Any) -> dict[str, Any]:
 
 def test_deploy_noop_destroy_against_the_double(lab_factory: Any,
                                                 deployment_factory: Any) -> None:
-    lab = lab_factory("double", unit="double")
+    lab = lab_factory("double", unit="double", front="none")
     assert lab.unit_kind == "double"
     d = deployment_factory("double")
     d.write_config({"lab": host_config(lab)},

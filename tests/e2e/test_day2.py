@@ -26,7 +26,7 @@ UNIT_APP = unit_name("day2", APP)  # its name in Unit (daunit.ownership)
 
 @pytest.fixture(scope="module")
 def lab(lab_factory: Any) -> Any:
-    return lab_factory("day2")
+    return lab_factory("day2", front="none")
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
+from daunit import directadmin
+from daunit.ownership import Owner
 from lab.host import LabHost, down
 from tests.e2e.conftest import make_project
 from tests.e2e.test_deploy import unit_config
@@ -156,15 +158,24 @@ def test_the_health_check_is_off_in_the_stack_config_and_the_output_says_so(
 def test_demo_prints_unit_config_for_the_app_as_unit_holds_it(double_demo: Demo) -> None:
     held = unit_config(double_demo.lab())
     out = double_demo.result.stdout if double_demo.result else ""
-    (name,) = [n for n in held["applications"] if n.endswith(f":{APP}")]
-    assert name.startswith("daflask:")
+    # The default lab (`python -m lab up` with no --front) has nginx in front: the app goes
+    # the DirectAdmin way, named DOMAIN_N.
+    assert double_demo.lab().front == "nginx"
+    stored = directadmin.stored_name(Owner("da-flask", "demo-double"), APP)
+    name = directadmin.unit_app_name("example.com", stored)
+    assert list(held["applications"]) == [name]
     app = printed_json(out, f"applications/{name}")
     assert app == held["applications"][name]
     assert app["user"] == "username" and app["path"].startswith(f"{APP_DIR}/releases/")
-    assert printed_json(out, f"routes/{name}") == held["routes"][name]
-    assert printed_json(out, "routes/da-flask-hosts") == held["routes"]["da-flask-hosts"]
+    assert printed_json(out, "routes/example.com") == held["routes"]["example.com"]
+    assert printed_json(out, "routes/da_dispatch") == held["routes"]["da_dispatch"]
+    port = double_demo.lab().unit_port
     assert printed_json(out, "listeners") == held["listeners"] == {
-        "*:80": {"pass": "routes/da-flask-hosts"}}
+        f"127.0.0.1:{port}": {"pass": "routes/da_dispatch"}}
+    # And what DirectAdmin stored, from which its re-fill makes the same.
+    assert f"example.com.unit/{stored}.json\n" in out
+    stored_at = out.index(f"example.com.unit/{stored}.json\n") + len(f"example.com.unit/{stored}.json\n")
+    assert json.JSONDecoder().raw_decode(out[stored_at:])[0] == app
 
 
 def test_demo_prints_the_tree_on_the_host_with_modes_and_owners(double_demo: Demo) -> None:
@@ -209,10 +220,12 @@ def test_failed_health_check_is_said_once_without_paramiko_lines(double_demo: De
     assert not PARAMIKO_LINES.search(out), PARAMIKO_LINES.findall(out)
     # The engine's progress rows repeat the first line of a resource's error;
     # the error itself, with what we found, is in its Diagnostics once.
-    error = "health check http://example.com/ (via *:80) failed: expected 200, got no answer"
+    # Behind the front server the check goes to Unit's loopback listener (unit_port).
+    port = double_demo.lab().unit_port
+    error = f"health check http://example.com/ (via 127.0.0.1:{port}) failed: expected 200, got no answer"
     diagnostics = out.split("\nDiagnostics:\n", 1)[1]
     assert diagnostics.count(error) == 1, diagnostics
-    assert out.count("nothing accepts connections on 127.0.0.1:80 on the host") == 1, diagnostics
+    assert out.count(f"nothing accepts connections on 127.0.0.1:{port} on the host") == 1, diagnostics
 
 
 @pytest.mark.real_unitd
@@ -224,8 +237,12 @@ def test_demo_with_a_real_unitd_fetches_the_page_and_a_static_file(
     assert demo.lab().unit_kind == "real"
     assert DOUBLE_LINE not in demo.output
     assert "<main>" in result.stdout and "Hello from the lab host" in result.stdout
+    # Through nginx in front (its Server header), on :80 and on :443 with the domain's
+    # certificate checked against the lab CA.
     static = result.stdout.split("== GET http://example.com/static/style.css", 1)[1]
-    assert re.search(r"^HTTP/1\.1 200", static, re.M) and re.search(r"^Server: Unit/", static, re.M)
+    assert re.search(r"^HTTP/1\.1 200", static, re.M) and re.search(r"^Server: nginx", static, re.M)
+    https = result.stdout.split("== GET https://example.com/ (nginx with the domain's DirectAdmin", 1)[1]
+    assert re.search(r"^HTTP/[12](\.1)? 200", https, re.M), https[:500]
     assert "healthCheck" not in json.dumps(yaml.safe_load(demo.config_file.read_text()))
     assert not PARAMIKO_LINES.search(demo.output)
 

@@ -63,7 +63,7 @@ def resource_outputs(d: Deployment, suffix: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def lab(lab_factory: Any) -> Any:
-    return lab_factory("e2e")
+    return lab_factory("e2e", front="none")
 
 
 @pytest.fixture(scope="module")

@@ -163,7 +163,7 @@ def test_as_the_directadmin_user_what_root_keeps_is_not_checked(front_lab: Any,
 
 @pytest.fixture(scope="module")
 def plain_lab(lab_factory: Any) -> Any:
-    return lab_factory("doctor-plain")
+    return lab_factory("doctor-plain", front="none")
 
 
 def test_what_a_plain_server_lacks_is_a_warning_with_what_to_do(plain_lab: Any,

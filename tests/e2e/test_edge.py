@@ -43,7 +43,7 @@ RECORD = os.environ.get("RECORD_PREVIEWS")
 
 @pytest.fixture(scope="module")
 def lab(lab_factory: Any) -> Any:
-    return lab_factory("edge")
+    return lab_factory("edge", front="none")
 
 
 @pytest.fixture(scope="module")
@@ -298,7 +298,7 @@ def test_5_destroy_removes_the_tls_listener_and_bundles(lab: Any, edge: Deployme
 
 def test_two_apps_share_the_tls_listener(lab_factory: Any, deployment_factory: Any,
                                          ca: TestCA) -> None:
-    lab = lab_factory("edge-two")
+    lab = lab_factory("edge-two", front="none")
     d = deployment_factory("edge-two", apps=("shop", "blog"))
     shop, blog = ca.issue("shop.example.com"), ca.issue("blog.example.com")
     d.stack.set_config("tlsCertificates.shop.chain", shop.chain_pem, secret=True, path=True)

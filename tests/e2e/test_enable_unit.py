@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.root, pytest.mark.engine]
 
 
 def test_enable_unit_through_custombuild(lab_factory: Any, deployment_factory: Any) -> None:
-    lab = lab_factory("nounit", unit="absent")
+    lab = lab_factory("nounit", unit="absent", front="none")
     d = deployment_factory("nounit")
     app = app_config("flask_app", "lab", "example.com", d.app_sources["flask_app"],
                      healthCheck=False, environment={"FLASK_CONFIG": "development"})

@@ -30,7 +30,7 @@ def incoming(lab: Any) -> list[str]:
 
 @pytest.fixture(scope="module", params=["small-disk"])
 def lab(lab_factory: Any) -> Any:
-    lab = lab_factory("faults")
+    lab = lab_factory("faults", front="none")
     # A small filesystem under the site, as a nearly full disk would be.
     lab.run(["mount", "-t", "tmpfs", "-o", "size=96m,mode=755", "tmpfs", SITE])
     lab.run(["chown", f"{lab.da_user}:{lab.da_user}", SITE])

@@ -27,7 +27,7 @@ TOKEN = "ghp_e2eTokenValue4711"
 
 @pytest.fixture(scope="module")
 def lab(lab_factory: Any) -> Any:
-    return lab_factory("e2e-hostile")
+    return lab_factory("e2e-hostile", front="none")
 
 
 @pytest.fixture(scope="module")

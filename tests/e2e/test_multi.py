@@ -18,7 +18,7 @@ def get(address: str, host: str) -> httpx.Response:
 
 def test_two_domains_on_one_host_and_a_second_host(lab_factory: Any,
                                                     deployment_factory: Any) -> None:
-    one, two = lab_factory("multi-a"), lab_factory("multi-b")
+    one, two = lab_factory("multi-a", front="none"), lab_factory("multi-b", front="none")
     d = deployment_factory("multi", apps=("shop", "blog", "docs"))
     apps = [
         app_config("shop", "one", "shop.example.com", d.app_sources["shop"],

@@ -70,7 +70,7 @@ def not_routed(lab: Any, host: str) -> bool:
 
 def test_two_stacks_with_one_app_name_both_serve(lab_factory: Any,
                                                  deployment_factory: Any) -> None:
-    lab = lab_factory("own-two")
+    lab = lab_factory("own-two", front="none")
     alpha = deployment_factory("alpha", apps=("shop",))
     beta = deployment_factory("beta", apps=("shop",))
     deploy_app(alpha, lab, "shop", "alpha.example.com", "alpha shop")
@@ -109,7 +109,7 @@ def test_two_stacks_with_one_app_name_both_serve(lab_factory: Any,
 
 def test_a_stack_never_takes_another_stacks_objects(lab_factory: Any,
                                                     deployment_factory: Any) -> None:
-    lab = lab_factory("own-take")
+    lab = lab_factory("own-take", front="none")
     alpha = deployment_factory("alpha", apps=("shop",))
     beta = deployment_factory("beta", apps=("store", "shop"))
     deploy_app(alpha, lab, "shop", "shop.example.com", "alpha shop")
@@ -158,7 +158,7 @@ def test_a_stack_never_takes_another_stacks_objects(lab_factory: Any,
 def test_a_stack_never_deploys_into_another_stacks_app_dir(lab_factory: Any,
                                                           deployment_factory: Any) -> None:
     # One app name on one domain: both stacks would use the same app directory.
-    lab = lab_factory("own-dir")
+    lab = lab_factory("own-dir", front="none")
     alpha = deployment_factory("alpha", apps=("shop",))
     beta = deployment_factory("beta", apps=("shop",))
     deploy_app(alpha, lab, "shop", "shop.example.com", "alpha shop")
@@ -186,7 +186,7 @@ def test_a_stack_never_deploys_into_another_stacks_app_dir(lab_factory: Any,
 def test_a_stack_of_the_same_name_from_another_backend_is_refused(
         lab_factory: Any, deployment_factory: Any) -> None:
     # Two people, each with their own state backend and a stack called "prod".
-    lab = lab_factory("own-twin")
+    lab = lab_factory("own-twin", front="none")
     first = deployment_factory("prod", apps=("shop",))
     second = deployment_factory("prod", apps=("shop",))
     assert first.stack.state_dir != second.stack.state_dir
@@ -227,7 +227,7 @@ def foreign_objects(config: dict[str, Any]) -> dict[str, Any]:
 
 def test_directadmin_and_admin_objects_are_left_alone(lab_factory: Any,
                                                       deployment_factory: Any) -> None:
-    lab = lab_factory("own-da")
+    lab = lab_factory("own-da", front="none")
     # DirectAdmin's app for example.com named "shop" (`DOMAIN_APP`), an admin's own
     # app and route that happen to be called "shop", on their own listener.
     unit_put(lab, "/config", {
@@ -255,7 +255,7 @@ def test_directadmin_and_admin_objects_are_left_alone(lab_factory: Any,
 
 def test_an_app_named_default_keeps_units_unnamed_route(lab_factory: Any,
                                                         deployment_factory: Any) -> None:
-    lab = lab_factory("own-default")
+    lab = lab_factory("own-default", front="none")
     # Unit's initial shape: `routes` an array (one unnamed route), a listener on it.
     unit_put(lab, "/config", {"applications": {}, "routes": RETURN_204,
                               "listeners": {"*:8092": {"pass": "routes"}}})

@@ -95,7 +95,7 @@ def one_off_on_a_terminal(d: Deployment, app: str, *command: str) -> str:
 
 @pytest.fixture(scope="module")
 def blog_lab(lab_factory: Any) -> Any:
-    return lab_factory("realblog")
+    return lab_factory("realblog", front="none")
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +282,7 @@ WTForms==3.3.2
 
 @pytest.fixture(scope="module")
 def wiki_lab(lab_factory: Any) -> Any:
-    return lab_factory("realwiki")
+    return lab_factory("realwiki", front="none")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ APP = "flask_app"
 
 @pytest.fixture(scope="module")
 def lab(lab_factory: Any) -> Any:
-    return lab_factory("status")
+    return lab_factory("status", front="none")
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ BOB_HOME = "/home/bob"
 
 @pytest.fixture(scope="module")
 def lab(lab_factory: Any) -> Any:
-    lab = lab_factory("symlinks")
+    lab = lab_factory("symlinks", front="none")
     # Root's files and another user's home for the planted links to aim at.
     lab.run(["sh", "-c", r'''
         mkdir -p -m 755 "$1/app/templates" && chmod 755 "$1/app"

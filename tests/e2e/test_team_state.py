@@ -148,7 +148,7 @@ def _greets(lab: Any, text: str) -> bool:
 @pytest.fixture(scope="module")
 def team(s3: S3Store, lab_factory: Any,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Machine, Machine, Any]]:
-    lab = lab_factory("team")
+    lab = lab_factory("team", front="none")
     a = _machine(tmp_path_factory.mktemp("laptop"), s3, lab)
     b = _machine(tmp_path_factory.mktemp("ci"), s3, lab)
     a.stack.init()

@@ -78,7 +78,7 @@ def preview_ops(d: Deployment) -> dict[str, str]:
 
 def test_previous_release_upgrades_in_place(lab_factory: Any, deployment_factory: Any,
                                             tmp_path: Path) -> None:
-    lab = lab_factory("upgrade")
+    lab = lab_factory("upgrade", front="none")
     d = deployment_factory("upg")
     ca, leaf = configure_tls_app(d, lab)
 
@@ -124,7 +124,7 @@ def test_previous_release_upgrades_in_place(lab_factory: Any, deployment_factory
 
 
 def test_a_renamed_stack_moves_its_objects(lab_factory: Any, deployment_factory: Any) -> None:
-    lab = lab_factory("rename")
+    lab = lab_factory("rename", front="none")
     d = deployment_factory("before")
     d.stack.set_config(f"appSecrets.{APP}.SECRET_KEY", d.secret_key, secret=True, path=True)
     d.write_config({"lab": host_config(lab)}, [app_config(

@@ -77,7 +77,7 @@ def test_too_old_or_without_plugins_falls_back_to_the_built_engine(tmp_path: Pat
 @pytest.mark.root
 @pytest.mark.real_unitd
 def test_core_scenario_under_the_users_cli(lab_factory: Any, tmp_path: Path) -> None:
-    lab = lab_factory("owncli")
+    lab = lab_factory("owncli", front="none")
     project = make_project(tmp_path)
     env = {"PATH": f"{NEWER_BIN}:{os.environ['PATH']}"}
     stack = Stack(project, "owncli", tmp_path / "state", extra_env=env)

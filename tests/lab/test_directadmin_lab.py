@@ -359,7 +359,7 @@ def test_up_and_down_with_a_front_server_leave_no_trace(front: str, lab_name: Ca
 
 
 def test_a_default_lab_has_no_front_server(lab_factory: Callable[..., LabHost]) -> None:
-    lab = lab_factory("nofront", unit="absent")
+    lab = lab_factory("nofront", unit="absent", front="none")
     assert lab.front == "none" and lab.da_api_port == 0 and lab.ca_cert_path == ""
     with pytest.raises(LabError, match="--front nginx"):
         lab.refill()

@@ -255,7 +255,7 @@ for target in sys.argv[1:]:
 
 def test_two_labs_at_once_are_separate(lab_host: LabHost, lab_factory: Callable[..., LabHost],
                                         tmp_path: Path) -> None:
-    other = lab_factory("second")
+    other = lab_factory("second", front="none")
     assert other.address != lab_host.address and other.netns != lab_host.netns
     assert other.host_public_key != lab_host.host_public_key
     lab_host.run(["touch", f"/home/{lab_host.da_user}/only-in-{lab_host.name}"])
@@ -280,7 +280,7 @@ def test_two_labs_at_once_are_separate(lab_host: LabHost, lab_factory: Callable[
 
 
 def test_custombuild_stand_in_enables_unit(lab_factory: Callable[..., LabHost]) -> None:
-    lab = lab_factory("absent", unit="absent")
+    lab = lab_factory("absent", unit="absent", front="none")
     assert lab.unit_kind == "absent" and lab.unit_impl in ("real", "double")
     assert not lab.unit_running() and lab.unit_pids() == []
     client = lab.ssh_client()
@@ -307,7 +307,7 @@ def test_custombuild_stand_in_enables_unit(lab_factory: Callable[..., LabHost]) 
 
 @pytest.mark.real_unitd
 def test_real_unit_serves_a_listener_and_restarts(lab_factory: Callable[..., LabHost]) -> None:
-    lab = lab_factory("real", unit="real")
+    lab = lab_factory("real", unit="real", front="none")
     assert lab.unit_kind == "real"
     with unit_api(lab) as api:
         config = {"listeners": {"*:80": {"pass": "routes"}}, "routes": [{"action": {"return": 204}}]}
@@ -327,7 +327,7 @@ def test_real_unit_serves_a_listener_and_restarts(lab_factory: Callable[..., Lab
 @pytest.mark.skipif(not (REPO / "lab" / "unit_double").exists() and not (REPO / "lab" / "unit_double.py").exists(),
                     reason="the control-API double (lab/unit_double) is not in this checkout")
 def test_double_serves_the_control_socket(lab_factory: Callable[..., LabHost]) -> None:
-    lab = lab_factory("double", unit="double")
+    lab = lab_factory("double", unit="double", front="none")
     assert lab.unit_kind == "double"
     with unit_api(lab) as api:
         assert api.get("/config").status_code == 200
@@ -345,15 +345,15 @@ def test_double_serves_the_control_socket(lab_factory: Callable[..., LabHost]) -
 def test_up_and_down_twice_are_harmless(lab_name: Callable[[str], str], capsys: pytest.CaptureFixture[str]) -> None:
     name = lab_name("twice")
     started = time.monotonic()
-    lab = up(name)
+    lab = up(name, front="none")
     first = time.monotonic() - started
     try:
         started = time.monotonic()
-        again = up(name)
+        again = up(name, front="none")
         second = time.monotonic() - started
         assert again == lab
         with pytest.raises(LabError, match="already runs"):
-            up(name, user="someoneelse")
+            up(name, user="someoneelse", front="none")
     finally:
         started = time.monotonic()
         assert down(name) is True
@@ -365,7 +365,7 @@ def test_up_and_down_twice_are_harmless(lab_name: Callable[[str], str], capsys: 
 @pytest.mark.root
 def test_down_leaves_nothing_behind(lab_name: Callable[[str], str]) -> None:
     name = lab_name("gone")
-    lab = up(name)
+    lab = up(name, front="none")
     try:
         # A process started over SSH that tries to outlive its session.
         client = lab.ssh_client()
@@ -437,7 +437,7 @@ print(os.path.isfile("/etc/dalab-probe/pip.conf"), open("/etc/hosts").read().str
 @pytest.mark.root
 def test_a_lab_whose_supervisor_died_is_replaced_cleanly(lab_name: Callable[[str], str]) -> None:
     name = lab_name("crash")
-    lab = up(name)
+    lab = up(name, front="none")
     try:
         proxy_pid = int((Path(lab.state_dir) / "proxy" / "tinyproxy.pid").read_text().split()[0])
         sshd_pids = [pid for pid in processes.lab_pids(processes.ns_id(Path("/run/netns", lab.netns)), None, set())
@@ -447,7 +447,7 @@ def test_a_lab_whose_supervisor_died_is_replaced_cleanly(lab_name: Callable[[str
         while processes.is_alive(lab.supervisor_pid) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not lab.is_running()
-        fresh = up(name)  # not running: the remains are removed and a new lab made
+        fresh = up(name, front="none")  # not running: the remains are removed and a new lab made
         assert fresh.supervisor_pid != lab.supervisor_pid and fresh.is_running()
         assert not processes.is_alive(proxy_pid), "the old lab's tinyproxy survived"
         assert not any(processes.is_alive(pid) for pid in sshd_pids), "the old lab's sshd survived"
@@ -460,7 +460,7 @@ def test_a_lab_whose_supervisor_died_is_replaced_cleanly(lab_name: Callable[[str
 @pytest.mark.root
 def test_sigterm_to_the_supervisor_stops_its_lab(lab_name: Callable[[str], str]) -> None:
     name = lab_name("term")
-    lab = up(name)
+    lab = up(name, front="none")
     try:
         net = processes.ns_id(Path("/run/netns", lab.netns))
         assert processes.lab_pids(net, None, set())

@@ -17,7 +17,8 @@ def test_parallel_removes_of_one_app_dir_all_succeed(session: SSHSession, lab_ho
         site = hostops.Site(lab_host.da_user, f"{lab_host.public_html}/rm{round_}")
         session.run(hostops.as_site_user(site, 'mkdir -p "$1"'))
         make(session, site, "venvs/v1", "releases/r1", "instance")
-        parts = ["venvs", "releases", "instance"]
+        layout = site.layout
+        parts = [layout.venvs_dir, layout.releases_dir, layout.instance_dir]
         with ThreadPoolExecutor(3) as workers:
             results = list(workers.map(
                 lambda part, site=site: session.run(hostops.remove(site, part), check=False), parts))
@@ -29,6 +30,6 @@ def test_remove_keeps_a_dir_that_holds_other_files(session: SSHSession, lab_host
     site = hostops.Site(lab_host.da_user, f"{lab_host.public_html}/kept")
     session.run(hostops.as_site_user(site, 'mkdir -p "$1"'))
     make(session, site, "venvs", "user-data")
-    session.run(hostops.remove(site, "venvs"))
+    session.run(hostops.remove(site, site.layout.venvs_dir))
     assert session.run(["ls", site.app_dir]).text.split() == ["user-data"]
-    session.run(hostops.remove(site, "user-data"))
+    session.run(hostops.remove(site, f"{site.app_dir}/user-data"))

@@ -102,6 +102,11 @@ def test_app_dir_outside_the_users_home_is_refused(session: SSHSession, lab_host
             run_step(session, hostops.write_env(hostops.Site(lab_host.da_user, app)), stdin=b"A=1\n")
 
 
+def domain_check(user: str, domain: str) -> list[str]:
+    """A step that only passes root's check that `domain` is the user's."""
+    return hostops.as_site_user(hostops.Site(user, f"/home/{user}/domains/{domain}/app", domain), "true")
+
+
 def test_a_domain_the_user_does_not_own_is_refused(session: SSHSession, lab_host: Any) -> None:
     home = f"/home/{lab_host.da_user}"
     with pytest.raises(RefusedError, match=r"domain other\.org does not belong .*domains\.list"):
@@ -109,7 +114,7 @@ def test_a_domain_the_user_does_not_own_is_refused(session: SSHSession, lab_host
                  stdin=b"A=1\n")
     assert not lab_host.host_path(f"{home}/domains/other.org").exists()
     # A subdomain of the user's own domain is the user's.
-    run_step(session, hostops.check_domains(lab_host.da_user, f"shop.{lab_host.domain}"))
+    run_step(session, domain_check(lab_host.da_user, f"shop.{lab_host.domain}"))
 
 
 def test_another_users_domain_is_refused_naming_the_owner(session: SSHSession, lab_host: Any) -> None:
@@ -118,7 +123,7 @@ def test_another_users_domain_is_refused_naming_the_owner(session: SSHSession, l
     (bob / "domains.list").write_text("bob.example.net\n")
     try:
         with pytest.raises(RefusedError, match="belongs to DirectAdmin user bob"):
-            run_step(session, hostops.check_domains(lab_host.da_user, "bob.example.net"))
+            run_step(session, domain_check(lab_host.da_user, "bob.example.net"))
     finally:
         shutil.rmtree(bob)
 
@@ -128,10 +133,10 @@ def test_without_directadmin_data_the_domain_dir_owner_decides(session: SSHSessi
     aside = data.with_name("data.aside")
     data.rename(aside)
     try:
-        run_step(session, hostops.check_domains(lab_host.da_user, lab_host.domain))
+        run_step(session, domain_check(lab_host.da_user, lab_host.domain))
         lab_host.run(["mkdir", "-p", f"/home/{lab_host.da_user}/domains/rootowned.org"])
         with pytest.raises(RefusedError, match="not a directory owned by"):
-            run_step(session, hostops.check_domains(lab_host.da_user, "rootowned.org"))
+            run_step(session, domain_check(lab_host.da_user, "rootowned.org"))
     finally:
         lab_host.run(["rm", "-rf", f"/home/{lab_host.da_user}/domains/rootowned.org"])
         aside.rename(data)
@@ -260,11 +265,13 @@ def test_venvs_swapped_for_a_link_is_refused_and_pruning_leaves_it(
     as_user(lab_host, 'mkdir -p "$1" && ln -s "$2" "$1/venvs"', site.app_dir, VICTIM_DIR)
     lab_host.run(["sh", "-c", 'mkdir -p "$1/old-venv" "$1/half-built"', "sh", VICTIM_DIR])
     before = snapshot(lab_host)
-    props = props_of(lab_host, site, python="python3", key="py3-test", requirements="")
+    props = props_of(lab_host, site, python="python3", key="py3.11-0123456789abcdef", requirements="")
     with pytest.raises(RefusedError, match="venvs is a symbolic link"):
         VirtualenvProvider().create(props)
-    run_step(session, hostops.prune(site, 0, []))
-    run_step(session, hostops.remove(site, "venvs"))
+    rid = "0123456789abcdef"
+    as_user(lab_host, 'mkdir -p "$1"', site.layout.release_dir(rid))
+    run_step(session, hostops.switch_and_prune(site, rid, 0, [rid]))
+    run_step(session, hostops.remove(site, site.layout.venvs_dir))
     assert changes(before, snapshot(lab_host)) == []
 
 

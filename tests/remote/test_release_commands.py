@@ -38,7 +38,7 @@ def deployed(lab_host: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     rid = release_id(manifest)
     ReleaseProvider().create(props_of(lab_host, site, releaseId=rid, source=str(src), entryPoint="wsgi.py",
                                       files={p: e.sha256 for p, e in manifest.items()}))
-    key = venv_key("3", b"", interpreter="python3")
+    key = venv_key("3.11", b"", interpreter="python3")
     VirtualenvProvider().create(props_of(lab_host, site, python="python3", key=key, requirements=""))
     env = {"GREETING": "hello", "SECRET_KEY": SECRET}
     InstanceConfigProvider().create(props_of(lab_host, site, environment=env, secretKeys=["SECRET_KEY"]))
@@ -88,7 +88,7 @@ def test_a_failing_command_says_which_with_its_output_masked(lab_host: Any,
 def test_a_venv_swapped_for_a_link_is_refused(lab_host: Any, deployed: dict[str, Any],
                                               session: SSHSession, tmp_path: Path) -> None:
     site, rid = deployed["site"], deployed["releaseId"]
-    as_user(lab_host, 'mkdir -p "$1/venvs/py3-elsewhere"', site.app_dir)
-    as_user(lab_host, 'ln -s py3-elsewhere "$1/venvs/py3-0000000000000000"', site.app_dir)
+    as_user(lab_host, 'mkdir -p "$1/venvs/py3.11-elsewhere"', site.app_dir)
+    as_user(lab_host, 'ln -s py3.11-elsewhere "$1/venvs/py3.11-0000000000000000"', site.app_dir)
     with pytest.raises(RefusedError, match="is not the directory da-flask made"):
-        run_step(session, hostops.run_in_release(site, rid, "py3-0000000000000000", ["true"]))
+        run_step(session, hostops.run_in_release(site, rid, "py3.11-0000000000000000", ["true"]))

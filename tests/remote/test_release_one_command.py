@@ -29,12 +29,12 @@ def test_a_manifest_edited_on_the_host_is_refused(lab_host: Any, site: hostops.S
     props = release_props(lab_host, site, source)
     rid, records = props["releaseId"], hostops.manifest_records(props["files"])
     run_step(session, hostops.prepare_release(site, rid, ""), stdin=records)
-    saved = f"{site.app_dir}/releases/.incoming-{rid}.manifest"
+    saved = site.layout.incoming_manifest(rid)
     as_user(lab_host, 'echo "0000  ./extra" >> "$1"', saved)
 
     def command(script: str, args: Any) -> list[str]:
         return hostops.upload_and_finish(site, rid, "wsgi.py", records, script, args)
     files = {p: (source / p).read_bytes() for p in props["files"]}
     with pytest.raises(CommandError, match="was changed or removed during the deploy"):
-        session.upload_files(hostops.incoming_dir(site.app_dir, rid), files, command=command)
+        session.upload_files(site.layout.incoming_dir(rid), files, command=command)
     assert not lab_host.host_path(f"{site.app_dir}/releases/{rid}").exists()

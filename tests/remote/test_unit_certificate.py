@@ -25,7 +25,7 @@ DA_DOMAINS = "/usr/local/directadmin/data/users/{user}/domains"
 
 @pytest.fixture(scope="module")
 def lab(lab_factory: Any) -> Any:
-    return lab_factory("cert")
+    return lab_factory("cert", front="none")
 
 
 @pytest.fixture(scope="module")

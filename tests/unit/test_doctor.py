@@ -87,12 +87,13 @@ def _by_name(checks: list[Check]) -> dict[str, Check]:
 # -- the remote script --------------------------------------------------------------------
 
 def test_the_script_runs_under_sh_and_yields_every_section() -> None:
-    argv = facts.host_facts("root", "/nonexistent/control.sock", ["example.com", "other.example.org"])
+    fact = facts.host_facts("root", "/nonexistent/control.sock", ["example.com", "other.example.org"])
+    argv = fact.argv
     assert argv[:2] == ["sh", "-c"] and argv[3:] == ["sh", "root", "/nonexistent/control.sock",
-                                                     "example.com", "other.example.org"]
+                                                     "/home/root/domains", "example.com", "other.example.org"]
     done = subprocess.run(["/bin/sh", *argv[1:]], capture_output=True, text=True, timeout=60, check=True,
                           env={"PATH": os.environ["PATH"]})
-    sections = facts.split_sections(done.stdout)
+    sections = fact.parse(done.returncode, done.stdout.encode())
     for name in ("os-release", "da-binary", "unitd", "socket", "passwd", "domains-list", "listeners",
                  "domain-dir example.com", "domain-owners other.example.org", "storage other.example.org"):
         assert name in sections, name
@@ -315,6 +316,11 @@ def test_ports_free_unit_or_taken() -> None:
     assert [c.status for c in check_ports(_sections(listeners=[]), [app])] == [WARN, OK]  # nothing listens
     no_ss = {k: v for k, v in _sections().items() if k != "listeners"}
     assert check_ports(no_ss, [app])[0].status == WARN
+    # Deployed the DirectAdmin way (directadminMode: auto on this server), the app is behind
+    # the front server on unit_port: its own listener is not judged.
+    assert [c.subject for c in check_ports(_sections(), [app], "auto")] == ["127.0.0.1:8899"]
+    bare = _sections(options=["unit=yes"])  # no front server: auto keeps the app's listener
+    assert [c.subject for c in check_ports(bare, [app], "auto")] == ["127.0.0.1:8899", "*:80"]
 
 
 # -- DirectAdmin's API --------------------------------------------------------------------

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from daunit.manifest import (
-    DIR_MODE,
     ENTRY_POINT_MODE,
     FILE_MODE,
     FileEntry,
@@ -16,8 +15,6 @@ from daunit.manifest import (
     build_app_manifest,
     build_manifest,
     manifest_data,
-    manifest_dirs,
-    manifest_from_data,
     read_requirements,
     release_id,
     venv_key,
@@ -76,7 +73,7 @@ def test_entries_and_modes(tree: Path) -> None:
     assert manifest["wsgi.py"] == FileEntry(sha256=hashlib.sha256(data).hexdigest(), size=len(data),
                                             mode=ENTRY_POINT_MODE)
     assert {e.mode for p, e in manifest.items() if p != "wsgi.py"} == {FILE_MODE}
-    assert (FILE_MODE, DIR_MODE, ENTRY_POINT_MODE) == (0o644, 0o755, 0o755)
+    assert (FILE_MODE, ENTRY_POINT_MODE) == (0o644, 0o755)
 
 
 def test_local_permissions_do_not_leak_into_modes(tree: Path) -> None:
@@ -128,16 +125,6 @@ def test_release_id_pinned_value() -> None:
     assert manifest_data(manifest) == {"wsgi.py": {"mode": "0755", "sha256": "0" * 64, "size": 0}}
     expected = hashlib.sha256(b'{"wsgi.py":{"mode":"0755","sha256":"' + b"0" * 64 + b'","size":0}}').hexdigest()
     assert release_id(manifest) == expected[:16]
-
-
-def test_data_round_trip(tree: Path) -> None:
-    manifest = build_manifest(tree)
-    assert manifest_from_data(manifest_data(manifest)) == manifest
-
-
-def test_manifest_dirs_parents_first(tree: Path) -> None:
-    assert manifest_dirs(build_manifest(tree)) == [
-        "app", "app/logs", "app/static", "app/templates"]
 
 
 def test_symlinks_are_refused(tree: Path) -> None:

@@ -12,12 +12,9 @@ import pytest
 from daunit.canonical import canonical_json
 from daunit.ownership import Owner
 from daunit.render import (
-    RELEASE_LINKS,
-    AppLayout,
     app_urls,
     dns_records,
     dotenv_bytes,
-    health_probe,
     host_dispatch_entry,
     instance_environment,
     unit_app_name,
@@ -85,52 +82,6 @@ def test_canonical_bytes_of_the_seed_case() -> None:
         f'"path":"{APP_DIR}/releases/{RELEASE}",'
         '"processes":{"max":2,"spare":1},"threads":1,"type":"python 3.11","user":"username",'
         f'"working_directory":"{APP_DIR}/releases/{RELEASE}"}}').encode()
-
-
-# --- layout ----------------------------------------------------------------------------------
-
-
-def test_layout_paths() -> None:
-    app, host = specs()
-    layout = AppLayout.of(app, host)
-    assert layout.app_dir == APP_DIR
-    assert layout.releases_dir == f"{APP_DIR}/releases"
-    assert layout.release_dir(RELEASE) == f"{APP_DIR}/releases/{RELEASE}"
-    assert layout.venvs_dir == f"{APP_DIR}/venvs"
-    assert layout.venv_dir(VENV) == f"{APP_DIR}/venvs/{VENV}"
-    assert layout.current_link == f"{APP_DIR}/current"
-    assert layout.current_target(RELEASE) == f"releases/{RELEASE}"
-    assert layout.instance_dir == f"{APP_DIR}/instance"
-    assert layout.env_file == f"{APP_DIR}/instance/.env"
-    assert layout.logs_dir == f"{APP_DIR}/logs"
-    assert layout.in_root(layout.release_dir(RELEASE)) == f"/releases/{RELEASE}"
-    assert layout.in_root(APP_DIR) == "/"
-    with pytest.raises(ValueError, match="outside the app directory"):
-        layout.in_root(APP_DIR + "-other/x")
-
-
-def test_release_links_resolve_to_the_shared_dirs() -> None:
-    layout = AppLayout(APP_DIR)
-    release = layout.release_dir(RELEASE)
-    for name, target in RELEASE_LINKS.items():
-        assert os.path.normpath(os.path.join(release, target)) == f"{APP_DIR}/{name}"
-
-
-def test_app_dir_from_spec_wins() -> None:
-    app, host = specs(appDir="/srv/apps/shop")
-    assert AppLayout.of(app, host).app_dir == "/srv/apps/shop"
-
-
-@pytest.mark.parametrize("bad", ["../../../etc", "0123456789ABCDEF", "abc", "0123456789abcdef/.."])
-def test_release_ids_are_checked(bad: str) -> None:
-    with pytest.raises(ValueError, match="release id"):
-        AppLayout(APP_DIR).release_dir(bad)
-
-
-@pytest.mark.parametrize("bad", ["py3.11-../../x", "3.11-0123456789abcdef", "py3.11-0123"])
-def test_venv_keys_are_checked(bad: str) -> None:
-    with pytest.raises(ValueError, match="venv key"):
-        AppLayout(APP_DIR).venv_dir(bad)
 
 
 # --- Unit objects ----------------------------------------------------------------------------
@@ -287,9 +238,8 @@ def test_public_address_feeds_dns() -> None:
     assert host.dns_address == "198.51.100.7"
 
 
-def test_health_probe_and_urls() -> None:
+def test_urls() -> None:
     app, _ = specs(listener="127.0.0.1:8080", healthPath="/healthz")
-    assert health_probe(app) == {"host": "example.com", "path": "/healthz", "port": 8080, "status": 200}
     assert app_urls(app) == ["http://example.com:8080/", "http://www.example.com:8080/"]
     assert app_urls(specs()[0]) == ["http://example.com/", "http://www.example.com/"]
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from daunit.facts import parse_ages
 from daunit.spec import AppSpec
 from daunit.status import (
     AppStatus,
@@ -16,7 +17,6 @@ from daunit.status import (
     config_objects,
     find_unit_app,
     human_age,
-    parse_ages,
     render_table,
 )
 

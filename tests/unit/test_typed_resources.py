@@ -37,7 +37,7 @@ STATE_OUTPUTS: dict[type[TypedResource], tuple[str, ...]] = {
     ReleaseCommands: ("ran",),
     UnitApplication: ("healthChecked",),
     UnitRoute: ("healthChecked",),
-    UnitHost: ("unitVersion", "pythonModules", "enabledByUs"),
+    UnitHost: ("unitVersion", "pythonModules", "enabledByUs", "daMode"),
     UnitCertificate: ("name", "sourceSha256", "installedSha256", "subjectNames", "issuer",
                       "notBefore", "notAfter", "keyType", "chainLength"),
 }
