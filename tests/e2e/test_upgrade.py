@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.root, pytest.mark.engine, pytest.mark.real_unitd]
 # The last commit of main that named Unit objects after the bare app name.
 PREVIOUS_RELEASE = "0c59465"
 # The last commit of main whose resources were all `pulumi-python:dynamic:Resource`.
-UNTYPED_RELEASE = "6bb877b"
+UNTYPED_RELEASE = "5f822d0"
 UNTYPED = "pulumi-python:dynamic:Resource"
 APP = "flask_app"
 DOMAIN = "example.com"
@@ -156,7 +156,7 @@ def state_types(d: Deployment) -> dict[str, str]:
 
 def test_untyped_stack_upgrades_with_no_change(lab_factory: Any, deployment_factory: Any,
                                                tmp_path: Path) -> None:
-    lab = lab_factory("typed")
+    lab = lab_factory("typed", front="none")
     d = deployment_factory("typed")
     # Every kind of resource: release, venv, .env, release commands, Unit
     # application, route, certificate and the host's UnitHost.
