@@ -118,8 +118,8 @@ def main() -> None:
     # The shapes are daunit.outputs.StackOutputs, described in docs/outputs.md.
     pulumi.export("outputsVersion", OUTPUTS_VERSION)
     pulumi.export("hosts", {name: {"address": h.address, "dnsAddress": spec.hosts[name].dns_address,
-                                   "unitVersion": h.unit.unit_version if h.unit else None,
-                                   "pythonModules": h.unit.python_modules if h.unit else None}
+                                   "unitVersion": h.unit.output("unit_version") if h.unit else None,
+                                   "pythonModules": h.unit.output("python_modules") if h.unit else None}
                             for name, h in hosts.items()})
     pulumi.export("apps", {s.name: {"host": s.host, "domain": s.domain,
                                     "domains": list(s.host_names), "urls": a.urls,

@@ -1,9 +1,9 @@
-"""FlaskApp: one Flask app on one DirectAdmin host. Wiring only: no I/O
-beyond hashing the app's local source tree, so the preview can name every
-file that changes and whether the venv is rebuilt."""
+"""FlaskApp: one Flask app on one DirectAdmin host. Wiring only: the plan
+(daunit.plan) says every resource's inputs; here they become resources, with
+the values only the engine knows (secrets, the .env revision, how the host is
+run: UnitHost's daMode) joined in."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -12,18 +12,10 @@ from components.host import DirectAdminHost
 from daunit.da_access import DA_LOCATION, routed_to
 from daunit.da_resources import DaUnitApplication, DaUnitRoute
 from daunit.layout import AppLayout
-from daunit.manifest import app_entry_point, build_app_manifest, read_requirements, release_id, venv_key
 from daunit.ownership import Owner
-from daunit.render import (
-    app_urls,
-    chain_sha256,
-    directadmin_cert_files,
-    dns_records,
-    instance_environment,
-    unit_application,
-    unit_route,
-    unit_wiring,
-)
+from daunit.plan import APP_WIRING, DISPATCH_ROUTE, ROUTE_WIRING, AppPlan, UnitWiring, plan_app
+from daunit.providers.base import Wire
+from daunit.render import chain_sha256, unit_route
 from daunit.resources import (
     InstanceConfig,
     Release,
@@ -33,13 +25,10 @@ from daunit.resources import (
     UnitRoute,
     Virtualenv,
 )
-from daunit.shipped import with_entry_module
 from daunit.spec import AppSpec, HostSpec
 from daunit.spec.access import USER
 
-# Shared by every stack on a host (one listener passes to one route). App
-# routes are named `daflask:...` (daunit.ownership), so none can take this name.
-DISPATCH_ROUTE = "da-flask-hosts"
+__all__ = ["DISPATCH_ROUTE", "FlaskApp", "current_owner"]
 
 
 def current_owner() -> Owner:
@@ -53,177 +42,98 @@ class FlaskApp(pulumi.ComponentResource):
                  tls_material: pulumi.Input[dict[str, str]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("daflask:index:FlaskApp", name, None, opts)
+        plan = plan_app(app, host_spec, current_owner(), host.connection)
         host_unit = [host.unit] if host.unit is not None else []  # none in user mode
         child = pulumi.ResourceOptions(parent=self, depends_on=host_unit)
-        layout = AppLayout.of(app, host_spec)
-        manifest = with_entry_module(build_app_manifest(app))
-        rid = release_id(manifest)
-        requirements = read_requirements(app)
-        vkey = venv_key(app.python_version, requirements, interpreter=host_spec.python)
-        entry = app_entry_point(app)
-        owner = current_owner()
-        # `owner` claims the app dir for this stack, `domain` is checked to be
-        # the user's before any tree work (daunit.hostops).
-        common = {"connection": host.connection, "appDir": layout.app_dir,
-                  "user": host_spec.da_user, "domain": app.domain, "owner": owner.mark}
-        if host.access == USER:  # the steps run as the SSH login itself (hostops.as_site_user)
-            common["access"] = USER
-
-        self.release = Release(f"{name}-release", {
-            **common,
-            "releaseId": rid,
-            "files": {path: e.sha256 for path, e in sorted(manifest.items())},
-            "source": str(Path(app.source).resolve()),
-            "entryPoint": entry,
-        }, child)
-        self.venv = Virtualenv(f"{name}-venv", {
-            **common,
-            "python": host_spec.python,
-            "key": vkey,
-            "requirements": requirements.decode(),
-        }, child)
-        environment = self._instance(name, app, common, secret_env, child)
+        self.release = Release(f"{name}-release", _props(plan.release), child)
+        self.venv = Virtualenv(f"{name}-venv", _props(plan.venv), child)
+        environment: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            pulumi.Output.from_input(secret_env).apply(plan.environment))
+        self.instance = InstanceConfig(f"{name}-instance",
+                                       {**_props(plan.instance), "environment": environment}, child)
 
         before_switch: list[pulumi.Resource] = [self.release, self.venv, self.instance, *host_unit]
-        self.release_commands = self._release_commands(name, app, common, rid, vkey, environment)
-        if self.release_commands is not None:
+        self.release_commands: ReleaseCommands | None = None
+        if plan.release_commands is not None:
+            self.release_commands = ReleaseCommands(
+                f"{name}-release-commands",
+                {**_props(plan.release_commands), "environment": environment},
+                pulumi.ResourceOptions(parent=self,
+                                       depends_on=[self.release, self.venv, self.instance]))
             before_switch.append(self.release_commands)
-        unit_name = self._unit_resources(name, app, host_spec, host, common, rid, vkey, owner,
-                                         before_switch)
-
-        self.certificate: UnitCertificate | None = None
-        if app.tls is not None:
-            self.certificate = self._certificate(name, app, host_spec, host, tls_material,
-                                                 unit_name)
-
-        self._publish(app, host_spec, rid, vkey, unit_name, layout.app_dir)
-
-    def _publish(self, app: AppSpec, host_spec: HostSpec, rid: str, vkey: str,
-                 unit_name: pulumi.Input[str], app_dir: str) -> None:
-        """What the program exports from this app (daunit.outputs)."""
-        self.urls = app_urls(app)
-        address = host_spec.dns_address
-        self.dns_records = dns_records(app, address) if address else []
-        self.release_id = rid
-        self.venv_key = vkey
-        self.unit_name = unit_name
-        self.tls = self._tls_facts(app)
-        self.register_outputs({"urls": self.urls, "releaseId": rid, "venvKey": vkey,
-                               "unitApplication": self.unit_name, "appDir": app_dir,
-                               "tls": self.tls})
-
-    def _instance(self, name: str, app: AppSpec, common: dict[str, Any],
-                  secret_env: pulumi.Input[dict[str, str]],
-                  child: pulumi.ResourceOptions) -> pulumi.Output[dict[str, str]]:
-        """instance/.env, from the plain environment and the secrets; returns the
-        (secret) environment, which release commands run with too."""
-        plain_env: pulumi.Output[dict[str, str]] = pulumi.Output.from_input(secret_env).apply(
-            lambda values: instance_environment(app, values or {}))
-        environment: pulumi.Output[dict[str, str]] = pulumi.Output.secret(plain_env)
-        self.instance = InstanceConfig(f"{name}-instance", {
-            **common, "environment": environment,
-            "secretKeys": list(app.secret_environment_keys)}, child)
-        return environment
-
-    def _release_commands(self, name: str, app: AppSpec, common: dict[str, Any], rid: str, vkey: str,
-                          environment: pulumi.Output[dict[str, str]]) -> ReleaseCommands | None:
-        """Before the switch, after the release, venv and .env they run with."""
-        if not app.release_commands:
-            return None
-        return ReleaseCommands(f"{name}-release-commands", {
-            **common, "releaseId": rid, "venvKey": vkey,
-            "commands": [list(c) for c in app.release_commands],
-            "environment": environment, "secretKeys": list(app.secret_environment_keys),
-        }, pulumi.ResourceOptions(parent=self, depends_on=[self.release, self.venv, self.instance]))
-
-    def _unit_resources(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
-                        common: dict[str, Any], rid: str, vkey: str, owner: Owner,
-                        before_switch: list[pulumi.Resource]) -> pulumi.Input[str]:
-        """The Unit application (the switch) and the app's route with its dispatch entry:
-        named and wired ours, or DirectAdmin's on a host run its way in root mode
-        (host.da_mode); returns the application's name in Unit. User mode: through
-        CMD_UNIT instead."""
         if host.access == USER:
-            return self._da_unit_resources(name, app, host_spec, host, common, rid, vkey, owner,
-                                           before_switch)
-        wiring = pulumi.Output.from_input(host.da_mode).apply(
-            lambda mode: unit_wiring(app, host_spec, rid, owner, mode, DISPATCH_ROUTE))
-        health = wiring.apply(lambda w: {
-            "listener": w["listener"], "host": app.domain, "path": app.health_path,
-            "status": app.health_status, "timeout": 30} if app.health_check else None)
-        base_config = unit_application(app, host_spec, rid, vkey, owner)
-        unit_config = self.instance.revision.apply(lambda rev: _with_revision(base_config, rev))
+            unit_name: pulumi.Input[str] = self._da_unit_resources(name, plan, host, before_switch)
+        else:
+            unit_name = self._unit_resources(name, plan, host, before_switch)
+        self.certificate = self._certificate(name, plan, host, tls_material, unit_name)
+        self._publish(plan, unit_name)
+
+    def _unit_resources(self, name: str, plan: AppPlan, host: DirectAdminHost,
+                        before_switch: list[pulumi.Resource]) -> pulumi.Output[str]:
+        """The switch, after everything the new release runs with; then the route.
+        Named and wired ours, or DirectAdmin's on a host run its way in root mode
+        (host.da_mode); returns the application's name in Unit."""
+        wired: pulumi.Output[UnitWiring] = pulumi.Output.from_input(host.da_mode).apply(plan.wired)
+        unit_config = self.instance.output("revision").apply(plan.unit_config)
         self.unit_app = UnitApplication(f"{name}-unit-app", {
-            **common,
-            "name": wiring["appName"],
-            "socket": host.unit_socket,
-            "log": host.unit_log,
+            **_props(plan.unit_app), **_joined(wired.apply(lambda w: w.unit_app), APP_WIRING),
             "config": unit_config,
-            "releaseId": rid,
-            "venvKey": vkey,
-            "keep": app.keep_releases,
-            "health": health,
-            "storage": wiring["appStorage"],
         }, pulumi.ResourceOptions(parent=self, depends_on=before_switch))
         self.route = UnitRoute(f"{name}-unit-route", {
-            "connection": host.connection,
-            "name": wiring["routeName"],
-            "owner": owner.mark,
-            "appDir": common["appDir"],
-            "socket": host.unit_socket,
-            "log": host.unit_log,
-            "steps": wiring["steps"],
-            "dispatchEntry": wiring["dispatchEntry"],
-            "dispatchRoute": wiring["dispatchRoute"],
-            "listener": wiring["listener"],
-            "health": health,
-            "storage": wiring["routeStorage"],
+            **_props(plan.route), **_joined(wired.apply(lambda w: w.route), ROUTE_WIRING),
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.unit_app]))
-        return wiring["appName"]
+        return wired.apply(lambda w: w.unit_app.name)
 
-    def _da_unit_resources(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
-                           common: dict[str, Any], rid: str, vkey: str, owner: Owner,
+    def _da_unit_resources(self, name: str, plan: AppPlan, host: DirectAdminHost,
                            before_switch: list[pulumi.Resource]) -> str:
         """User mode: the app and its route through DirectAdmin's CMD_UNIT (providers/da_unit.py).
         Returns the app's name in Unit (DOMAIN_NAME)."""
+        app, host_spec = plan.app, plan.host
+        rid, vkey = plan.release.release_id, plan.venv.key
         da_name = f"{app.domain}_{app.name}"
         layout = AppLayout.of(app, host_spec)
         # Through the front server: the domain on port 80 of the host.
         health = ({"listener": f"{host_spec.address}:80", "host": app.domain, "path": app.health_path,
                    "status": app.health_status, "timeout": 30} if app.health_check else None)
         api = {"api": host.directadmin, "loginKey": host.login_key, "location": DA_LOCATION}
-        base_config = unit_application(app, host_spec, rid, vkey, owner)
+        site = {k: v for k, v in _props(plan.instance).items()
+                if k not in ("environment", "secretKeys")}
         self.da_app = DaUnitApplication(f"{name}-unit-app", {
-            **common, **api, "name": app.name,
-            "config": self.instance.revision.apply(lambda rev: _with_revision(base_config, rev)),
+            **site, **api, "name": app.name,
+            "config": self.instance.output("revision").apply(plan.unit_config),
             "releaseId": rid, "venvKey": vkey, "keep": app.keep_releases, "health": health,
         }, pulumi.ResourceOptions(parent=self, depends_on=before_switch))
         self.da_route = DaUnitRoute(f"{name}-unit-route", {
             "connection": host.connection, **api, "domain": app.domain, "appName": app.name,
-            "owner": owner.mark, "steps": routed_to(unit_route(app, host_spec, rid, owner), da_name,
-                                                   layout.release_dir(rid), layout.current_link),
+            "owner": plan.release.owner,
+            "steps": routed_to(unit_route(app, host_spec, rid, plan.owner), da_name,
+                               layout.release_dir(rid), layout.current_link),
             "health": health,
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.da_app]))
         return da_name
 
-    def _certificate(self, name: str, app: AppSpec, host_spec: HostSpec, host: DirectAdminHost,
+    def _publish(self, plan: AppPlan, unit_name: pulumi.Input[str]) -> None:
+        """What the program exports from this app (daunit.outputs)."""
+        self.urls = plan.urls
+        self.dns_records = plan.dns_records
+        self.release_id = plan.release.release_id
+        self.venv_key = plan.venv.key
+        self.unit_name = unit_name
+        self.tls = self._tls_facts(plan.app)
+        self.register_outputs({"urls": self.urls, "releaseId": self.release_id,
+                               "venvKey": self.venv_key, "unitApplication": self.unit_name,
+                               "appDir": plan.release.app_dir, "tls": self.tls})
+
+    def _certificate(self, name: str, plan: AppPlan, host: DirectAdminHost,
                      tls_material: pulumi.Input[dict[str, str]] | None,
-                     unit_name: pulumi.Input[str]) -> UnitCertificate:
-        assert app.tls is not None
+                     unit_name: pulumi.Input[str]) -> UnitCertificate | None:
+        if plan.certificate is None:
+            return None
         props: dict[str, Any] = {
-            "connection": host.connection,
-            "app": app.name,
-            "unitName": unit_name,
-            "domain": app.domain,
-            "source": app.tls.source,
-            "listener": app.tls.listener,
-            "dispatchRoute": DISPATCH_ROUTE,
-            "socket": host.unit_socket,
-            "log": host.unit_log,
+            **_props(plan.certificate), "unitName": unit_name,
             # On a DirectAdmin server the front server serves HTTPS: refused there.
-            "daMode": host.da_mode,
-        }
-        if app.tls.source == "config":
+            "daMode": host.da_mode}
+        if plan.certificate.source == "config":
             material = pulumi.Output.secret(tls_material or {})
             chain = material.apply(lambda m: (m or {}).get("chain"))
             props["chain"] = chain
@@ -232,8 +142,6 @@ class FlaskApp(pulumi.ComponentResource):
             # nothing about the key: shown in the preview, it names a rotation.
             props["chainSha256"] = pulumi.Output.unsecret(
                 chain.apply(lambda c: chain_sha256(c) if isinstance(c, str) else None))
-        else:
-            props["certFile"], props["keyFile"] = directadmin_cert_files(app, host_spec)
         # After the route: the listener passes to the dispatch route, which must exist.
         return UnitCertificate(f"{name}-cert", props,
                                pulumi.ResourceOptions(parent=self, depends_on=[self.route]))
@@ -243,15 +151,27 @@ class FlaskApp(pulumi.ComponentResource):
         cert, tls = self.certificate, app.tls
         if cert is None or tls is None:
             return None
-        return pulumi.Output.all(cert.bundle_name, cert.subject_names, cert.issuer_name,
-                                 cert.not_before, cert.not_after).apply(
+        return pulumi.Output.all(*(cert.output(f) for f in (
+            "name", "subject_names", "issuer", "not_before", "not_after"))).apply(
             lambda v: {"listener": tls.listener, "source": tls.source, "certificateName": v[0],
                        "subjectNames": v[1], "issuer": v[2], "notBefore": v[3], "notAfter": v[4]})
 
 
-def _with_revision(config: dict[str, Any], revision: str | None) -> dict[str, Any]:
-    # A changed .env must restart the app; the random revision says "changed"
-    # without saying anything about the secret values.
-    env = dict(config.get("environment") or {})
-    env["DAFLASK_ENV_REVISION"] = revision or ""
-    return {**config, "environment": env}
+def _props(inputs: Any) -> dict[str, Any]:
+    """A planned resource's inputs as the engine takes them (camelCase; no
+    None, as the component never passed one)."""
+    props: dict[str, Any] = inputs.wire(exclude_none=True)
+    return props
+
+
+def _joined(inputs: pulumi.Output[Any], keys: tuple[str, ...]) -> dict[str, pulumi.Output[Any]]:
+    """The inputs `keys` of planned inputs known only when the engine runs, one
+    output each: the others stay plain values, known in every preview (an unknown
+    connection would read as a replace)."""
+    def pick(key: str) -> pulumi.Output[Any]:
+        return inputs.apply(lambda model: _wire_of(model).get(key))
+    return {key: pick(key) for key in keys}
+
+
+def _wire_of(model: Wire) -> dict[str, Any]:
+    return model.wire(exclude_none=True)

@@ -46,9 +46,9 @@ class DirectAdminHost(pulumi.ComponentResource):
             "directadminMode": directadmin_mode,
             "daUser": da_user,
         }, pulumi.ResourceOptions(parent=self))
-        self.da_mode = self.unit.da_mode
+        self.da_mode = self.unit.output("da_mode")
         self.register_outputs({
             "address": address,
-            "unitVersion": self.unit.unit_version,
-            "pythonModules": self.unit.python_modules,
+            "unitVersion": self.unit.output("unit_version"),
+            "pythonModules": self.unit.output("python_modules"),
         })

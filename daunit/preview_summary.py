@@ -24,8 +24,11 @@ __all__ = ["main", "summarize"]
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SECRET = "[secret]"
 APP_TYPE = "daflask:index:FlaskApp"
-# Child resource name = "<app>-<kind>" (components/flask_app.py).
-KINDS = ("release", "venv", "instance", "unit-app", "unit-route", "cert")
+# An app's resources by type (daunit.resources: `pulumi-python:dynamic/daflask:<Name>`),
+# and the kind each is summarized as.
+TYPE_PREFIX = "pulumi-python:dynamic/daflask:"
+KINDS = {"Release": "release", "Virtualenv": "venv", "InstanceConfig": "instance",
+         "UnitApplication": "unit-app", "UnitRoute": "unit-route", "UnitCertificate": "cert"}
 # Inputs that say nothing a reviewer needs (the pickled provider, the connection).
 QUIET = frozenset({"__provider", "connection", "log", "socket"})
 CHANGING = frozenset({"create", "update", "delete", "replace", "create-replacement",
@@ -44,6 +47,11 @@ class Step:
     @property
     def name(self) -> str:
         return self.urn.rsplit("::", 1)[-1]
+
+    @property
+    def type(self) -> str:
+        """The resource's own type: the last of the URN's type chain (parent$child)."""
+        return self.urn.rsplit("::", 1)[0].rsplit("::", 1)[-1].rsplit("$", 1)[-1]
 
     @property
     def changes(self) -> bool:
@@ -70,12 +78,12 @@ def _apps(preview: Mapping[str, Any]) -> tuple[dict[str, App], list[Step]]:
     others: list[Step] = []
     for step, parent in _steps(preview):
         owner = parent.rsplit("::", 1)[-1] if parent and f"::{APP_TYPE}::" in parent else None
-        if owner is not None:
-            kind = step.name.removeprefix(f"{owner}-")
-            if kind in KINDS:
-                apps.setdefault(owner, App(owner)).steps[kind] = step
-                continue
-        if f"::{APP_TYPE}::" in step.urn and step.urn.endswith(f"::{APP_TYPE}::{step.name}"):
+        kind = KINDS.get(step.type.removeprefix(TYPE_PREFIX)) \
+            if step.type.startswith(TYPE_PREFIX) else None
+        if owner is not None and kind is not None:
+            apps.setdefault(owner, App(owner)).steps[kind] = step
+            continue
+        if step.type == APP_TYPE:
             apps.setdefault(step.name, App(step.name))
             continue
         others.append(step)
@@ -353,7 +361,7 @@ def summarize(preview: Mapping[str, Any], stack: str | None = None) -> str:
         lines += _app_section(apps[name])
     host_lines = []
     for step in others:
-        if step.changes and step.urn.endswith("-unit") and "DirectAdminHost" in step.urn:
+        if step.changes and step.type == f"{TYPE_PREFIX}UnitHost":
             paths = [".".join(p) for p in changed_paths(_plain(step.old_inputs),
                                                         _plain(step.new_inputs))]
             host_lines.append(f"- host `{step.name.removesuffix('-unit')}`: {step.op}"

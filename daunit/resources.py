@@ -1,14 +1,23 @@
 """The dynamic resources: thin declarations binding inputs to providers.
 
-Output-only properties are declared with None so Pulumi registers them.
+Each names its type after its class (`pulumi-python:dynamic/daflask:Release`;
+the SDK puts `pulumi-python:dynamic/` before every dynamic resource) so previews
+and state say what a resource is. Stacks deployed before the types were named
+hold `pulumi-python:dynamic:Resource`: the alias makes the engine take those
+as the same resources (same name, same parent), with no replacement.
+
+Output-only properties are registered as None placeholders, one per field of
+the provider's `Outputs` model; `output(field)` reads one of them.
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import Resource
 
+from daunit.providers.base import Provider
 from daunit.providers.instance import InstanceConfigProvider
 from daunit.providers.release import ReleaseProvider
 from daunit.providers.release_commands import ReleaseCommandsProvider
@@ -18,97 +27,76 @@ from daunit.providers.unit_host import UnitHostProvider
 from daunit.providers.unit_route import UnitRouteProvider
 from daunit.providers.virtualenv import VirtualenvProvider
 
-
-def _out(name: str) -> property:
-    """Dynamic resources expose outputs under their input names (camelCase)."""
-    return property(lambda self: getattr(self, name))
-
-
-class Release(Resource):
-    release_dir = _out("releaseDir")
-    files_sent = _out("filesSent")
-    bytes_sent = _out("bytesSent")
-
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(ReleaseProvider(), name,
-                         {**props, "releaseDir": None, "filesSent": None, "bytesSent": None},
-                         opts)
+# The module of every type token here: `pulumi-python:dynamic/daflask:<Name>`.
+MODULE = "daflask"
+# The type every dynamic resource had before they were named.
+UNTYPED = "pulumi-python:dynamic:Resource"
 
 
-class Virtualenv(Resource):
-    venv_dir = _out("venvDir")
+class TypedResource(Resource):
+    """A resource of ours: `class Release(TypedResource, provider=ReleaseProvider)`
+    registers as `pulumi-python:dynamic/daflask:Release`."""
 
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(VirtualenvProvider(), name, {**props, "venvDir": None, "built": None},
-                         opts)
+    provider_type: ClassVar[type[Provider[Any, Any]]]
+    # Inputs kept encrypted in state (and shown as [secret]) among outputs too.
+    secret_properties: ClassVar[Sequence[str]] = ()
 
-
-class InstanceConfig(Resource):
-    revision: pulumi.Output[str]
+    def __init_subclass__(cls, *, provider: type[Provider[Any, Any]],
+                          secret: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init_subclass__(module=MODULE, name=cls.__name__, **kwargs)
+        cls.provider_type = provider
+        cls.secret_properties = tuple(secret)
 
     def __init__(self, name: str, props: dict[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["environment"]))
-        super().__init__(InstanceConfigProvider(), name,
-                         {**props, "envFile": None, "keys": None, "revision": None}, opts)
+        own = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=UNTYPED)])
+        if self.secret_properties:
+            own.additional_secret_outputs = list(self.secret_properties)
+        outputs = dict.fromkeys(self.provider_type.outputs)
+        super().__init__(self.provider_type(), name, {**props, **outputs},
+                         pulumi.ResourceOptions.merge(opts, own))
+
+    def output(self, field: str) -> pulumi.Output[Any]:
+        """One output, by its field name in the provider's `Outputs` (snake_case)."""
+        fields = self.provider_type.outputs_type.model_fields
+        if field not in fields:
+            raise AttributeError(f"{type(self).__name__} has no output {field!r}: "
+                                 f"one of {', '.join(fields)}")
+        value: pulumi.Output[Any] = getattr(self, fields[field].alias or field)
+        return value
 
 
-class ReleaseCommands(Resource):
-    """Commands run in a new release before the switch (providers/release_commands.py)."""
-
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["environment"]))
-        super().__init__(ReleaseCommandsProvider(), name, {**props, "ran": None}, opts)
+class Release(TypedResource, provider=ReleaseProvider):
+    """The app's source as a content-addressed tree on the host."""
 
 
-class UnitApplication(Resource):
-    config: pulumi.Output[dict[str, Any]]
-
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(UnitApplicationProvider(), name, {**props, "healthChecked": None}, opts)
+class Virtualenv(TypedResource, provider=VirtualenvProvider):
+    """The app's venv, keyed by Python version and requirements."""
 
 
-class UnitRoute(Resource):
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(UnitRouteProvider(), name, {**props, "healthChecked": None}, opts)
+class InstanceConfig(TypedResource, provider=InstanceConfigProvider, secret=("environment",)):
+    """instance/ and logs/, and instance/.env from the (secret) environment."""
 
 
-class UnitHost(Resource):
-    unit_version = _out("unitVersion")
-    python_modules = _out("pythonModules")
-    da_mode = _out("daMode")
-
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(UnitHostProvider(), name,
-                         {**props, "unitVersion": None, "pythonModules": None,
-                          "enabledByUs": None, "daMode": None}, opts)
+class ReleaseCommands(TypedResource, provider=ReleaseCommandsProvider, secret=("environment",)):
+    """Commands run in a new release before the switch."""
 
 
-class UnitCertificate(Resource):
-    """One app's PEM bundle in Unit, on a TLS listener (see providers/unit_cert.py).
+class UnitApplication(TypedResource, provider=UnitApplicationProvider):
+    """The app's Unit application object: the switch to a new release."""
+
+
+class UnitRoute(TypedResource, provider=UnitRouteProvider):
+    """The app's route, joined to the host's shared listener."""
+
+
+class UnitHost(TypedResource, provider=UnitHostProvider):
+    """Unit on a host: its facts, and enabling it through CustomBuild."""
+
+
+class UnitCertificate(TypedResource, provider=UnitCertificateProvider, secret=("chain", "key")):
+    """One app's PEM bundle in Unit, on a TLS listener.
 
     The key is a secret input only: it is never an output. Outputs name the
     bundle and describe the certificate (nothing secret).
     """
-
-    # The SDK sets an attribute per property key, so these differ from the keys.
-    bundle_name = _out("name")
-    subject_names = _out("subjectNames")
-    issuer_name = _out("issuer")
-    not_before = _out("notBefore")
-    not_after = _out("notAfter")
-
-    def __init__(self, name: str, props: dict[str, Any],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["chain", "key"]))
-        super().__init__(UnitCertificateProvider(), name,
-                         {**props, **dict.fromkeys(UnitCertificateProvider.outputs)}, opts)

@@ -25,7 +25,7 @@ from daunit.da_access import da_form
 from daunit.da_api import DirectAdminAPI, Listing
 from daunit.errors import ConfigError, HealthCheckError
 from daunit.ownership import app_claim_problem, app_owner_mark, passes_to_app
-from daunit.providers.base import Provider, plain
+from daunit.providers.base import DictProvider, plain
 from daunit.providers.site import run_step
 from daunit.providers.unit_app import app_dirs_of, owners_of
 
@@ -40,7 +40,7 @@ def same(a: Any, b: Any) -> bool:
     return bool(da_form(a) == da_form(b))
 
 
-class DaUnitApplicationProvider(Provider):
+class DaUnitApplicationProvider(DictProvider):
     kind = "DaUnitApplication"
     required = ("connection", "api", "loginKey", "domain", "name", "config", "appDir", "user",
                 "releaseId", "venvKey", "owner")
@@ -111,7 +111,7 @@ class DaUnitApplicationProvider(Provider):
                 api.delete_app(props["domain"], props["name"])
 
 
-class DaUnitRouteProvider(Provider):
+class DaUnitRouteProvider(DictProvider):
     kind = "DaUnitRoute"
     required = ("connection", "api", "loginKey", "domain", "location", "steps", "appName", "owner")
     replace_on = ("connection.host", "connection.port", "api.url", "domain", "location")

@@ -11,55 +11,58 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
-
-from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit import hostops
 from daunit.layout import ENV_FILE_MODE
-from daunit.providers.base import Provider, plain
+from daunit.providers.base import Provider, SiteInputs, Wire
 from daunit.providers.site import read_fact, run_step
 from daunit.render import dotenv_bytes
 
 
-class InstanceConfigProvider(Provider):
-    kind = "InstanceConfig"
-    required = ("connection", "appDir", "user", "environment", "secretKeys")
+class InstanceConfigInputs(SiteInputs):
+    environment: dict[str, str]
+    # Which of `environment` are secrets (the others are plain settings).
+    secret_keys: list[str]
+
+
+class InstanceConfigOutputs(Wire):
+    env_file: str
+    keys: list[str]
+    revision: str
+
+
+class InstanceConfigProvider(Provider[InstanceConfigInputs, InstanceConfigOutputs]):
     replace_on = ("connection.host", "connection.port", "appDir")
-    outputs = ("envFile", "keys", "revision")
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=props["appDir"], outs=self._write(plain(props)))
+    def id_of(self, inputs: InstanceConfigInputs) -> str:
+        return inputs.app_dir
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._write(plain(news), plain(olds)))
-
-    def _write(self, props: dict[str, Any], olds: dict[str, Any] | None = None) -> dict[str, Any]:
-        env = props["environment"]
+    def apply(self, inputs: InstanceConfigInputs,
+              olds: InstanceConfigInputs | None) -> InstanceConfigOutputs:
+        env = inputs.environment
         # Only the secret values are secrets: the plain ones ("1", a domain) are
         # in Unit's config and the preview anyway, and matching them against
         # argv would refuse ordinary deploys (remote/ssh.py, MIN_GUARDED_SECRET).
-        secret_values = {key: env[key] for key in props["secretKeys"] if key in env}
-        with self.session(props) as s:
-            run_step(s, hostops.write_env(hostops.Site.of(props, olds)),
+        secret_values = {key: env[key] for key in inputs.secret_keys if key in env}
+        with self.session(inputs) as s:
+            run_step(s, hostops.write_env(inputs.site(olds)),
                      stdin=dotenv_bytes(env), secrets=secret_values)
-        return {**props, "envFile": hostops.Site.of(props).layout.env_file,
-                "keys": sorted(env), "revision": secrets.token_hex(8)}
+        return InstanceConfigOutputs(env_file=inputs.site().layout.env_file, keys=sorted(env),
+                                     revision=secrets.token_hex(8))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        props = plain(props)
-        with self.session(props) as s:
-            found = read_fact(s, hostops.env_file(hostops.Site.of(props)))
-        want = hostops.EnvFile(ENV_FILE_MODE, props["user"],
-                               hashlib.sha256(dotenv_bytes(props["environment"])).hexdigest())
+    def refresh(self, id_: str, inputs: InstanceConfigInputs,
+                recorded: InstanceConfigOutputs | None) -> dict[str, object] | None:
+        with self.session(inputs) as s:
+            found = read_fact(s, hostops.env_file(inputs.site()))
+        want = hostops.EnvFile(ENV_FILE_MODE, inputs.user,
+                               hashlib.sha256(dotenv_bytes(inputs.environment)).hexdigest())
         if found != want:
             # Missing, readable by others, or edited: report it gone so the
             # next `pulumi up` writes it again.
-            return ReadResult(id_=None, outs={})
-        return ReadResult(id_=id_, outs=props)
+            return None
+        return {}
 
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        props = plain(props)
-        site = hostops.Site.of(props)
-        with self.session(props) as s:
+    def remove(self, id_: str, inputs: InstanceConfigInputs) -> None:
+        site = inputs.site()
+        with self.session(inputs) as s:
             run_step(s, hostops.remove(site, site.layout.instance_dir, site.layout.logs_dir))

@@ -13,14 +13,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
+from typing import TYPE_CHECKING
 
 from daunit import hostops
 from daunit.errors import CommandError, DeployError
 from daunit.manifest import SourceFile
-from daunit.providers.base import Provider, plain
+from daunit.providers.base import Provider, SiteInputs, Wire
 from daunit.providers.site import read_fact, run_step
 from daunit.shipped import ENTRY_NAME, entry_bytes
 
@@ -39,27 +37,35 @@ def _content(source: str, path: str, sha256: str) -> SourceFile | bytes:
     return data
 
 
-class ReleaseProvider(Provider):
-    kind = "Release"
-    required = ("connection", "appDir", "user", "releaseId", "files", "source", "entryPoint")
+class ReleaseInputs(SiteInputs):
+    release_id: str
+    # path -> sha256: what is deployed.
+    files: dict[str, str]
+    # Where the files are read from on the deploying machine.
+    source: str
+    entry_point: str
+
+
+class ReleaseOutputs(Wire):
+    release_dir: str
+    files_sent: int
+    bytes_sent: int
+
+
+class ReleaseProvider(Provider[ReleaseInputs, ReleaseOutputs]):
     replace_on = ("connection.host", "connection.port", "appDir")
-    outputs = ("releaseDir", "filesSent", "bytesSent")
     # `files` (path -> sha256) is what is deployed; `source` only where it is read from.
     machine_local = ("connection.keyFile", "source")
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=props["appDir"], outs=self._deploy(plain(props), None))
+    def id_of(self, inputs: ReleaseInputs) -> str:
+        return inputs.app_dir
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._deploy(plain(news), plain(olds)))
-
-    def _deploy(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
-        site = hostops.Site.of(props, olds)
-        rid: str = props["releaseId"]
-        files: dict[str, str] = props["files"]
-        prev_id = (olds or {}).get("releaseId") or ""
+    def apply(self, inputs: ReleaseInputs, olds: ReleaseInputs | None) -> ReleaseOutputs:
+        site = inputs.site(olds)
+        rid, files = inputs.release_id, inputs.files
+        prev_id = olds.release_id if olds else ""
         records = hostops.manifest_records(files)
-        with self.session(props) as s:
+        with self.session(inputs) as s:
             out = run_step(s, hostops.prepare_release(site, rid, prev_id), stdin=records).stdout
             state, need = hostops.parse_prepare(out)
             # The host names what it lacks; only the manifest's files are ever sent.
@@ -67,20 +73,18 @@ class ReleaseProvider(Provider):
             sent_bytes = 0
             if state != "EXISTS" and sent:
                 # The upload finishes the release in the same command.
-                sent_bytes = self._upload(s, site, props, sent, records)
+                sent_bytes = self._upload(s, site, inputs, sent, records)
             elif state != "EXISTS":
-                run_step(s, hostops.finish_release(site, rid, props["entryPoint"]), stdin=records)
-        return {**props,
-                "releaseDir": site.layout.release_dir(rid),
-                "filesSent": len(sent),
-                "bytesSent": sent_bytes}
+                run_step(s, hostops.finish_release(site, rid, inputs.entry_point), stdin=records)
+        return ReleaseOutputs(release_dir=site.layout.release_dir(rid), files_sent=len(sent),
+                              bytes_sent=sent_bytes)
 
-    def _upload(self, s: SSHSession, site: hostops.Site, props: dict[str, Any], sent: list[str],
+    def _upload(self, s: SSHSession, site: hostops.Site, inputs: ReleaseInputs, sent: list[str],
                 records: bytes) -> int:
-        rid, source, files = props["releaseId"], props["source"], props["files"]
+        rid, source, files = inputs.release_id, inputs.source, inputs.files
 
         def command(script: str, args: Sequence[str]) -> list[str]:
-            return hostops.upload_and_finish(site, rid, props["entryPoint"], records, script, args)
+            return hostops.upload_and_finish(site, rid, inputs.entry_point, records, script, args)
         try:
             return s.upload_files(site.layout.incoming_dir(rid),
                                   {p: _content(source, p, files[p]) for p in sent}, command=command)
@@ -106,19 +110,17 @@ class ReleaseProvider(Provider):
                 host=exc.host, resource=exc.resource)
         return exc
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        props = plain(props)
-        site = hostops.Site.of(props)
-        with self.session(props) as s:
-            live = read_fact(s, hostops.release_files(site, props["releaseId"]))
+    def refresh(self, id_: str, inputs: ReleaseInputs,
+                recorded: ReleaseOutputs | None) -> dict[str, object] | None:
+        with self.session(inputs) as s:
+            live = read_fact(s, hostops.release_files(inputs.site(), inputs.release_id))
         if live is None:
-            return ReadResult(id_=None, outs={})
+            return None
         # What is there, files and planted links alike: a hand edit shows as
         # a changed file in `preview --refresh`, and the update repairs it.
-        return ReadResult(id_=id_, outs={**props, "files": live})
+        return {"files": live}
 
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        props = plain(props)
-        site = hostops.Site.of(props)
-        with self.session(props) as s:
+    def remove(self, id_: str, inputs: ReleaseInputs) -> None:
+        site = inputs.site()
+        with self.session(inputs) as s:
             run_step(s, hostops.remove(site, site.layout.releases_dir, site.layout.current_link))

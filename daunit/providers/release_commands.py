@@ -18,13 +18,10 @@ Nothing on the host records a run: read() keeps the inputs.
 from __future__ import annotations
 
 import shlex
-from typing import Any
-
-from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from daunit import hostops
 from daunit.errors import CommandError, DeployError, mask_secrets
-from daunit.providers.base import Provider, plain
+from daunit.providers.base import Provider, SiteInputs, Wire
 from daunit.providers.site import run_step
 
 # Long enough for a large migration; a command that hangs is cut off.
@@ -35,39 +32,42 @@ class ReleaseCommandError(DeployError):
     """A release command failed: nothing was switched."""
 
 
-class ReleaseCommandsProvider(Provider):
-    kind = "ReleaseCommands"
-    required = ("connection", "appDir", "user", "releaseId", "venvKey", "commands",
-                "environment", "secretKeys")
+class ReleaseCommandsInputs(SiteInputs):
+    release_id: str
+    venv_key: str
+    # Each command as argv, run in order.
+    commands: list[list[str]]
+    environment: dict[str, str] | None = None
+    secret_keys: list[str]
+
+
+class ReleaseCommandsOutputs(Wire):
+    ran: int
+
+
+class ReleaseCommandsProvider(Provider[ReleaseCommandsInputs, ReleaseCommandsOutputs]):
     replace_on = ("connection.host", "connection.port", "appDir")
-    outputs = ("ran",)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=props["appDir"], outs=self._run(plain(props)))
+    def id_of(self, inputs: ReleaseCommandsInputs) -> str:
+        return inputs.app_dir
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._run(plain(news), plain(olds)))
-
-    def _run(self, props: dict[str, Any], olds: dict[str, Any] | None = None) -> dict[str, Any]:
-        site = hostops.Site.of(props, olds)
-        env: dict[str, str] = props["environment"] or {}
-        secrets = {key: env[key] for key in props["secretKeys"] if key in env}
-        with self.session(props) as s:
-            for number, command in enumerate(props["commands"], 1):
-                argv = hostops.run_in_release(site, props["releaseId"], props["venvKey"],
+    def apply(self, inputs: ReleaseCommandsInputs,
+              olds: ReleaseCommandsInputs | None) -> ReleaseCommandsOutputs:
+        site = inputs.site(olds)
+        env = inputs.environment or {}
+        secrets = {key: env[key] for key in inputs.secret_keys if key in env}
+        with self.session(inputs) as s:
+            for number, command in enumerate(inputs.commands, 1):
+                argv = hostops.run_in_release(site, inputs.release_id, inputs.venv_key,
                                               command, merge_output=True)
                 try:
                     run_step(s, argv, timeout=COMMAND_TIMEOUT_S, secrets=secrets)
                 except CommandError as exc:
-                    raise failure(number, command, props["releaseId"], exc,
+                    raise failure(number, command, inputs.release_id, exc,
                                   list(secrets.values())) from None
-        return {**props, "ran": len(props["commands"])}
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return ReadResult(id_=id_, outs=plain(props))
-
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        """Nothing to remove: a run leaves only what the commands themselves made."""
+        # Nothing on the host records a run: refresh keeps the inputs, and
+        # delete has nothing to remove (only what the commands made).
+        return ReleaseCommandsOutputs(ran=len(inputs.commands))
 
 
 def failure(number: int, command: list[str], release_id: str, exc: CommandError,

@@ -21,15 +21,14 @@ compares the stored file with the live object: a difference is drift.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from daunit import hostops
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.ownership import app_claim_problem, dir_sharing_problem
 from daunit.providers import da_storage
-from daunit.providers.base import Provider, plain
+from daunit.providers.base import Health, Provider, SiteInputs, UnitInputs, Wire
 
 if TYPE_CHECKING:
     from daunit.remote.ssh import SSHSession
@@ -39,35 +38,75 @@ def app_path(name: str) -> list[str]:
     return ["config", "applications", name]
 
 
-def owners_of(props: dict[str, Any], olds: dict[str, Any] | None = None) -> set[str]:
+class UnitApplicationInputs(SiteInputs, UnitInputs):
+    # The application's name in Unit (daunit.ownership).
+    name: str
+    # The application object, as Unit's control API takes it.
+    config: dict[str, Any]
+    release_id: str
+    venv_key: str
+    # Releases and venvs kept after a switch.
+    keep: int = 5
+    health: Health | None = None
+    # On a DirectAdmin server: where DirectAdmin stores the app ({user, domain, name,
+    # route}; daunit.directadmin); refresh adds inSync.
+    storage: dict[str, Any] | None = None
+
+    def label(self) -> str:
+        return self.name
+
+
+class UnitApplicationOutputs(Wire):
+    health_checked: bool
+
+
+class OwnedInputs(Protocol):
+    """What ownership checks read from the inputs of an application or route."""
+
+    @property
+    def owner(self) -> str: ...
+
+    @property
+    def app_dir(self) -> str: ...
+
+
+# The untyped user-mode providers (providers/da_unit.py) pass their props dicts.
+Owned = OwnedInputs | Mapping[str, Any]
+
+
+def _owned(inputs: Owned | None, field: str, key: str) -> str | None:
+    if inputs is None:
+        return None
+    value = inputs.get(key) if isinstance(inputs, Mapping) else getattr(inputs, field)
+    return str(value) if value else None
+
+
+def owners_of(inputs: Owned, olds: Owned | None = None) -> set[str]:
     """The owner marks this resource answers to: its own, and the one its state
     recorded (a renamed stack still owns what it made under the old name)."""
-    return {o for o in (props.get("owner"), (olds or {}).get("owner")) if o}
+    return {o for o in (_owned(inputs, "owner", "owner"), _owned(olds, "owner", "owner")) if o}
 
 
-def app_dirs_of(props: dict[str, Any], olds: dict[str, Any] | None = None) -> list[str]:
+def app_dirs_of(inputs: Owned, olds: Owned | None = None) -> list[str]:
     """The app's directories: its own, and the one its state recorded."""
-    return list(dict.fromkeys(d for d in (props.get("appDir"), (olds or {}).get("appDir")) if d))
+    return list(dict.fromkeys(d for d in (_owned(inputs, "app_dir", "appDir"),
+                                          _owned(olds, "app_dir", "appDir")) if d))
 
 
-class UnitApplicationProvider(Provider):
-    kind = "UnitApplication"
-    required = ("connection", "name", "config", "socket", "appDir", "releaseId", "venvKey", "owner")
+class UnitApplicationProvider(Provider[UnitApplicationInputs, UnitApplicationOutputs]):
     # Not `name`: a new name (new naming scheme, renamed stack) is switched
     # to in place by update, with no moment where the app is missing.
     replace_on = ("connection.host", "connection.port", "socket")
-    outputs = ("healthChecked",)
+    # State of the release before the naming scheme has no owner (read as "").
+    required_news = ("owner",)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        props = plain(props)
-        return CreateResult(id_=props["name"], outs=self._apply(props, None))
+    def id_of(self, inputs: UnitApplicationInputs) -> str:
+        return inputs.name
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._apply(plain(news), plain(olds)))
-
-    def _apply(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
-        name = props["name"]
-        with self.unit_api(props) as (s, unit):
+    def apply(self, inputs: UnitApplicationInputs,
+              olds: UnitApplicationInputs | None) -> UnitApplicationOutputs:
+        name = inputs.name
+        with self.unit_api(inputs) as (s, unit):
             # Under the host lock: a route provider may rewrite shared config
             # (once, when Unit's `routes` is still an array) at the same time.
             with self.host_lock(s, f"UnitApplication {name}"):
@@ -75,79 +114,77 @@ class UnitApplicationProvider(Provider):
                 # runs from our app directory.
                 apps = unit.get_or(["config", "applications"]) or {}
                 before = apps.get(name)
-                ours = owners_of(props, olds)
-                problem = (app_claim_problem(name, before, ours, app_dirs_of(props, olds))
-                           or dir_sharing_problem(name, apps, ours, props["appDir"]))
+                ours = owners_of(inputs, olds)
+                problem = (app_claim_problem(name, before, ours, app_dirs_of(inputs, olds))
+                           or dir_sharing_problem(name, apps, ours, inputs.app_dir))
                 if problem:
                     raise ConfigError(problem, host=s.target.host)
-                stored = self._stored_app(s, props, name, ours, app_dirs_of(props, olds))
-                if before != props["config"]:
-                    unit.put(app_path(name), props["config"])
-                if props.get("storage") and stored != props["config"]:
-                    da_storage.write_app(s, props["storage"], props["config"])
-            health = props.get("health")
+                stored = self._stored_app(s, inputs, ours, app_dirs_of(inputs, olds))
+                if before != inputs.config:
+                    unit.put(app_path(name), inputs.config)
+                if inputs.storage and stored != inputs.config:
+                    da_storage.write_app(s, inputs.storage, inputs.config)
+            health = inputs.health
             # On DirectAdmin the route is named after the domain (daunit.directadmin).
-            route = (props.get("storage") or {}).get("route") or name
-            routed = bool(health) and unit.exists(["config", "routes", route])
+            route = (inputs.storage or {}).get("route") or name
+            routed = health is not None and unit.exists(["config", "routes", route])
             if routed and health:
                 from daunit.remote.health import check_health
 
                 try:
-                    check_health(s, health, log_tail=unit.log_tail)
+                    check_health(s, health.wire(), log_tail=unit.log_tail)
                 except HealthCheckError:
                     # Put the previous application back before failing: the
                     # previous release keeps serving.
                     if before is not None:
                         unit.put(app_path(name), before)
-                    if props.get("storage") and stored != props["config"]:
-                        da_storage.write_app(s, props["storage"], stored)
+                    if inputs.storage and stored != inputs.config:
+                        da_storage.write_app(s, inputs.storage, stored)
                     raise
-            site = hostops.Site.of(props, olds)
-            s.run(hostops.switch_and_prune(site, props["releaseId"], int(props.get("keep", 5)),
-                                           [props["releaseId"], props["venvKey"]]))
-        return {**props, "healthChecked": routed}
+            site = inputs.site(olds)
+            s.run(hostops.switch_and_prune(site, inputs.release_id, inputs.keep,
+                                           [inputs.release_id, inputs.venv_key]))
+        return UnitApplicationOutputs(health_checked=routed)
 
     @staticmethod
-    def _stored_app(s: SSHSession, props: dict[str, Any], name: str, ours: set[str],
+    def _stored_app(s: SSHSession, inputs: UnitApplicationInputs, ours: set[str],
                     app_dirs: list[str]) -> dict[str, Any] | None:
         """On a DirectAdmin server: the app DirectAdmin has stored under our N, refused
         when it is another stack's (or nobody's) as the live object would be."""
-        if not props.get("storage"):
+        if not inputs.storage:
             return None
-        stored = da_storage.read(s, props["storage"]).app
-        problem = app_claim_problem(f"{name} (stored by DirectAdmin)", stored, ours, app_dirs)
+        stored = da_storage.read(s, inputs.storage).app
+        problem = app_claim_problem(f"{inputs.name} (stored by DirectAdmin)", stored, ours, app_dirs)
         if problem:
             raise ConfigError(problem, host=s.target.host)
         return stored
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        props = plain(props)
+    def refresh(self, id_: str, inputs: UnitApplicationInputs,
+                recorded: UnitApplicationOutputs | None) -> dict[str, object] | None:
         # The id is the name at create; after a rename only `name` is current.
-        name = props.get("name") or id_
-        with self.unit_api(props) as (s, unit):
-            live = unit.get_or(app_path(name))
-            stored = da_storage.read(s, props["storage"]).app if props.get("storage") else None
+        with self.unit_api(inputs) as (s, unit):
+            live = unit.get_or(app_path(inputs.name or id_))
+            stored = da_storage.read(s, inputs.storage).app if inputs.storage else None
         if live is None:
-            return ReadResult(id_=None, outs={})
-        outs = {**props, "config": live}
-        if props.get("storage"):
+            return None
+        found: dict[str, object] = {"config": live}
+        if inputs.storage:
             # A stored file edited or removed by hand is drift: the next re-fill would
             # put that into Unit. Shown as storage.inSync false; `up` writes it again.
-            outs["storage"] = {**props["storage"], "inSync": stored == live}
-        return ReadResult(id_=id_, outs=outs)
+            found["storage"] = {**inputs.storage, "inSync": stored == live}
+        return found
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        props = plain(props)
-        name = props.get("name") or id_
-        with self.unit_api(props) as (s, unit), self.host_lock(s, f"UnitApplication {name} (delete)"):
+    def remove(self, id_: str, inputs: UnitApplicationInputs) -> None:
+        name = inputs.name or id_
+        with self.unit_api(inputs) as (s, unit), self.host_lock(s, f"UnitApplication {name} (delete)"):
             live = unit.get_or(app_path(name))
-            problem = app_claim_problem(name, live, owners_of(props), app_dirs_of(props))
+            problem = app_claim_problem(name, live, owners_of(inputs), app_dirs_of(inputs))
             if problem:
                 raise ConfigError(problem, host=s.target.host)
-            if props.get("storage"):
-                self._stored_app(s, props, name, owners_of(props), app_dirs_of(props))
+            if inputs.storage:
+                self._stored_app(s, inputs, owners_of(inputs), app_dirs_of(inputs))
                 # First out of storage: a re-fill in between must not bring it back.
-                da_storage.write_app(s, props["storage"], None)
+                da_storage.write_app(s, inputs.storage, None)
             if live is None:
                 return  # already gone is what we wanted
             try:

@@ -23,12 +23,13 @@ rotates.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, UpdateResult
+from pydantic import Field
 
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
-from daunit.providers.base import Provider, is_unknown, plain
+from daunit.providers.base import Provider, UnitInputs, Wire, is_unknown
 from daunit.render import certificate_facts, certificate_name, chain_sha256, leaf_sha256, owns_certificate, tls_bundle
 from daunit.routing import certificates_with, certificates_without, listener_certificates
 from daunit.spec.pem import tls_bundle_problems
@@ -37,11 +38,7 @@ if TYPE_CHECKING:
     from daunit.remote.ssh import SSHSession
     from daunit.remote.unit import UnitClient
 
-# Inputs never compared nor returned as outputs.
-SECRET_INPUTS = ("key",)
-
 Owned = Callable[[str], bool]
-
 
 # The front server owns 443 on a DirectAdmin server and serves the domain's certificate.
 _FRONT_SERVES_TLS = (
@@ -50,22 +47,52 @@ _FRONT_SERVES_TLS = (
     "(or set the host's `directadminMode: off` on a server without a front web server).")
 
 
-def _directadmin_way(mode: Any) -> bool:
+def _directadmin_way(mode: object) -> bool:
     """UnitHost's daMode says the host is run the DirectAdmin way (not unknown, not {})."""
     return isinstance(mode, dict) and bool(mode.get("unitPort"))
 
 
-class UnitCertificateProvider(Provider):
-    kind = "UnitCertificate"
-    required = ("connection", "app", "domain", "source", "listener", "dispatchRoute", "socket")
+class UnitCertificateInputs(UnitInputs):
+    # The app's name in the stack config, and its Unit name (bundle names
+    # start with it; empty in state of the previous release).
+    app: str
+    unit_name: str = ""
+    domain: str
+    source: Literal["config", "directadmin"]
+    listener: str
+    dispatch_route: str
+    # source config: the PEM chain and its (secret) key; the chain's hash
+    # names a rotation in the preview.
+    chain: str | None = None
+    key: str | None = None
+    chain_sha256: str | None = None
+    # source directadmin: DirectAdmin's files on the host.
+    cert_file: str | None = None
+    key_file: str | None = None
+    # UnitHost's daMode (absent in state of an earlier release): TLS is refused there.
+    da_mode: Any = None
+
+
+class UnitCertificateOutputs(Wire):
+    name: str | None = None
+    source_sha256: str | None = None
+    installed_sha256: str | None = None
+    subject_names: list[str] = Field(default_factory=list)
+    issuer: str = ""
+    not_before: str | None = None
+    not_after: str | None = None
+    key_type: str = ""
+    chain_length: int = 0
+
+
+class UnitCertificateProvider(Provider[UnitCertificateInputs, UnitCertificateOutputs]):
     replace_on = ("connection.host", "connection.port", "socket", "app")
-    outputs = ("name", "sourceSha256", "installedSha256", "subjectNames", "issuer", "notBefore",
-               "notAfter", "keyType", "chainLength")
+    # The key is never compared, returned or stored in outputs: a chain has exactly one key.
+    secret_inputs = ("key",)
 
     # -- pure parts -----------------------------------------------------
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        result = super().check(olds, news)
-        failures = list(result.failures)
+        failures = self.input_failures(news)
         app = news.get("app", "APP")
         if news.get("source") == "config":
             chain, key = news.get("chain"), news.get("key")
@@ -75,7 +102,8 @@ class UnitCertificateProvider(Provider):
                 failures.append(CheckFailure(field, (
                     f"{where}.{field} is not set: `pulumi config set --secret --path {where}.{field} "
                     f"< {'fullchain.pem' if field == 'chain' else 'privkey.pem'}`")))
-            if not missing and not is_unknown(chain) and not is_unknown(key):
+            if not missing and isinstance(chain, str) and isinstance(key, str) \
+                    and not is_unknown(chain) and not is_unknown(key):
                 for field, message in tls_bundle_problems(chain, key, news.get("domain", ""),
                                                           where=where):
                     failures.append(CheckFailure(field.rsplit(".", 1)[-1], message))
@@ -87,9 +115,7 @@ class UnitCertificateProvider(Provider):
         return CheckResult(news, failures)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        old = {k: v for k, v in olds.items() if k not in SECRET_INPUTS}
-        new = {k: v for k, v in news.items() if k not in SECRET_INPUTS}
-        result = super().diff(id_, old, new)
+        result = super().diff(id_, olds, news)
         # Seen by refresh: DirectAdmin renewed the certificate, or the bundle
         # left Unit or the listener. Either way an update installs it again.
         if not result.changes and olds.get("sourceSha256") != olds.get("installedSha256"):
@@ -98,23 +124,31 @@ class UnitCertificateProvider(Provider):
         return result
 
     # -- acting parts ----------------------------------------------------
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        props = plain(props)
-        return CreateResult(id_=props["app"], outs=self._install(props, None))
+    def id_of(self, inputs: UnitCertificateInputs) -> str:
+        return inputs.app
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._install(plain(news), plain(olds)))
+        # The bundle state recorded (an output) is this app's too: see _owner.
+        recorded = self.recorded_outputs(olds)
+        outputs = self._install(self.parse(news), self.recorded(olds),
+                                recorded.name if recorded else None)
+        return UpdateResult(outs=self.state(news, outputs))
 
-    def _install(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
-        if _directadmin_way(props.get("daMode")):
-            raise ConfigError(_FRONT_SERVES_TLS.format(app=props["app"]))
-        listener, domain = props["listener"], props["domain"]
-        dispatch = props["dispatchRoute"]
-        owned = _owner(props, olds)
-        with self.unit_api(props) as (s, unit):
-            chain, key = self._material(s, props)
+    def apply(self, inputs: UnitCertificateInputs,
+              olds: UnitCertificateInputs | None) -> UnitCertificateOutputs:
+        return self._install(inputs, olds, None)
+
+    def _install(self, inputs: UnitCertificateInputs, olds: UnitCertificateInputs | None,
+                 recorded_name: str | None) -> UnitCertificateOutputs:
+        if _directadmin_way(inputs.da_mode):
+            raise ConfigError(_FRONT_SERVES_TLS.format(app=inputs.app))
+        listener, domain = inputs.listener, inputs.domain
+        dispatch = inputs.dispatch_route
+        owned = _owner(inputs, olds, recorded_name)
+        with self.unit_api(inputs) as (s, unit):
+            chain, key = self._material(s, inputs)
             digest = chain_sha256(chain)
-            name = certificate_name(_prefix(props), digest)
+            name = certificate_name(_prefix(inputs), digest)
             with self.host_lock(s, f"UnitCertificate {name}"):
                 installed = unit.get("/certificates") or {}
                 if name not in installed:
@@ -136,34 +170,38 @@ class UnitCertificateProvider(Provider):
                         f"serves another certificate for {domain}: another bundle on it names {domain} "
                         "too, and Unit picks the first match. The listener was put back as it was.",
                         host=s.target.host) from exc
-                old_listener = (olds or {}).get("listener")
+                old_listener = olds.listener if olds else None
                 if old_listener and old_listener != listener:
                     self._detach(unit, old_listener, dispatch, owned)
                 self._delete_unused(unit, owned, keep=name)
                 facts = certificate_facts(unit.get(["certificates", name]))
-        return {**{k: v for k, v in props.items() if k not in SECRET_INPUTS}, **facts,
-                "name": name, "sourceSha256": digest, "installedSha256": digest}
+        return UnitCertificateOutputs.model_validate(
+            {**facts, "name": name, "sourceSha256": digest, "installedSha256": digest})
 
     @staticmethod
-    def _material(s: SSHSession, props: dict[str, Any]) -> tuple[str, str]:
+    def _material(s: SSHSession, inputs: UnitCertificateInputs) -> tuple[str, str]:
         """The PEM chain and key: from the inputs, or read from DirectAdmin's files."""
-        if props["source"] != "directadmin":
-            return props["chain"], props["key"]
+        if inputs.source != "directadmin":
+            if inputs.chain is None or inputs.key is None:
+                raise ConfigError(f"the certificate of {inputs.app} has no chain or no key",
+                                  host=s.target.host)
+            return inputs.chain, inputs.key
         texts = []
-        for field in ("certFile", "keyFile"):
-            path = props[field]
+        for field, path in (("certFile", inputs.cert_file), ("keyFile", inputs.key_file)):
+            if path is None:
+                raise ConfigError(f"{field} is required by UnitCertificate with source directadmin")
             try:
                 texts.append(s.read_bytes(path).decode("ascii"))
             except FileNotFoundError:
                 raise ConfigError(
-                    f"{path} does not exist: DirectAdmin has no certificate for {props['domain']} "
+                    f"{path} does not exist: DirectAdmin has no certificate for {inputs.domain} "
                     "there. Issue one (User level -> SSL Certificates -> Let's Encrypt), or set the "
                     f"app's tls {field} to where it is.", host=s.target.host) from None
             except UnicodeDecodeError:
                 raise ConfigError(f"{path} is not a PEM file", host=s.target.host) from None
-        problems = tls_bundle_problems(texts[0], texts[1], props["domain"], where="DirectAdmin's")
+        problems = tls_bundle_problems(texts[0], texts[1], inputs.domain, where="DirectAdmin's")
         if problems:
-            files = f"{props['certFile']} and {props['keyFile']}"
+            files = f"{inputs.cert_file} and {inputs.key_file}"
             raise ConfigError(f"the certificate in {files} cannot be served: "
                               + "; ".join(m for _, m in problems), host=s.target.host)
         return texts[0], texts[1]
@@ -220,46 +258,51 @@ class UnitCertificateProvider(Provider):
                     if exc.status != 404:
                         raise
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        props = plain(props)
-        name, listener = props.get("name"), props["listener"]
-        with self.unit_api(props) as (s, unit):
-            source = props.get("sourceSha256")
-            if props["source"] == "directadmin":
+    def refresh(self, id_: str, inputs: UnitCertificateInputs,
+                recorded: UnitCertificateOutputs | None) -> dict[str, object] | None:
+        recorded = recorded or UnitCertificateOutputs()
+        name, listener = recorded.name, inputs.listener
+        with self.unit_api(inputs) as (s, unit):
+            source = recorded.source_sha256
+            if inputs.source == "directadmin" and inputs.cert_file:
                 try:
-                    source = chain_sha256(s.read_bytes(props["certFile"]).decode("ascii", "replace"))
+                    source = chain_sha256(s.read_bytes(inputs.cert_file).decode("ascii", "replace"))
                 except FileNotFoundError:
                     source = None
             bundles = unit.get("/certificates") or {}
             current = (unit.get("/config/listeners") or {}).get(listener) or {}
         attached = bool(name) and name in bundles and name in listener_certificates(current)
         facts = certificate_facts(bundles[name]) if name in bundles else {}
-        return ReadResult(id_=id_, outs={**props, **facts, "sourceSha256": source,
-                                         "installedSha256": props.get("installedSha256") if attached
-                                         else None})
+        return {**facts, "sourceSha256": source,
+                "installedSha256": recorded.installed_sha256 if attached else None}
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        props = plain(props)
-        app = props.get("app") or id_
-        owned = _owner(props, None)
-        with self.unit_api(props) as (s, unit), self.host_lock(s, f"UnitCertificate {app} (delete)"):
+        # The bundle state recorded (an output) is this app's too: see _owner.
+        recorded = self.recorded_outputs(props)
+        self._remove(id_, self.parse(props), recorded.name if recorded else None)
+
+    def _remove(self, id_: str, inputs: UnitCertificateInputs, recorded_name: str | None) -> None:
+        app = inputs.app or id_
+        owned = _owner(inputs, None, recorded_name)
+        with self.unit_api(inputs) as (s, unit), self.host_lock(s, f"UnitCertificate {app} (delete)"):
             for listener in list(unit.get("/config/listeners") or {}):
-                self._detach(unit, listener, props["dispatchRoute"], owned)
+                self._detach(unit, listener, inputs.dispatch_route, owned)
             self._delete_unused(unit, owned, keep=None)
 
 
-def _prefix(props: dict[str, Any]) -> str:
+def _prefix(inputs: UnitCertificateInputs) -> str:
     """What bundle names start with: the app's Unit name (`unitName`); state of
     the previous release has only the bare app name."""
-    return str(props.get("unitName") or props["app"])
+    return inputs.unit_name or inputs.app
 
 
-def _owner(props: dict[str, Any], olds: dict[str, Any] | None) -> Owned:
+def _owner(inputs: UnitCertificateInputs, olds: UnitCertificateInputs | None,
+           recorded_name: str | None) -> Owned:
     """Which bundle names are this resource's: its own name pattern, and the
     exact bundle its state recorded (named by the previous scheme, or by the
     stack's previous name)."""
     # A bare app name (previous release's state) is no claim on every bundle
     # named after it: another stack's app of that name has such bundles too.
-    prefixes = {str(p["unitName"]) for p in (props, olds or {}) if p.get("unitName")}
-    recorded = {n for n in (props.get("name"), (olds or {}).get("name")) if n}
+    prefixes = {p.unit_name for p in (inputs, olds) if p is not None and p.unit_name}
+    recorded = {recorded_name} if recorded_name else set()
     return lambda name: name in recorded or any(owns_certificate(p, name) for p in prefixes)

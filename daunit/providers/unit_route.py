@@ -23,14 +23,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
+from pulumi.dynamic import DiffResult
 
 from daunit import directadmin
 from daunit.errors import ConfigError, HealthCheckError, UnitAPIError
 from daunit.layout import app_dir_of
 from daunit.ownership import app_claim_problem, app_owner_mark, name_owner, passes_to_app
 from daunit.providers import da_storage
-from daunit.providers.base import Provider, is_unknown, plain
+from daunit.providers.base import Health, Provider, UnitInputs, Wire, is_unknown
 from daunit.providers.unit_app import app_dirs_of, app_path, owners_of
 from daunit.routing import (
     dispatch_with,
@@ -46,13 +46,37 @@ if TYPE_CHECKING:
     from daunit.remote.unit import UnitClient
 
 
-class UnitRouteProvider(Provider):
-    kind = "UnitRoute"
-    required = ("connection", "name", "steps", "dispatchEntry", "listener", "dispatchRoute",
-                "socket", "owner", "appDir")
+class UnitRouteInputs(UnitInputs):
+    # The app's own route (daunit.ownership) and its steps.
+    name: str
+    steps: list[dict[str, Any]]
+    # This app's entry in the host-dispatch route, and that shared route's name.
+    dispatch_entry: dict[str, Any]
+    dispatch_route: str
+    listener: str
+    # Both empty in state of the release before the naming scheme (see _app_dirs).
+    owner: str = ""
+    app_dir: str = ""
+    health: Health | None = None
+    # On a DirectAdmin server: where DirectAdmin stores the domain's routes ({user,
+    # domain, location}; daunit.directadmin); refresh adds inSync.
+    storage: dict[str, Any] | None = None
+
+    def label(self) -> str:
+        return self.name
+
+
+class UnitRouteOutputs(Wire):
+    health_checked: bool
+
+
+class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
     # Not `name`: a renamed route is switched to in place (see the docstring).
     replace_on = ("connection.host", "connection.port", "socket", "dispatchRoute")
-    outputs = ("healthChecked",)
+    required_news = ("owner", "appDir")
+
+    def id_of(self, inputs: UnitRouteInputs) -> str:
+        return inputs.name
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         result = super().diff(id_, olds, news)
@@ -64,85 +88,88 @@ class UnitRouteProvider(Provider):
                               delete_before_replace=False)
         return result
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        props = plain(props)
-        return CreateResult(id_=props["name"], outs=self._apply(props, None))
-
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._apply(plain(news), plain(olds)))
-
-    def _apply(self, props: dict[str, Any], olds: dict[str, Any] | None) -> dict[str, Any]:
-        name, dispatch, listener = props["name"], props["dispatchRoute"], props["listener"]
-        previous = (olds or {}).get("name")
-        previous = previous if previous and previous != name else None
-        with self.unit_api(props) as (s, unit):
+    def apply(self, inputs: UnitRouteInputs, olds: UnitRouteInputs | None) -> UnitRouteOutputs:
+        name, dispatch = inputs.name, inputs.dispatch_route
+        previous = olds.name if olds and olds.name != name else None
+        ours, dirs = owners_of(inputs, olds), _app_dirs(inputs, olds)
+        with self.unit_api(inputs) as (s, unit):
             with self.host_lock(s, f"UnitRoute {name}"):
-                # Only the two parts we touch: the whole /config holds every
-                # app on the host and grows with them.
-                routes = unit.get_or("/config/routes")
-                if isinstance(routes, dict):
-                    listeners = unit.get_or("/config/listeners") or {}
-                else:
-                    routes, listeners = self._named_routes(unit)
-                ours, dirs = owners_of(props, olds), _app_dirs(props, olds)
-                self._check_claim(unit, routes, name, props, ours, dirs, s.target.host)
-                stored = self._stored_routes(s, unit, props, ours, dirs)
-                own = {name}
-                if previous and self._route_is_ours(unit, routes, previous, props, ours, dirs):
-                    own.add(previous)
-                old_dispatch = routes.get(dispatch)
-                new_dispatch = self._new_dispatch(unit, old_dispatch or [], props, own,
-                                                  stored is not None, s.target.host)
-                old_steps = routes.get(name)
-                unit.put(["config", "routes", name], props["steps"])
-                unit.put(["config", "routes", dispatch], new_dispatch)
-                self._ensure_listener(unit, listeners, listener, dispatch)
-                if stored is not None:
-                    self._store(s, props["storage"], stored, props["steps"])
+                old_steps, old_dispatch, own, stored = self._switch(s, unit, inputs, previous,
+                                                                    ours, dirs)
             # The check waits for the app to start: outside the lock, or every
             # other app on the host would wait for this one's start-up too.
-            health = props.get("health")
+            health = inputs.health
             if health:
                 from daunit.remote.health import check_health
 
                 try:
-                    check_health(s, health, log_tail=unit.log_tail)
+                    check_health(s, health.wire(), log_tail=unit.log_tail)
                 except HealthCheckError:
                     with self.host_lock(s, f"UnitRoute {name} (revert)"):
                         self._restore(unit, name, dispatch, old_steps, old_dispatch, own)
-                        if stored is not None:
-                            self._store(s, props["storage"],
-                                        {**stored, _location(props): props["steps"]}, old_steps)
+                        if stored is not None and inputs.storage:
+                            self._store(s, inputs.storage,
+                                        {**stored, _location(inputs): inputs.steps}, old_steps)
                     raise
-            if previous or passes_to_app((olds or {}).get("steps")) - passes_to_app(props["steps"]):
+            if previous or passes_to_app(olds.steps if olds else None) - passes_to_app(inputs.steps):
                 with self.host_lock(s, f"UnitRoute {name} (old names)"):
-                    self._remove_previous(unit, own - {name}, props, olds or {}, ours, dirs)
-        return {**props, "healthChecked": bool(props.get("health"))}
+                    self._remove_previous(unit, own - {name}, inputs, olds, ours, dirs)
+        return UnitRouteOutputs(health_checked=inputs.health is not None)
 
-    def _new_dispatch(self, unit: UnitClient, old: list[dict[str, Any]], props: dict[str, Any],
+    def _switch(self, s: SSHSession, unit: UnitClient, inputs: UnitRouteInputs,
+                previous: str | None, ours: set[str], dirs: list[str],
+                ) -> tuple[Any, list[dict[str, Any]] | None, set[str], dict[str, Any] | None]:
+        """Under the host lock: our route, our dispatch entry and the listener (and on
+        DirectAdmin the stored routes) as the inputs say. Returns what a revert needs:
+        the old steps, the old dispatch route, the route's names, the stored routes."""
+        name, dispatch = inputs.name, inputs.dispatch_route
+        # Only the two parts we touch: the whole /config holds every
+        # app on the host and grows with them.
+        routes = unit.get_or("/config/routes")
+        if isinstance(routes, dict):
+            listeners = unit.get_or("/config/listeners") or {}
+        else:
+            routes, listeners = self._named_routes(unit)
+        self._check_claim(unit, routes, name, inputs, ours, dirs, s.target.host)
+        stored = self._stored_routes(s, unit, inputs, ours, dirs)
+        own = {name}
+        if previous and self._route_is_ours(unit, routes, previous, inputs, ours, dirs):
+            own.add(previous)
+        old_dispatch = routes.get(dispatch)
+        new_dispatch = self._new_dispatch(unit, old_dispatch or [], inputs, own,
+                                          stored is not None, s.target.host)
+        old_steps = routes.get(name)
+        unit.put(["config", "routes", name], inputs.steps)
+        unit.put(["config", "routes", dispatch], new_dispatch)
+        self._ensure_listener(unit, listeners, inputs.listener, dispatch)
+        if stored is not None and inputs.storage:
+            self._store(s, inputs.storage, stored, inputs.steps)
+        return old_steps, old_dispatch, own, stored
+
+    def _new_dispatch(self, unit: UnitClient, old: list[dict[str, Any]], inputs: UnitRouteInputs,
                       own: set[str], directadmin_way: bool, host: str) -> list[Any]:
         """The dispatch route with our entry: DirectAdmin's (one route per host and
         location, in the re-fill's order), or ours (a domain another entry serves refused)."""
         if directadmin_way:
-            return directadmin.dispatch_with(old, props["dispatchEntry"])
-        self._check_hosts(unit, old, props, own, host)
-        return dispatch_with(old, own, props["dispatchEntry"])
+            return directadmin.dispatch_with(old, inputs.dispatch_entry)
+        self._check_hosts(unit, old, inputs, own, host)
+        return dispatch_with(old, own, inputs.dispatch_entry)
 
     # -- DirectAdmin's storage (daunit.directadmin) ---------------------------
-    def _stored_routes(self, s: SSHSession, unit: UnitClient, props: dict[str, Any],
+    def _stored_routes(self, s: SSHSession, unit: UnitClient, inputs: UnitRouteInputs,
                        ours: set[str], app_dirs: list[str]) -> dict[str, Any] | None:
         """On a DirectAdmin server: the domain's stored routes ({location: steps});
         refused when our location there passes to an application not ours. None
         when the host is not run the DirectAdmin way."""
-        if not props.get("storage"):
+        if not inputs.storage:
             return None
-        stored = da_storage.read(s, props["storage"]).routes or {}
-        location = _location(props)
+        stored = da_storage.read(s, inputs.storage).routes or {}
+        location = _location(inputs)
         if location in stored:
-            problem = self._route_problem(unit, {props["name"]: stored[location]}, props["name"],
-                                          props, ours, app_dirs)
+            problem = self._route_problem(unit, {inputs.name: stored[location]}, inputs.name,
+                                          inputs, ours, app_dirs)
             if problem:
-                raise ConfigError(f"DirectAdmin's stored routes of {props['storage']['domain']} "
+                raise ConfigError(f"DirectAdmin's stored routes of {inputs.storage['domain']} "
                                   f"for {location}: {problem} They are not changed.",
                                   host=s.target.host)
         return dict(stored)
@@ -163,7 +190,7 @@ class UnitRouteProvider(Provider):
     # -- ownership ----------------------------------------------------------
     @staticmethod
     def _route_problem(unit: UnitClient, routes: dict[str, Any], route: str,
-                       props: dict[str, Any], ours: set[str], app_dirs: list[str]) -> str | None:
+                       inputs: UnitRouteInputs, ours: set[str], app_dirs: list[str]) -> str | None:
         """Why the live route `route` is not ours (it passes to an application
         that is not ours), or None. A missing route is nobody's: None."""
         steps = routes.get(route)
@@ -175,7 +202,7 @@ class UnitRouteProvider(Provider):
         if not app_dirs:
             # State of the previous release without a static share to tell the
             # app dir: ours when it still passes where that state says.
-            if apps <= passes_to_app(props.get("steps")):
+            if apps <= passes_to_app(inputs.steps):
                 return None
             return f"Unit route {route!r} passes to {sorted(apps)}, not to this stack's app."
         for app in sorted(apps):
@@ -185,23 +212,23 @@ class UnitRouteProvider(Provider):
         return None
 
     def _route_is_ours(self, unit: UnitClient, routes: dict[str, Any], route: str,
-                       props: dict[str, Any], ours: set[str], app_dirs: list[str]) -> bool:
+                       inputs: UnitRouteInputs, ours: set[str], app_dirs: list[str]) -> bool:
         return route in routes and \
-            self._route_problem(unit, routes, route, props, ours, app_dirs) is None
+            self._route_problem(unit, routes, route, inputs, ours, app_dirs) is None
 
     def _check_claim(self, unit: UnitClient, routes: dict[str, Any], name: str,
-                     props: dict[str, Any], ours: set[str], app_dirs: list[str],
+                     inputs: UnitRouteInputs, ours: set[str], app_dirs: list[str],
                      host: str) -> None:
         """Refuse when a route of our name exists and passes to someone else's app."""
-        problem = self._route_problem(unit, routes, name, props, ours, app_dirs)
+        problem = self._route_problem(unit, routes, name, inputs, ours, app_dirs)
         if problem:
             raise ConfigError(problem + " It is not changed.", host=host)
 
     @staticmethod
-    def _check_hosts(unit: UnitClient, dispatch: list[dict[str, Any]], props: dict[str, Any],
+    def _check_hosts(unit: UnitClient, dispatch: list[dict[str, Any]], inputs: UnitRouteInputs,
                      own: set[str], host: str) -> None:
         """Refuse a domain that another entry of the dispatch route already serves."""
-        wanted = entry_hosts(props["dispatchEntry"])
+        wanted = entry_hosts(inputs.dispatch_entry)
         for route, names in host_conflicts(dispatch, wanted, own):
             owner = _route_owner(unit, route)
             raise ConfigError(
@@ -209,15 +236,16 @@ class UnitRouteProvider(Provider):
                 f"{route!r} ({owner}): this stack does not take a domain from another. Remove the "
                 f"app from its stack first, or choose another domain.", host=host)
 
-    def _remove_previous(self, unit: UnitClient, previous_routes: set[str], props: dict[str, Any],
-                         olds: dict[str, Any], ours: set[str], app_dirs: list[str]) -> None:
+    def _remove_previous(self, unit: UnitClient, previous_routes: set[str],
+                         inputs: UnitRouteInputs, olds: UnitRouteInputs | None, ours: set[str],
+                         app_dirs: list[str]) -> None:
         """After a switch: the route under its previous name, and applications the
         previous steps passed to that ours no longer do, when they are ours."""
         routes = unit.get_or("/config/routes") or {}
         for route in sorted(previous_routes):
-            if route in routes and self._route_is_ours(unit, routes, route, props, ours, app_dirs):
+            if route in routes and self._route_is_ours(unit, routes, route, inputs, ours, app_dirs):
                 _delete_quietly(unit, ["config", "routes", route])
-        for app in sorted(passes_to_app(olds.get("steps")) - passes_to_app(props["steps"])):
+        for app in sorted(passes_to_app(olds.steps if olds else None) - passes_to_app(inputs.steps)):
             live = unit.get_or(app_path(app))
             if live is not None and app_claim_problem(app, live, ours, app_dirs) is None:
                 # Unit refuses (400) while something else still passes to it:
@@ -271,39 +299,38 @@ class UnitRouteProvider(Provider):
                 f"not to {want!r}. Choose another `listener` for this app, or point that "
                 f"listener at {want!r} by hand once (`PUT /config/listeners/{listener}/pass`).")
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        props = plain(props)
-        name, dispatch = props.get("name") or id_, props["dispatchRoute"]
-        with self.unit_api(props) as (s, unit):
+    def refresh(self, id_: str, inputs: UnitRouteInputs,
+                recorded: UnitRouteOutputs | None) -> dict[str, object] | None:
+        name, dispatch = inputs.name or id_, inputs.dispatch_route
+        with self.unit_api(inputs) as (s, unit):
             routes = unit.get("/config/routes")
-            stored = da_storage.read(s, props["storage"]).routes if props.get("storage") else None
+            stored = da_storage.read(s, inputs.storage).routes if inputs.storage else None
         if not isinstance(routes, dict) or name not in routes:
-            return ReadResult(id_=None, outs={})
+            return None
         entry = own_dispatch_entry(routes.get(dispatch) or [], name)
-        outs = {**props, "steps": routes[name], "dispatchEntry": entry}
-        if props.get("storage"):
+        found: dict[str, object] = {"steps": routes[name], "dispatchEntry": entry}
+        if inputs.storage:
             # The stored steps edited or removed by hand: drift (a re-fill would serve them).
-            in_sync = (stored or {}).get(_location(props)) == routes[name]
-            outs["storage"] = {**props["storage"], "inSync": in_sync}
-        return ReadResult(id_=id_, outs=outs)
+            in_sync = (stored or {}).get(_location(inputs)) == routes[name]
+            found["storage"] = {**inputs.storage, "inSync": in_sync}
+        return found
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        props = plain(props)
-        name, dispatch = props.get("name") or id_, props["dispatchRoute"]
-        with self.unit_api(props) as (s, unit), self.host_lock(s, f"UnitRoute {name} (delete)"):
+    def remove(self, id_: str, inputs: UnitRouteInputs) -> None:
+        name, dispatch = inputs.name or id_, inputs.dispatch_route
+        with self.unit_api(inputs) as (s, unit), self.host_lock(s, f"UnitRoute {name} (delete)"):
             routes = unit.get("/config/routes")
             if not isinstance(routes, dict):
                 return
-            problem = self._route_problem(unit, routes, name, props, owners_of(props),
-                                          _app_dirs(props))
+            problem = self._route_problem(unit, routes, name, inputs, owners_of(inputs),
+                                          _app_dirs(inputs))
             if problem:
                 raise ConfigError(
                     f"{problem} The route is left as it is; forget it with `pulumi state "
                     "delete` if this stack no longer has it.", host=s.target.host)
-            stored = self._stored_routes(s, unit, props, owners_of(props), _app_dirs(props))
-            if stored is not None:
+            stored = self._stored_routes(s, unit, inputs, owners_of(inputs), _app_dirs(inputs))
+            if stored is not None and inputs.storage:
                 # Out of storage first: a re-fill in between must not bring it back.
-                self._store(s, props["storage"], stored, None)
+                self._store(s, inputs.storage, stored, None)
             self._drop_entry(unit, routes, name, dispatch)
             if name in routes:
                 _delete_quietly(unit, ["config", "routes", name])
@@ -324,17 +351,17 @@ class UnitRouteProvider(Provider):
             unit.delete(["config", "routes", dispatch])
 
 
-def _location(props: dict[str, Any]) -> str:
-    return str((props.get("storage") or {}).get("location") or directadmin.ROOT_LOCATION)
+def _location(inputs: UnitRouteInputs) -> str:
+    return str((inputs.storage or {}).get("location") or directadmin.ROOT_LOCATION)
 
 
-def _app_dirs(props: dict[str, Any], olds: dict[str, Any] | None = None) -> list[str]:
+def _app_dirs(inputs: UnitRouteInputs, olds: UnitRouteInputs | None = None) -> list[str]:
     """The app's directories: an input since the naming scheme (with the one its
     state recorded); for state of the previous release, read from its static
     share (`<appDir>/releases/...`)."""
-    if props.get("appDir"):
-        return app_dirs_of(props, olds)
-    for step in props.get("steps") or []:
+    if inputs.app_dir:
+        return app_dirs_of(inputs, olds)
+    for step in inputs.steps:
         share = (step.get("action") or {}).get("share")
         app_dir = app_dir_of(share) if isinstance(share, str) else None
         if app_dir is not None:

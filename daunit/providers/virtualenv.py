@@ -8,52 +8,52 @@ nothing behind and says why (pip's stderr tail).
 """
 from __future__ import annotations
 
-from typing import Any
-
-from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
-
 from daunit import hostops
-from daunit.providers.base import Provider, plain
+from daunit.providers.base import Provider, SiteInputs, Wire
 from daunit.providers.site import read_fact, run_step
 
 
-def seed_key(props: dict[str, Any], olds: dict[str, Any] | None) -> str:
+class VirtualenvInputs(SiteInputs):
+    python: str
+    # Python version and requirements, hashed: the venv's directory name.
+    key: str
+    requirements: str
+
+
+class VirtualenvOutputs(Wire):
+    venv_dir: str
+    built: bool
+
+
+def seed_key(inputs: VirtualenvInputs, olds: VirtualenvInputs | None) -> str:
     """The live venv to seed a new one from: the previous key, when it was
     built by the same interpreter in the same app dir ("" otherwise)."""
-    if not olds or olds.get("python") != props["python"] or olds.get("appDir") != props["appDir"]:
+    if not olds or olds.python != inputs.python or olds.app_dir != inputs.app_dir:
         return ""
-    previous = str(olds.get("key") or "")
-    return previous if previous != props["key"] else ""
+    return olds.key if olds.key != inputs.key else ""
 
 
-class VirtualenvProvider(Provider):
-    kind = "Virtualenv"
-    required = ("connection", "appDir", "user", "python", "key", "requirements")
+class VirtualenvProvider(Provider[VirtualenvInputs, VirtualenvOutputs]):
     replace_on = ("connection.host", "connection.port", "appDir")
-    outputs = ("venvDir", "built")
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=props["appDir"], outs=self._build(plain(props)))
+    def id_of(self, inputs: VirtualenvInputs) -> str:
+        return inputs.app_dir
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._build(plain(news), plain(olds)))
+    def apply(self, inputs: VirtualenvInputs, olds: VirtualenvInputs | None) -> VirtualenvOutputs:
+        site = inputs.site(olds)
+        step = hostops.build_venv(site, inputs.key, inputs.python, seed_key(inputs, olds))
+        with self.session(inputs) as s:
+            result = run_step(s, step, stdin=inputs.requirements.encode(), timeout=1800)
+        return VirtualenvOutputs(venv_dir=site.layout.venv_dir(inputs.key),
+                                 built=result.stdout.decode().strip() in ("BUILT", "SEEDED"))
 
-    def _build(self, props: dict[str, Any], olds: dict[str, Any] | None = None) -> dict[str, Any]:
-        site = hostops.Site.of(props, olds)
-        step = hostops.build_venv(site, props["key"], props["python"], seed_key(props, olds))
-        with self.session(props) as s:
-            result = run_step(s, step, stdin=props["requirements"].encode(), timeout=1800)
-        return {**props, "venvDir": site.layout.venv_dir(props["key"]),
-                "built": result.stdout.decode().strip() in ("BUILT", "SEEDED")}
+    def refresh(self, id_: str, inputs: VirtualenvInputs,
+                recorded: VirtualenvOutputs | None) -> dict[str, object] | None:
+        with self.session(inputs) as s:
+            ok = read_fact(s, hostops.venv_built(inputs.site(), inputs.key))
+        return {} if ok else None
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        props = plain(props)
-        with self.session(props) as s:
-            ok = read_fact(s, hostops.venv_built(hostops.Site.of(props), props["key"]))
-        return ReadResult(id_=id_, outs=props) if ok else ReadResult(id_=None, outs={})
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        props = plain(props)
-        site = hostops.Site.of(props)
-        with self.session(props) as s:
+    def remove(self, id_: str, inputs: VirtualenvInputs) -> None:
+        site = inputs.site()
+        with self.session(inputs) as s:
             run_step(s, hostops.remove(site, site.layout.venvs_dir))

@@ -2,7 +2,13 @@
 Unit objects named after the bare app name) upgrades on the next `pulumi up`
 with this code: no engine replacement, no failed request, the new names made,
 the dispatch entry and the TLS listener switched, the old objects removed,
-then a no-op preview (issue 9, Trust)."""
+then a no-op preview (issue 9, Trust).
+
+A stack deployed by the release before the resources were typed (commit
+6bb877b, every resource `pulumi-python:dynamic:Resource`) upgrades with no
+change at all: the aliases match every resource, the preview under the real
+engine is a no-op, `pulumi up` changes nothing on the host, and the state
+then holds the typed names (issue 11, Architecture)."""
 from __future__ import annotations
 
 import json
@@ -24,15 +30,18 @@ pytestmark = [pytest.mark.root, pytest.mark.engine, pytest.mark.real_unitd]
 
 # The last commit of main that named Unit objects after the bare app name.
 PREVIOUS_RELEASE = "0c59465"
+# The last commit of main whose resources were all `pulumi-python:dynamic:Resource`.
+UNTYPED_RELEASE = "5f822d0"
+UNTYPED = "pulumi-python:dynamic:Resource"
 APP = "flask_app"
 DOMAIN = "example.com"
 
 
-def previous_program(root: Path) -> Path:
-    """The program parts (__main__.py, components, daunit) as the previous release had them."""
-    out = root / "previous-release"
+def previous_program(root: Path, commit: str = PREVIOUS_RELEASE) -> Path:
+    """The program parts (__main__.py, components, daunit) as a previous release had them."""
+    out = root / f"release-{commit}"
     out.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", PREVIOUS_RELEASE, *PROGRAM_PARTS],
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, *PROGRAM_PARTS],
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
     return out
@@ -48,6 +57,20 @@ def get(lab: Any, path: str = "/") -> httpx.Response:
     return httpx.get(f"http://{lab.address}{path}", headers={"Host": DOMAIN}, timeout=10)
 
 
+def configure_tls_app(d: Deployment, lab: Any, **extra: Any) -> tuple[TestCA, Any]:
+    """One app with a secret and a certificate from the stack config; the CA
+    and the certificate."""
+    ca = TestCA()
+    leaf = ca.issue(DOMAIN, f"www.{DOMAIN}", days=30)
+    d.stack.set_config(f"appSecrets.{APP}.SECRET_KEY", d.secret_key, secret=True, path=True)
+    d.stack.set_config(f"tlsCertificates.{APP}.chain", leaf.chain_pem, secret=True, path=True)
+    d.stack.set_config(f"tlsCertificates.{APP}.key", leaf.key_pem, secret=True, path=True)
+    d.write_config({"lab": host_config(lab)}, [app_config(
+        APP, "lab", DOMAIN, d.app_sources[APP], secretEnvironmentKeys=["SECRET_KEY"],
+        tls={"source": "config"}, **extra)])
+    return ca, leaf
+
+
 def preview_ops(d: Deployment) -> dict[str, str]:
     steps = json.loads(d.stack.preview("--json").stdout).get("steps") or []
     return {s["urn"].rsplit("::", 1)[-1]: s["op"] for s in steps}
@@ -56,15 +79,8 @@ def preview_ops(d: Deployment) -> dict[str, str]:
 def test_previous_release_upgrades_in_place(lab_factory: Any, deployment_factory: Any,
                                             tmp_path: Path) -> None:
     lab = lab_factory("upgrade", front="none")
-    ca = TestCA()
-    leaf = ca.issue(DOMAIN, f"www.{DOMAIN}", days=30)
     d = deployment_factory("upg")
-    d.stack.set_config(f"appSecrets.{APP}.SECRET_KEY", d.secret_key, secret=True, path=True)
-    d.stack.set_config(f"tlsCertificates.{APP}.chain", leaf.chain_pem, secret=True, path=True)
-    d.stack.set_config(f"tlsCertificates.{APP}.key", leaf.key_pem, secret=True, path=True)
-    d.write_config({"lab": host_config(lab)}, [app_config(
-        APP, "lab", DOMAIN, d.app_sources[APP], secretEnvironmentKeys=["SECRET_KEY"],
-        tls={"source": "config"})])
+    ca, leaf = configure_tls_app(d, lab)
 
     run_program_from(d.project, previous_program(tmp_path))
     d.stack.up()
@@ -130,3 +146,60 @@ def test_a_renamed_stack_moves_its_objects(lab_factory: Any, deployment_factory:
     assert set(config["routes"]) == {name, "da-flask-hosts"}
     d.stack.preview("--expect-no-changes")
     assert get(lab).status_code == 200
+
+
+def state_types(d: Deployment) -> dict[str, str]:
+    """Each resource's type in the stack's state, by name."""
+    resources = d.stack.export()["deployment"].get("resources") or []
+    return {r["urn"].rsplit("::", 1)[-1]: r["type"] for r in resources}
+
+
+def test_untyped_stack_upgrades_with_no_change(lab_factory: Any, deployment_factory: Any,
+                                               tmp_path: Path) -> None:
+    lab = lab_factory("typed", front="none")
+    d = deployment_factory("typed")
+    # Every kind of resource: release, venv, .env, release commands, Unit
+    # application, route, certificate and the host's UnitHost.
+    ca, _leaf = configure_tls_app(d, lab, releaseCommands=["flask --version"])
+
+    run_program_from(d.project, previous_program(tmp_path, UNTYPED_RELEASE))
+    d.stack.up()
+    before = state_types(d)
+    assert {t for name, t in before.items() if name.startswith(f"{APP}-") or name == "lab-unit"} \
+        == {UNTYPED}, before
+    config = unit_config(lab)
+    bundles = unit_request(lab, "GET", "/certificates").json()
+
+    run_program_from(d.project, REPO)
+    steps = json.loads(d.stack.preview("--json", "--show-sames").stdout).get("steps") or []
+    ops = {s["urn"].rsplit("::", 1)[-1]: s["op"] for s in steps}
+    resources = {name for name, t in before.items() if not t.startswith("pulumi:providers:")}
+    assert set(ops) >= resources and set(ops.values()) == {"same"}, ops
+    typed = {s["urn"].rsplit("::", 1)[-1]: s["urn"] for s in steps}
+    assert "$pulumi-python:dynamic/daflask:UnitApplication::" in typed[f"{APP}-unit-app"]
+    assert "$pulumi-python:dynamic/daflask:ReleaseCommands::" in typed[f"{APP}-release-commands"]
+    d.stack.preview("--expect-no-changes")
+
+    up = d.stack.up("--expect-no-changes")
+    assert "replaced" not in up.stdout and "updated" not in up.stdout
+    after = state_types(d)
+    assert after[f"{APP}-release"] == "pulumi-python:dynamic/daflask:Release"
+    assert after[f"{APP}-cert"] == "pulumi-python:dynamic/daflask:UnitCertificate"
+    assert after["lab-unit"] == "pulumi-python:dynamic/daflask:UnitHost"
+    assert UNTYPED not in after.values(), after
+    assert set(after) == set(before)
+    # Nothing on the host moved, and the app answers over both schemes.
+    assert unit_config(lab) == config
+    assert unit_request(lab, "GET", "/certificates").json() == bundles
+    assert get(lab).status_code == 200
+    assert https_get(lab.address, DOMAIN, "/", ca).status_code == 200
+
+    # A change after the upgrade deploys through the typed resources, and the
+    # state the previous release wrote is destroyed by this code.
+    index = d.app_sources[APP] / "app" / "templates" / "index.html"
+    index.write_text(index.read_text().replace("Hello from da-flask", "Hello from typed resources"))
+    d.stack.up()
+    assert "Hello from typed resources" in get(lab).text
+    d.stack.destroy()
+    config = unit_config(lab)
+    assert config["applications"] == {} and config["listeners"] == {}

@@ -13,7 +13,7 @@ import pytest
 from daunit import hostops
 from daunit.errors import DeployError
 from daunit.manifest import venv_key
-from daunit.providers.virtualenv import VirtualenvProvider, seed_key
+from daunit.providers.virtualenv import VirtualenvInputs, VirtualenvProvider, seed_key
 from tests.remote.test_hostops_site import props_of
 
 PYTHON = "/usr/bin/python3"
@@ -108,13 +108,18 @@ def test_another_interpreter_builds_from_scratch(lab_host: Any, app_dir: str) ->
     assert in_venv(lab_host, new["venvDir"], "import six, idna; print('ok')").strip() == "ok"
 
 
+def typed(props: dict[str, Any]) -> VirtualenvInputs:
+    return VirtualenvInputs.model_validate({"connection": {"host": "h", "knownHosts": "k"},
+                                            "user": "u", "requirements": "", **props})
+
+
 def test_seed_only_from_the_same_interpreter_and_dir() -> None:
     props = {"python": "/usr/bin/python3", "appDir": "/home/u/a", "key": "py3.11-b"}
-    assert seed_key(props, None) == ""
-    assert seed_key(props, {**props, "key": "py3.11-a"}) == "py3.11-a"
-    assert seed_key(props, {**props, "key": "py3.11-b"}) == ""
-    assert seed_key(props, {**props, "key": "py3.11-a", "python": "/usr/bin/python3.12"}) == ""
-    assert seed_key(props, {**props, "key": "py3.11-a", "appDir": "/home/u/b"}) == ""
+    assert seed_key(typed(props), None) == ""
+    assert seed_key(typed(props), typed({**props, "key": "py3.11-a"})) == "py3.11-a"
+    assert seed_key(typed(props), typed({**props, "key": "py3.11-b"})) == ""
+    assert seed_key(typed(props), typed({**props, "key": "py3.11-a", "python": "/usr/bin/python3.12"})) == ""
+    assert seed_key(typed(props), typed({**props, "key": "py3.11-a", "appDir": "/home/u/b"})) == ""
 
 
 def test_a_removed_requirement_is_not_kept_from_the_seed(lab_host: Any, app_dir: str) -> None:

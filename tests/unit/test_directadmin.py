@@ -83,7 +83,8 @@ def test_tls_in_unit_is_refused_on_a_directadmin_server_at_check() -> None:
 
     from daunit.providers.unit_cert import UnitCertificateProvider
 
-    props = {"connection": {}, "app": "shop", "domain": "shop.example", "source": "directadmin",
+    props = {"connection": {"host": "h", "knownHosts": "k"}, "app": "shop", "domain": "shop.example",
+             "source": "directadmin",
              "listener": "*:443", "dispatchRoute": "da-flask-hosts", "socket": "/s",
              "certFile": "/c", "keyFile": "/k"}
     def failures(mode: object) -> list[str]:
