@@ -50,13 +50,6 @@ class DirectAdminAPI:
         self.url, self.user, self.login_key, self.ca_file = (settings.url, settings.user, settings.key,
                                                              settings.ca_file)
 
-    @classmethod
-    def of(cls, props: Mapping[str, Any]) -> DirectAdminAPI:
-        """From a resource's `api` (url, user, caFile) and `loginKey` inputs."""
-        api = props["api"]
-        return cls(ApiSettings(str(api["url"]), str(api["user"]), str(props["loginKey"]),
-                               api.get("caFile") or None))
-
     # -- the calls ------------------------------------------------------
     def listing(self, domain: str) -> Listing:
         body = self._call("GET", "list", {"domain": domain})

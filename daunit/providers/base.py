@@ -220,31 +220,6 @@ def _load_remote() -> None:
         import daunit.remote.pool  # noqa: F401
 
 
-class DictProvider(ResourceProvider):
-    """Base of the providers still on plain dicts (user mode's, providers/da_unit.py):
-    required keys, the same diff, the same session and lock."""
-
-    kind = "resource"
-    required: Sequence[str] = ("connection",)
-    outputs: Sequence[str] = ()
-    replace_on: Sequence[str] = ("connection.host", "connection.port")
-    machine_local: Sequence[str] = ("connection.keyFile",)
-
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures = [CheckFailure(key, f"{key} is required by {self.kind}")
-                    for key in self.required if key not in news]
-        return CheckResult(news, failures)
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _diff(olds, news, self.outputs, self.replace_on, self.machine_local, ())
-
-    def session(self, props: Mapping[str, Any]) -> contextlib.AbstractContextManager[SSHSession]:
-        return _session(self.kind, Connection.model_validate(props["connection"]),
-                        str(props.get("name") or props.get("appDir", "")))
-
-    host_lock = staticmethod(_host_lock)
-
-
 In = TypeVar("In", bound=Inputs)
 Out = TypeVar("Out", bound=Wire)
 

@@ -21,7 +21,6 @@ compares the stored file with the live object: a difference is drift.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from daunit import hostops
@@ -60,37 +59,29 @@ class UnitApplicationOutputs(Wire):
     health_checked: bool
 
 
-class OwnedInputs(Protocol):
+class Owned(Protocol):
     """What ownership checks read from the inputs of an application or route."""
 
     @property
     def owner(self) -> str: ...
 
+
+class OwnedDir(Owned, Protocol):
+    """Inputs that also name the app's directory."""
+
     @property
     def app_dir(self) -> str: ...
-
-
-# The untyped user-mode providers (providers/da_unit.py) pass their props dicts.
-Owned = OwnedInputs | Mapping[str, Any]
-
-
-def _owned(inputs: Owned | None, field: str, key: str) -> str | None:
-    if inputs is None:
-        return None
-    value = inputs.get(key) if isinstance(inputs, Mapping) else getattr(inputs, field)
-    return str(value) if value else None
 
 
 def owners_of(inputs: Owned, olds: Owned | None = None) -> set[str]:
     """The owner marks this resource answers to: its own, and the one its state
     recorded (a renamed stack still owns what it made under the old name)."""
-    return {o for o in (_owned(inputs, "owner", "owner"), _owned(olds, "owner", "owner")) if o}
+    return {o for o in (inputs.owner, olds.owner if olds else "") if o}
 
 
-def app_dirs_of(inputs: Owned, olds: Owned | None = None) -> list[str]:
+def app_dirs_of(inputs: OwnedDir, olds: OwnedDir | None = None) -> list[str]:
     """The app's directories: its own, and the one its state recorded."""
-    return list(dict.fromkeys(d for d in (_owned(inputs, "app_dir", "appDir"),
-                                          _owned(olds, "app_dir", "appDir")) if d))
+    return list(dict.fromkeys(d for d in (inputs.app_dir, olds.app_dir if olds else "") if d))
 
 
 class UnitApplicationProvider(Provider[UnitApplicationInputs, UnitApplicationOutputs]):
