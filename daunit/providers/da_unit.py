@@ -28,9 +28,9 @@ from daunit.da_api import DirectAdminAPI, Listing
 from daunit.doctor import ApiSettings
 from daunit.errors import ConfigError, HealthCheckError
 from daunit.ownership import app_claim_problem, app_owner_mark, passes_to_app
-from daunit.providers.base import Health, Inputs, Provider, SiteInputs, Wire
+from daunit.providers.base import Health, Inputs, Provider, Wire
 from daunit.providers.site import run_step
-from daunit.providers.unit_app import app_dirs_of, owners_of
+from daunit.providers.unit_app import SwitchInputs, app_dirs_of, owners_of
 
 if TYPE_CHECKING:
     from daunit.remote.ssh import SSHSession
@@ -72,17 +72,9 @@ class DaUnitInputs(Inputs):
                                           self.api.ca_file or None))
 
 
-class DaUnitApplicationInputs(DaUnitInputs, SiteInputs):
-    # The app's name in DirectAdmin (Unit's is DOMAIN_NAME) and its Unit object.
-    name: str
-    config: dict[str, Any]
-    release_id: str
-    venv_key: str
-    # Releases and venvs kept after a switch.
-    keep: int = 5
-
-    def label(self) -> str:
-        return self.name
+class DaUnitApplicationInputs(DaUnitInputs, SwitchInputs):
+    """The app's name in DirectAdmin (Unit's is DOMAIN_NAME), its Unit object and the
+    release it switches to; DaUnitInputs first, so `domain` and `owner` are required."""
 
 
 class DaUnitApplicationOutputs(Wire):

@@ -37,8 +37,10 @@ def app_path(name: str) -> list[str]:
     return ["config", "applications", name]
 
 
-class UnitApplicationInputs(SiteInputs, UnitInputs):
-    # The application's name in Unit (daunit.ownership).
+class SwitchInputs(SiteInputs):
+    """What a switch to a new release reads, in root and in user mode (providers/da_unit.py)."""
+
+    # The application's name (in Unit, daunit.ownership; in DirectAdmin in user mode).
     name: str
     # The application object, as Unit's control API takes it.
     config: dict[str, Any]
@@ -46,13 +48,16 @@ class UnitApplicationInputs(SiteInputs, UnitInputs):
     venv_key: str
     # Releases and venvs kept after a switch.
     keep: int = 5
+
+    def label(self) -> str:
+        return self.name
+
+
+class UnitApplicationInputs(SwitchInputs, UnitInputs):
     health: Health | None = None
     # On a DirectAdmin server: where DirectAdmin stores the app ({user, domain, name,
     # route}; daunit.directadmin); refresh adds inSync.
     storage: dict[str, Any] | None = None
-
-    def label(self) -> str:
-        return self.name
 
 
 class UnitApplicationOutputs(Wire):

@@ -13,7 +13,9 @@ import pulumi
 import pytest
 from pulumi.output import Unknown
 
+from daunit.da_resources import DaUnitApplication, DaUnitRoute
 from daunit.providers.base import UNKNOWN, connection_input
+from daunit.providers.da_unit import DaUnitApplicationProvider, DaUnitRouteProvider
 from daunit.providers.release import ReleaseProvider
 from daunit.providers.unit_app import UnitApplicationProvider
 from daunit.resources import (
@@ -40,6 +42,9 @@ STATE_OUTPUTS: dict[type[TypedResource], tuple[str, ...]] = {
     UnitHost: ("unitVersion", "pythonModules", "enabledByUs", "daMode"),
     UnitCertificate: ("name", "sourceSha256", "installedSha256", "subjectNames", "issuer",
                       "notBefore", "notAfter", "keyType", "chainLength"),
+    # User mode (access: user), added in the same cycle: state as main's untyped providers wrote it.
+    DaUnitApplication: ("healthChecked",),
+    DaUnitRoute: ("healthChecked",),
 }
 
 
@@ -150,3 +155,38 @@ def test_state_of_an_earlier_release_parses() -> None:
     assert provider.recorded({}) is None
     failures = provider.check({}, {k: v for k, v in news.items() if k != "owner"}).failures
     assert [f.property for f in failures] == ["owner"]
+
+
+def user_mode_props() -> dict[str, Any]:
+    """What components/flask_app.py gives both user-mode resources (the route its own part)."""
+    return {"connection": connection_input("203.0.113.10", 22, "u", "pin", "/k"),
+            "api": {"url": "https://203.0.113.10:2222", "user": "u", "caFile": "/ca.pem"},
+            "loginKey": "key", "location": "/", "domain": "d", "owner": "da-flask/dev",
+            "health": {"listener": "203.0.113.10:80", "host": "d", "path": "/", "status": 200,
+                       "timeout": 30}, "healthChecked": None}
+
+
+def test_user_mode_state_stays_as_the_untyped_providers_wrote_it() -> None:
+    """The typed user-mode providers read the state main's dict providers wrote, keep
+    it key for key, and diff it as before: the API's CA file is machine-local, the
+    API's address and the domain replace, a missing login key is named by check."""
+    app_props = {**user_mode_props(), "appDir": "/home/u/domains/d/shop", "user": "u",
+                 "access": "user", "name": "shop", "config": {"type": "python 3.11"},
+                 "releaseId": "r1", "venvKey": "v1", "keep": 5}
+    route_props = {**user_mode_props(), "appName": "shop", "steps": [{"action": {"pass": "x"}}]}
+    for provider, props in ((DaUnitApplicationProvider(), app_props),
+                            (DaUnitRouteProvider(), route_props)):
+        inputs = provider.parse(props)
+        assert inputs.directadmin().ca_file == "/ca.pem" and inputs.health is not None
+        state = provider.state(props, provider.outputs_type(health_checked=True))
+        assert state == {**props, "healthChecked": True}
+        assert not provider.diff("id", state, props).changes
+        moved = {**props, "api": {**props["api"], "caFile": "/elsewhere/ca.pem"}}
+        assert not provider.diff("id", state, moved).changes
+        assert provider.diff("id", state, {**props, "domain": "e"}).replaces == ["domain"]
+        rekeyed = provider.diff("id", state, {**props, "loginKey": "new"})
+        assert rekeyed.changes and not rekeyed.replaces
+        failures = provider.check({}, {k: v for k, v in props.items() if k != "loginKey"}).failures
+        assert [f.property for f in failures] == ["loginKey"]
+    assert DaUnitApplicationProvider().id_of(DaUnitApplicationProvider().parse(app_props)) == "d/shop"
+    assert DaUnitRouteProvider().id_of(DaUnitRouteProvider().parse(route_props)) == "d/"
