@@ -250,8 +250,11 @@ class Provider(ResourceProvider, Generic[In, Out]):
         names its models and its kind ("Release") once."""
         super().__init_subclass__(**kwargs)
         for base in getattr(cls, "__orig_bases__", ()):
-            if get_origin(base) is Provider:
-                cls.inputs_type, cls.outputs_type = get_args(base)
+            origin, args = get_origin(base), get_args(base)
+            # A generic middle class (SiteProvider[SI, Out]) names no models yet.
+            if isinstance(origin, type) and issubclass(origin, Provider) \
+                    and not any(isinstance(arg, TypeVar) for arg in args):
+                cls.inputs_type, cls.outputs_type = args
                 cls.outputs = wire_names(cls.outputs_type)
                 cls.kind = cls.__name__.removesuffix("Provider")
 
@@ -407,3 +410,16 @@ def _get_path(data: Mapping[str, Any], dotted: str) -> object:
             return None
         value = value.get(part)
     return value
+
+
+SI = TypeVar("SI", bound=SiteInputs)
+
+
+class SiteProvider(Provider[SI, Out]):
+    """A resource of one app's tree (release, venv, .env, release commands): known by
+    its app dir, and a new app dir (or host) is a new resource."""
+
+    replace_on = ("connection.host", "connection.port", "appDir")
+
+    def id_of(self, inputs: SI) -> str:
+        return inputs.app_dir

@@ -104,6 +104,14 @@ def _checked(s: SSHSession, health: Health, revert: Callable[[], None]) -> None:
         raise
 
 
+def refreshed(key: str, wanted: Any, live: Any) -> dict[str, object] | None:
+    """What refresh records: None when DirectAdmin lists nothing, else `key` as listed
+    (numbers as strings) only when it really differs, for that is drift."""
+    if live is None:
+        return None
+    return {key: wanted if same(live, wanted) else live}
+
+
 class DaUnitApplicationProvider(Provider[DaUnitApplicationInputs, DaUnitApplicationOutputs]):
     replace_on = ("connection.host", "connection.port", "api.url", "domain", "name")
     machine_local = ("connection.keyFile", "api.caFile")
@@ -147,10 +155,7 @@ class DaUnitApplicationProvider(Provider[DaUnitApplicationInputs, DaUnitApplicat
                 recorded: DaUnitApplicationOutputs | None) -> dict[str, object] | None:
         with self.session(inputs):
             live = inputs.directadmin().listing(inputs.domain).applications.get(inputs.name)
-        if live is None:
-            return None
-        # As listed (numbers as strings) only when it really differs: that is drift.
-        return {"config": inputs.config if same(live, inputs.config) else live}
+        return refreshed("config", inputs.config, live)
 
     def remove(self, id_: str, inputs: DaUnitApplicationInputs) -> None:
         api = inputs.directadmin()
@@ -213,9 +218,7 @@ class DaUnitRouteProvider(Provider[DaUnitRouteInputs, DaUnitRouteOutputs]):
                 recorded: DaUnitRouteOutputs | None) -> dict[str, object] | None:
         with self.session(inputs):
             current = self._mine(inputs, inputs.directadmin().listing(inputs.domain))
-        if current is None:
-            return None
-        return {"steps": inputs.steps if same(current, inputs.steps) else current}
+        return refreshed("steps", inputs.steps, current)
 
     def remove(self, id_: str, inputs: DaUnitRouteInputs) -> None:
         api = inputs.directadmin()

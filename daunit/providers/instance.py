@@ -14,7 +14,7 @@ import secrets
 
 from daunit import hostops
 from daunit.layout import ENV_FILE_MODE
-from daunit.providers.base import Provider, SiteInputs, Wire
+from daunit.providers.base import SiteInputs, SiteProvider, Wire
 from daunit.providers.site import read_fact, run_step
 from daunit.render import dotenv_bytes
 
@@ -31,12 +31,7 @@ class InstanceConfigOutputs(Wire):
     revision: str
 
 
-class InstanceConfigProvider(Provider[InstanceConfigInputs, InstanceConfigOutputs]):
-    replace_on = ("connection.host", "connection.port", "appDir")
-
-    def id_of(self, inputs: InstanceConfigInputs) -> str:
-        return inputs.app_dir
-
+class InstanceConfigProvider(SiteProvider[InstanceConfigInputs, InstanceConfigOutputs]):
     def apply(self, inputs: InstanceConfigInputs,
               olds: InstanceConfigInputs | None) -> InstanceConfigOutputs:
         env = inputs.environment

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from daunit import hostops
 from daunit.errors import CommandError, DeployError
 from daunit.manifest import SourceFile
-from daunit.providers.base import Provider, SiteInputs, Wire
+from daunit.providers.base import SiteInputs, SiteProvider, Wire
 from daunit.providers.site import read_fact, run_step
 from daunit.shipped import ENTRY_NAME, entry_bytes
 
@@ -52,13 +52,9 @@ class ReleaseOutputs(Wire):
     bytes_sent: int
 
 
-class ReleaseProvider(Provider[ReleaseInputs, ReleaseOutputs]):
-    replace_on = ("connection.host", "connection.port", "appDir")
+class ReleaseProvider(SiteProvider[ReleaseInputs, ReleaseOutputs]):
     # `files` (path -> sha256) is what is deployed; `source` only where it is read from.
     machine_local = ("connection.keyFile", "source")
-
-    def id_of(self, inputs: ReleaseInputs) -> str:
-        return inputs.app_dir
 
     def apply(self, inputs: ReleaseInputs, olds: ReleaseInputs | None) -> ReleaseOutputs:
         site = inputs.site(olds)

@@ -21,7 +21,7 @@ import shlex
 
 from daunit import hostops
 from daunit.errors import CommandError, DeployError, mask_secrets
-from daunit.providers.base import Provider, SiteInputs, Wire
+from daunit.providers.base import SiteInputs, SiteProvider, Wire
 from daunit.providers.site import run_step
 
 # Long enough for a large migration; a command that hangs is cut off.
@@ -45,12 +45,7 @@ class ReleaseCommandsOutputs(Wire):
     ran: int
 
 
-class ReleaseCommandsProvider(Provider[ReleaseCommandsInputs, ReleaseCommandsOutputs]):
-    replace_on = ("connection.host", "connection.port", "appDir")
-
-    def id_of(self, inputs: ReleaseCommandsInputs) -> str:
-        return inputs.app_dir
-
+class ReleaseCommandsProvider(SiteProvider[ReleaseCommandsInputs, ReleaseCommandsOutputs]):
     def apply(self, inputs: ReleaseCommandsInputs,
               olds: ReleaseCommandsInputs | None) -> ReleaseCommandsOutputs:
         site = inputs.site(olds)

@@ -9,7 +9,7 @@ nothing behind and says why (pip's stderr tail).
 from __future__ import annotations
 
 from daunit import hostops
-from daunit.providers.base import Provider, SiteInputs, Wire
+from daunit.providers.base import SiteInputs, SiteProvider, Wire
 from daunit.providers.site import read_fact, run_step
 
 
@@ -33,12 +33,7 @@ def seed_key(inputs: VirtualenvInputs, olds: VirtualenvInputs | None) -> str:
     return olds.key if olds.key != inputs.key else ""
 
 
-class VirtualenvProvider(Provider[VirtualenvInputs, VirtualenvOutputs]):
-    replace_on = ("connection.host", "connection.port", "appDir")
-
-    def id_of(self, inputs: VirtualenvInputs) -> str:
-        return inputs.app_dir
-
+class VirtualenvProvider(SiteProvider[VirtualenvInputs, VirtualenvOutputs]):
     def apply(self, inputs: VirtualenvInputs, olds: VirtualenvInputs | None) -> VirtualenvOutputs:
         site = inputs.site(olds)
         step = hostops.build_venv(site, inputs.key, inputs.python, seed_key(inputs, olds))
