@@ -103,7 +103,8 @@ def test_no_root_credential_in_the_stack(lab: Any, user_key: Path, d: Deployment
     assert (lock / "unit.lock").exists() and not lab.host_path("/run/daunit").exists()
     # The key the stack holds is the user's only: root does not accept it.
     client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.load_host_keys(lab.known_hosts_path)  # the lab's pinned key; any other is refused
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
     with pytest.raises(paramiko.AuthenticationException):
         client.connect(lab.address, lab.port, username="root", key_filename=str(user_key),
                        allow_agent=False, look_for_keys=False, timeout=10)
