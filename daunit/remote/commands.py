@@ -91,6 +91,8 @@ def execute(connection: Connection, argv: Sequence[str], feed: Feed | None, *, l
                 writer.join()
     if status == -1 and not connection.alive():
         raise connection.lost(EOFError("the connection closed while the command ran"))
+    if status is not None and chan.refused():
+        raise chan.refusal(mask_secrets(command, masked))
     log.debug("%s: %s -> %s in %.3f s", host, mask_secrets(command, masked), status,
               time.monotonic() - started)
     if status is None:
@@ -126,6 +128,8 @@ def interactive(connection: Connection, argv: Sequence[str], *, terminal: tuple[
         status = raw.exit_status
     if status < 0 and not connection.alive():
         raise connection.lost(EOFError("the connection closed while the command ran"))
+    if chan.refused():
+        raise chan.refusal(shlex.join(args))
     return 255 if status < 0 else status
 
 

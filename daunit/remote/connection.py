@@ -126,9 +126,25 @@ class Channel:
         self.close()
 
     def exec(self, command: str) -> None:
-        """Start ``command`` (a shell command line) on this session channel."""
+        """Start ``command`` (a shell command line) on this session channel.
+
+        Does not wait for the host's answer (one round trip fewer): its output
+        follows that answer. A host that refuses closes the channel at once;
+        once the channel is closed (or the exit status came) ``refused()``
+        says which it was, and every caller must ask.
+        """
         with self._mapped("start a command"):
-            self.raw.exec_command(command)
+            paramiko_adapter.send_exec(self.raw, command)
+
+    def refused(self) -> bool:
+        """After the command's output ended: True when the host refused to run it."""
+        return not paramiko_adapter.exec_accepted(self.raw)
+
+    def refusal(self, command: str) -> ChannelError:
+        """The error for a command the host would not run."""
+        return ChannelError(f"the host refused to run {command!r} (sshd answered the exec request "
+                            "with a failure): check the account's shell and sshd's ForceCommand "
+                            "and Match rules for this user", host=self._owner.target.host)
 
     def pty(self, term: str, width: int, height: int) -> None:
         """A terminal for the command started next."""

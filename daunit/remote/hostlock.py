@@ -71,8 +71,11 @@ def host_lock(connection: Connection, holder: str, timeout_s: int | None = None,
 def _remote_lock(connection: Connection, holder: str, timeout_s: int, user_mode: bool) -> Iterator[None]:
     # Closing the channel (on the way out) ends the holder's `cat` and frees the lock.
     with connection.open_channel(SESSION) as chan:
-        chan.exec(shlex.join(hostops.hold_lock(timeout_s, holder, user_mode=user_mode)))
+        command = shlex.join(hostops.hold_lock(timeout_s, holder, user_mode=user_mode))
+        chan.exec(command)
         line = _read_line(chan, deadline=time.monotonic() + timeout_s + 10)
+        if line != "LOCKED" and chan.raw.closed and chan.refused():
+            raise chan.refusal(command)
         if line != "LOCKED":
             who = line.removeprefix("HELD-BY ").strip() if line.startswith("HELD-BY") else "?"
             raise LockTimeout(

@@ -1,5 +1,19 @@
 """The only place that touches paramiko's private members. Read this before upgrading paramiko.
 
+Two things paramiko's public API does not do:
+
+- ``open_streamlocal``: a channel to a Unix socket on the host (below);
+- ``send_exec``: an exec request sent without waiting for its reply.
+  ``Channel.exec_command`` waits one round trip for the host's yes or no
+  before the caller may read; the command's output and exit status follow
+  that reply on the same channel, so waiting for them is enough. A refusal
+  (MSG_CHANNEL_FAILURE) makes paramiko close the channel; ``exec_accepted``
+  then tells a refused command from one that ran (paramiko sets
+  ``Channel.event_ready`` on MSG_CHANNEL_SUCCESS only). ``send_exec``
+  repeats ``exec_command``'s steps but the wait, with ``Channel.remote_chanid``,
+  ``._event_pending`` and ``.event_ready`` (also in ``PRIVATE_MEMBERS``, and
+  ``exec_command`` in ``MIRRORED``).
+
 paramiko (pinned: paramiko==5.1.0 in requirements.txt) has no public call
 for a ``direct-streamlocal@openssh.com`` channel, the one that reaches a Unix
 socket on the host (Unit's control socket). ``Transport.open_channel`` knows
@@ -24,9 +38,9 @@ import time
 from typing import Any
 
 import paramiko
-from paramiko.common import cMSG_CHANNEL_OPEN
+from paramiko.common import cMSG_CHANNEL_OPEN, cMSG_CHANNEL_REQUEST
 
-__all__ = ["MIRRORED", "PRIVATE_MEMBERS", "STREAMLOCAL", "open_streamlocal"]
+__all__ = ["MIRRORED", "PRIVATE_MEMBERS", "STREAMLOCAL", "exec_accepted", "open_streamlocal", "send_exec"]
 
 STREAMLOCAL = "direct-streamlocal@openssh.com"
 
@@ -43,11 +57,17 @@ PRIVATE_MEMBERS: tuple[tuple[type, str], ...] = (
     (paramiko.Transport, "_send_user_message"),
     (paramiko.Channel, "_set_transport"),
     (paramiko.Channel, "_set_window"),
+    (paramiko.Channel, "_event_pending"),
+    (paramiko.Channel, "remote_chanid"),
+    (paramiko.Channel, "event_ready"),
 )
-# The public method whose body open_streamlocal repeats, and the sha256 of
-# its source in the pinned paramiko: a change there means reviewing this file.
-MIRRORED = (paramiko.Transport.open_channel,
-            "e89cdf34ea0f20b143bea7818a3a01e2be56a93738d5e41a3f69d103f890a509")
+# The public methods whose bodies open_streamlocal and send_exec repeat, and
+# the sha256 of their source in the pinned paramiko: a change there means
+# reviewing this file.
+MIRRORED = (
+    (paramiko.Transport.open_channel, "e89cdf34ea0f20b143bea7818a3a01e2be56a93738d5e41a3f69d103f890a509"),
+    (paramiko.Channel.exec_command, "4b0db98addb99b1e0560f7e6c4a6c3d84039d90fe1ba4c639ee815b036dc8dfa"),
+)
 
 
 def open_streamlocal(transport: paramiko.Transport, path: str, timeout: float) -> paramiko.Channel:
@@ -90,3 +110,31 @@ def open_streamlocal(transport: paramiko.Transport, path: str, timeout: float) -
     if opened is not None:
         return opened
     raise transport.get_exception() or paramiko.SSHException("the host refused the channel")
+
+
+def send_exec(channel: paramiko.Channel, command: str) -> None:
+    """Ask the host to run ``command`` on ``channel`` without waiting for the answer.
+
+    Raises ``paramiko.SSHException`` as ``exec_command`` does when the channel
+    is not open. Whether the host ran it is known once its output ended:
+    ``exec_accepted``.
+    """
+    c: Any = channel
+    if c.closed or c.eof_received or c.eof_sent or not c.active:
+        raise paramiko.SSHException("Channel is not open")
+    m = paramiko.Message()
+    m.add_byte(cMSG_CHANNEL_REQUEST)
+    m.add_int(c.remote_chanid)
+    m.add_string("exec")
+    m.add_boolean(True)  # want a reply: a refusal must close the channel, not pass unseen
+    m.add_string(command)
+    c._event_pending()
+    channel.get_transport()._send_user_message(m)  # type: ignore[union-attr]
+
+
+def exec_accepted(channel: paramiko.Channel) -> bool:
+    """True once the host said yes to ``send_exec``'s request (it answers
+    before any output, so this is settled when the channel has closed or the
+    exit status came)."""
+    c: Any = channel
+    return bool(c.event_ready)
