@@ -363,8 +363,8 @@ class Provider(ResourceProvider, Generic[In, Out]):
         _load_remote()
         from daunit.remote.unit import DEFAULT_LOG, UnitClient
 
-        with self.session(inputs) as s, UnitClient(s, inputs.socket,
-                                                   inputs.log or DEFAULT_LOG) as unit:
+        with self.session(inputs) as s, UnitClient(s, inputs.socket, inputs.log or DEFAULT_LOG,
+                                                   spare=True) as unit:
             yield s, unit
 
 

@@ -11,6 +11,8 @@ caller has one family to map.
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,17 +53,54 @@ class ChannelStream(httpcore.NetworkStream):
 
 class ChannelBackend(httpcore.NetworkBackend):
     """Every connection httpcore asks for is a new channel to ``place`` on the host;
-    the URL's host and port are only what goes in the request."""
+    the URL's host and port are only what goes in the request.
 
-    def __init__(self, connection: Connection, place: TcpPort | UnixSocket) -> None:
+    With ``spare``, the next channel is opened in the background as soon as
+    one is taken (and the first at once), so a request finds its channel
+    open: a server that closes the connection after each answer (Unit's
+    control API) costs one round trip per request instead of two. A spare
+    that failed to open, was closed by the server or waited longer than
+    SPARE_MAX_AGE_S is dropped and a channel opened then; ``close()`` closes
+    an unused one.
+    """
+
+    SPARE_MAX_AGE_S = 10.0
+
+    def __init__(self, connection: Connection, place: TcpPort | UnixSocket, *, spare: bool = False) -> None:
         self.connection = connection
         self.place = place
         self.channels_opened = 0
+        self._spare_wanted = spare
+        self._spare: _Opening | None = None
+        if spare:
+            self._spare = _Opening(connection, place)
 
     def open(self, timeout: float | None = None) -> ChannelStream:
-        stream = ChannelStream(self.connection.open_channel(self.place, timeout=timeout))
+        chan = self._take_spare(timeout)
+        if chan is None:
+            chan = self.connection.open_channel(self.place, timeout=timeout)
         self.channels_opened += 1
-        return stream
+        if self._spare_wanted:
+            self._spare = _Opening(self.connection, self.place)
+        return ChannelStream(chan)
+
+    def close(self) -> None:
+        """Close the spare channel, if one is open or opening."""
+        self._spare_wanted = False
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.discard()
+
+    def _take_spare(self, timeout: float | None) -> Channel | None:
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        chan = spare.result(timeout)
+        if chan is None or chan.idle_readable() or spare.age() > self.SPARE_MAX_AGE_S:
+            if chan is not None:
+                chan.close()
+            return None
+        return chan
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Any = None) -> httpcore.NetworkStream:
@@ -70,6 +109,49 @@ class ChannelBackend(httpcore.NetworkBackend):
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Any = None) -> httpcore.NetworkStream:
         return self.open(timeout)
+
+
+class _Opening:
+    """A channel being opened on a thread of its own (the open is one round trip)."""
+
+    def __init__(self, connection: Connection, place: TcpPort | UnixSocket) -> None:
+        self._connection, self._place = connection, place
+        self._started = time.monotonic()
+        self._chan: Channel | None = None
+        self._lock = threading.Lock()
+        self._discarded = False
+        self._thread = threading.Thread(target=self._open, name="spare-channel", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> None:
+        try:
+            chan = self._connection.open_channel(self._place)
+        except Exception:
+            return  # the taker opens a channel itself, and gets the error then
+        with self._lock:
+            if not self._discarded:
+                self._chan = chan
+                return
+        chan.close()
+
+    def age(self) -> float:
+        return time.monotonic() - self._started
+
+    def result(self, timeout: float | None) -> Channel | None:
+        """The open channel, or None when the open failed or took longer than ``timeout``."""
+        self._thread.join(timeout)
+        with self._lock:
+            if self._chan is None:
+                self._discarded = True
+            chan, self._chan = self._chan, None
+            return chan
+
+    def discard(self) -> None:
+        with self._lock:
+            self._discarded = True
+            chan, self._chan = self._chan, None
+        if chan is not None:
+            chan.close()
 
 
 @contextlib.contextmanager

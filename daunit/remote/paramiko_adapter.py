@@ -129,7 +129,7 @@ def send_exec(channel: paramiko.Channel, command: str) -> None:
     m.add_boolean(True)  # want a reply: a refusal must close the channel, not pass unseen
     m.add_string(command)
     c._event_pending()
-    channel.get_transport()._send_user_message(m)  # type: ignore[union-attr]
+    c.transport._send_user_message(m)
 
 
 def exec_accepted(channel: paramiko.Channel) -> bool:

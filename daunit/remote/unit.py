@@ -9,8 +9,9 @@ httpcore's pool keeps the channel open for the next request when the server allo
 it. Unit 1.35's controller does not: it answers every request with
 ``Connection: close`` (nxt_controller.c), so each request costs one channel
 open on the existing SSH connection (about 1 ms on loopback; see
-tests/remote/test_bench.py). What is kept is the SSH connection, which is the
-expensive part.
+tests/remote/test_bench.py), one round trip on a distant host: with
+``spare``, the providers' client opens the next channel while a request runs.
+What is kept is the SSH connection, which is the expensive part.
 """
 from __future__ import annotations
 
@@ -92,6 +93,7 @@ class UnitClient:
         log_path: str = DEFAULT_LOG,
         *,
         timeout: float = 30.0,
+        spare: bool = False,
     ) -> None:
         self.session = session
         self.socket_path = socket_path
@@ -99,7 +101,10 @@ class UnitClient:
         self.timeout = timeout
         # Unit names itself ("Unit/1.35.0") in the Server header of every answer.
         self.server = ""
-        self._backend = ChannelBackend(session, UnixSocket(socket_path))
+        # spare: the next request's channel is opened while this one runs (see
+        # ChannelBackend): one round trip per request instead of two, at the
+        # cost of one unused channel when the client closes.
+        self._backend = ChannelBackend(session, UnixSocket(socket_path), spare=spare)
         # One connection: the control API is used by one caller at a time,
         # and a single kept channel is the point when the server keeps it.
         self._pool = httpcore.ConnectionPool(network_backend=self._backend, max_connections=1, retries=0)
@@ -120,6 +125,7 @@ class UnitClient:
 
     def close(self) -> None:
         self._pool.close()
+        self._backend.close()
 
     @property
     def channels_opened(self) -> int:

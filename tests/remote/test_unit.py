@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from daunit.errors import UnitAPIError, UnitUnavailableError
+from daunit.remote.httpchannel import ChannelBackend
 from daunit.remote.ssh import SSHSession
 from daunit.remote.unit import UnitClient, unit_path
 from tests.remote.conftest import lab_socket
@@ -179,3 +181,27 @@ def test_client_keeps_units_server_header(unit: UnitClient) -> None:
     assert unit.server == ""
     unit.status()
     assert unit.server.startswith("Unit/") and unit.server.split("/", 1)[1][0].isdigit()
+
+
+@pytest.mark.parametrize("max_age", [10.0, 0.0])
+def test_spare_channels_serve_every_request(session: SSHSession, lab_host: Any, max_age: float,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """With spare, each request takes a channel opened while the previous one ran
+    (max_age 0: every spare is too old, so each request opens its own)."""
+    monkeypatch.setattr(ChannelBackend, "SPARE_MAX_AGE_S", max_age)
+    with UnitClient(session, lab_socket(lab_host)) as plain:
+        listeners = plain.get(["config", "listeners"])
+    before = session.channels_opened
+    with UnitClient(session, lab_socket(lab_host), spare=True) as client:
+        answers = [client.get(["config", "listeners"]) for _ in range(10)]
+        assert answers == [listeners] * 10
+        assert client.channels_opened == 10
+        deadline = time.monotonic() + 5
+        while session.channels_opened - before < 11 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    # One spare beyond the ten used; with max_age 0 each used spare was replaced by a new open.
+    expected = 11 if max_age else 21
+    deadline = time.monotonic() + 5
+    while session.channels_opened - before < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert session.channels_opened - before == expected
