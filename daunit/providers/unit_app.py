@@ -123,12 +123,15 @@ class UnitApplicationProvider(Provider[UnitApplicationInputs, UnitApplicationOut
             health = inputs.health
             # On DirectAdmin the route is named after the domain (daunit.directadmin).
             route = (inputs.storage or {}).get("route") or name
-            routed = health is not None and unit.exists(["config", "routes", route])
-            if routed and health:
+            routed = False
+            if health is not None:
                 from daunit.remote.health import check_health
 
                 try:
-                    check_health(s, health.wire(), log_tail=unit.log_tail)
+                    # Not routed yet (first deploy: the route comes next): nothing to check.
+                    routed = check_health(s, health.wire(), log_tail=unit.log_tail,
+                                          routed=lambda: unit.exists(["config", "routes", route])
+                                          ) is not None
                 except HealthCheckError:
                     # Put the previous application back before failing: the
                     # previous release keeps serving.

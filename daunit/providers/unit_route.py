@@ -139,8 +139,12 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
         new_dispatch = self._new_dispatch(unit, old_dispatch or [], inputs, own,
                                           stored is not None, s.target.host)
         old_steps = routes.get(name)
-        unit.put(["config", "routes", name], inputs.steps)
-        unit.put(["config", "routes", dispatch], new_dispatch)
+        # What is live already (a code change keeps the dispatch entry, often the
+        # route too) is not written again: one request, and one Unit reconfiguration, fewer.
+        if old_steps != inputs.steps:
+            unit.put(["config", "routes", name], inputs.steps)
+        if old_dispatch != new_dispatch:
+            unit.put(["config", "routes", dispatch], new_dispatch)
         self._ensure_listener(unit, listeners, inputs.listener, dispatch)
         if stored is not None and inputs.storage:
             self._store(s, inputs.storage, stored, inputs.steps)

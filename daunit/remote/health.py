@@ -59,11 +59,17 @@ def probe(connection: Connection, listener: str, host_header: str, path: str,
 
 
 def check_health(connection: Connection, health: Mapping[str, Any],
-                 log_tail: Callable[[], str] | None = None) -> int:
+                 log_tail: Callable[[], str] | None = None,
+                 routed: Callable[[], bool] | None = None) -> int | None:
     """Poll until the app answers the expected status, or raise HealthCheckError.
 
     Unit replaces workers gracefully, so the first answers may still come
     from a prototype that is starting: retry until the deadline.
+
+    ``routed`` is asked once, after the first answer that is not the expected
+    one: when it says False (the app is not routed yet, so nothing can answer
+    for it), nothing is checked and None is returned. Asking only then spares
+    the question when the app answers at once.
     """
     expected = int(health.get("status", 200))
     deadline = time.monotonic() + float(health.get("timeout", 20))
@@ -78,6 +84,10 @@ def check_health(connection: Connection, health: Mapping[str, Any],
                 return status
         except (ChannelRefused, ChannelError) as exc:
             status, body = None, exc.message.encode()
+        if routed is not None:
+            if not routed():
+                return None
+            routed = None
         if time.monotonic() > deadline:
             raise HealthCheckError(url, None if status is None else status, body, expected=str(expected),
                                    log_tail=log_tail() if log_tail else None,

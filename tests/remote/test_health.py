@@ -85,3 +85,21 @@ def test_a_wrong_status_is_reported_with_the_body(session: SSHSession, http_port
 def test_tls_probe_of_a_plain_http_port_is_no_handshake(session: SSHSession, http_port: int) -> None:
     with pytest.raises(HealthCheckError, match="no TLS handshake"):
         wait_for_leaf(session, f"*:{http_port}", "a.example", "0" * 64, timeout=0)
+
+
+def test_routed_is_asked_only_after_a_wrong_answer(session: SSHSession, http_port: int) -> None:
+    asked: list[str] = []
+
+    def routed(answer: bool) -> bool:
+        asked.append("routed?")
+        return answer
+
+    good = {"listener": f"*:{http_port}", "host": "a.example", "path": "/", "status": 200, "timeout": 5}
+    assert check_health(session, good, routed=lambda: routed(True)) == 200
+    assert asked == []  # answered at once: no question
+    bad = {**good, "path": "/status/404", "timeout": 0}
+    assert check_health(session, bad, routed=lambda: routed(False)) is None  # not routed: not checked
+    assert asked == ["routed?"]
+    with pytest.raises(HealthCheckError, match="expected 200, got HTTP 404"):
+        check_health(session, bad, routed=lambda: routed(True))  # routed: checked, and it fails
+    assert asked == ["routed?", "routed?"]
