@@ -207,7 +207,8 @@ class Channel:
 class Connection:
     """A lazily opened SSH connection to ``target``, shared by everything in a batch."""
 
-    def __init__(self, target: SSHTarget, *, session_slots: int = SESSION_SLOTS) -> None:
+    def __init__(self, target: SSHTarget, *, session_slots: int = SESSION_SLOTS,
+                 spare_session: bool = False) -> None:
         self.target = target
         self._lock = threading.Lock()
         self._transport: paramiko.Transport | None = None
@@ -215,6 +216,11 @@ class Connection:
         self._session_slots = session_slots
         self._sessions_open = 0
         self.channels_opened = 0  # every channel of any kind: for tests and benchmarks
+        # spare_session: once a session channel is taken, the next one is opened
+        # in the background (see _SpareSession): a command then starts without
+        # waiting a round trip for its channel. It holds one of the session slots.
+        self._spare_wanted = spare_session
+        self._spare: _SpareSession | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -237,6 +243,10 @@ class Connection:
         return f"<{type(self).__name__} {t.user}@{t.host}:{t.port} {state}>"
 
     def close(self) -> None:
+        with self._slots:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.discard()
         with self._lock:
             transport, self._transport = self._transport, None
         if transport is not None:
@@ -275,17 +285,36 @@ class Connection:
         """
         timeout = self.target.connect_timeout if timeout is None else timeout
         if isinstance(kind, Session):
-            self._take_slot()
-            try:
-                raw = self._open_session(timeout)
-            except BaseException:
-                self._release(kind)
-                raise
+            raw = self._taken_spare(timeout)
+            if raw is None:
+                self._take_slot()
+                try:
+                    raw = self._open_session(timeout)
+                except BaseException:
+                    self._release(kind)
+                    raise
+                self._count_open()
+            self._start_spare()
         else:
             raw = self._open_forwarded(kind, timeout)
+            self._count_open()
+        return Channel(raw, self, kind)
+
+    def _count_open(self) -> None:
         with self._slots:
             self.channels_opened += 1
-        return Channel(raw, self, kind)
+
+    def _taken_spare(self, timeout: float) -> paramiko.Channel | None:
+        """The spare session channel (its slot passes to the caller), or None."""
+        with self._slots:
+            spare, self._spare = self._spare, None
+        return None if spare is None else spare.take(timeout)
+
+    def _start_spare(self) -> None:
+        with self._slots:
+            if not self._spare_wanted or self._spare is not None:
+                return
+            self._spare = _SpareSession(self)
 
     def _take_slot(self) -> None:
         with self._slots:
@@ -299,12 +328,14 @@ class Connection:
                 self._sessions_open -= 1
                 self._slots.notify_all()
 
-    def _open_session(self, timeout: float) -> paramiko.Channel:
+    def _open_session(self, timeout: float, *, reconnect: bool = True) -> paramiko.Channel:
         started = time.monotonic()
         deadline = started + timeout
         pause, longest = _REFUSED_PAUSE_S
         while True:
-            transport = self._live_transport()
+            transport = self._live_transport() if reconnect else self._transport
+            if transport is None:
+                raise self.lost(EOFError("the connection is closed"))
             try:
                 return transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
             except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -339,6 +370,70 @@ class Connection:
             if not transport.is_active():
                 raise self.lost(exc) from exc
             raise ChannelRefused(_refusal(kind, exc), host=self.target.host) from exc
+
+
+class _SpareSession:
+    """A session channel opened on a thread of its own, for the next command.
+
+    It takes its session slot first (waiting like any caller) and never
+    reconnects: a connection closed or lost meanwhile leaves no spare. A
+    spare whose channel closed (the connection dropped) is not handed out.
+    """
+
+    def __init__(self, owner: Connection) -> None:
+        self._owner = owner
+        self._raw: paramiko.Channel | None = None
+        self._state = threading.Condition()
+        self._done = False
+        self._discarded = False
+        threading.Thread(target=self._open, name="spare-session", daemon=True).start()
+
+    def _open(self) -> None:
+        owner, raw = self._owner, None
+        owner._take_slot()
+        try:
+            raw = owner._open_session(owner.target.connect_timeout, reconnect=False)
+            owner._count_open()
+        except Exception:
+            pass  # no spare: the next command opens its own channel, and meets the error then
+        with self._state:
+            self._done = True
+            keep = raw is not None and not self._discarded
+            if keep:
+                self._raw = raw
+            self._state.notify_all()
+        if not keep:
+            self._give_back(raw)
+
+    def _give_back(self, raw: paramiko.Channel | None) -> None:
+        if raw is not None:
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+                raw.close()
+        self._owner._release(SESSION)
+
+    def opened(self, timeout: float) -> bool:
+        """Whether the spare is open and waiting (after its open ends, or ``timeout``)."""
+        with self._state:
+            self._state.wait_for(lambda: self._done, timeout)
+            return self._raw is not None
+
+    def take(self, timeout: float) -> paramiko.Channel | None:
+        """The open channel, its slot now the caller's; None (slot given back) otherwise."""
+        with self._state:
+            self._state.wait_for(lambda: self._done, timeout)
+            raw, self._raw = self._raw, None
+            self._discarded = True
+        if raw is not None and (raw.closed or not raw.active):
+            self._give_back(raw)
+            return None
+        return raw
+
+    def discard(self) -> None:
+        with self._state:
+            raw, self._raw = self._raw, None
+            self._discarded = True
+        if raw is not None:
+            self._give_back(raw)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -28,7 +28,8 @@ def shared_session(target: SSHTarget) -> SSHSession:
     with _guard:
         session = _sessions.get(target)
         if session is None:
-            session = _sessions[target] = SSHSession(target)
+            # A deploy runs command after command: each finds its channel open.
+            session = _sessions[target] = SSHSession(target, spare_session=True)
         return session
 
 

@@ -34,8 +34,9 @@ class SSHSession(Connection):
             ssh.upload_files(path, {"app.py": b"..."})
     """
 
-    def __init__(self, target: SSHTarget, *, session_slots: int = SESSION_SLOTS) -> None:
-        super().__init__(target, session_slots=session_slots)
+    def __init__(self, target: SSHTarget, *, session_slots: int = SESSION_SLOTS,
+                 spare_session: bool = False) -> None:
+        super().__init__(target, session_slots=session_slots, spare_session=spare_session)
         self.files = Transfer(self)
 
     def close(self) -> None:

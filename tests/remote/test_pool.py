@@ -26,6 +26,12 @@ def shared(target: SSHTarget) -> Iterator[SSHSession]:
     pool.close_all()
 
 
+def _spares_open(session: SSHSession) -> int:
+    """1 once the session's spare channel is open (waited for), else 0."""
+    spare = session._spare
+    return 0 if spare is None or not spare.opened(5) else 1
+
+
 def test_one_session_per_target(target: SSHTarget, shared: SSHSession) -> None:
     assert pool.shared_session(target) is shared
     assert pool.shared_session(dataclasses.replace(target)) is shared  # equal, not identical
@@ -85,8 +91,9 @@ def test_threads_sharing_a_connection_take_the_host_lock_in_turn(shared: SSHSess
         list(workers.map(locked, range(6)))
     assert most == 1
     # One lock channel and one command channel per holder: no thread parked a
-    # channel on the remote flock while another held it.
-    assert shared.channels_opened - channels_before == 12
+    # channel on the remote flock while another held it (and the spare session
+    # the shared connection opens for its next command, once it is open).
+    assert shared.channels_opened - channels_before - _spares_open(shared) == 12
 
 
 def test_waiting_for_this_deployments_own_lock_times_out_with_a_message(
@@ -134,3 +141,19 @@ def test_a_refusal_that_lasts_names_max_sessions(target: SSHTarget) -> None:
             s.run(["true"])
         assert "sshd refused new session channels for " in str(caught.value)
         assert [f.result().exit_status for f in busy] == [0] * SESSION_SLOTS
+
+
+def test_the_next_command_runs_on_a_channel_opened_in_advance(shared: SSHSession, lab_host: Any) -> None:
+    before = lab_host.ssh_connections_accepted()
+    assert shared.run(["echo", "1"]).text == "1\n"
+    assert shared.channels_opened == 1 + _spares_open(shared) == 2  # its own, and the next one's
+    for i in range(2, 6):
+        assert shared.run(["echo", str(i)]).text == f"{i}\n"
+    # Each command took the spare and started the next: one channel each, one spare.
+    assert shared.channels_opened == 5 + _spares_open(shared) == 6
+    shared._transport.close()  # as if the host dropped the connection: the spare is dead
+    assert shared.run(["echo", "again"]).text == "again\n"
+    assert lab_host.ssh_connections_accepted() - before == 2
+    shared.close()
+    time.sleep(0.5)  # a spare being opened now must not reconnect
+    assert lab_host.ssh_connections_accepted() - before == 2
