@@ -336,8 +336,13 @@ def _release_paths(site: Site, release_id: str) -> list[str]:
 # repair) or of the previous one whose content matches the manifest (hard
 # links, verified by hash: unchanged files cost no transfer), prints BUILD
 # and then, one a line, the paths still to upload.
-_PREPARE_RELEASE = _USER_PRELUDE + r'''
-app=$1 rel=$2 new=$3 tmp=$4 saved=$5 links=$7 prev=$8
+# With $app $rel $new $tmp $saved $links $prev set and read_manifest defined
+# (it writes the manifest to stdout): cleans leftovers, reads the manifest,
+# picks the tree to link from ($src: the release itself, else the previous
+# one; never a link) and lists it ($work/have). Prints EXISTS and exits when
+# the release is there whole; else makes the incoming tree and the manifest
+# copy upload_and_finish checks.
+_RELEASE_START = r'''
 own_dir "$app"
 own_dir "$rel"
 # Leftovers of an interrupted deploy (a deploy's work in releases/ is named
@@ -345,7 +350,7 @@ own_dir "$rel"
 find "$rel" -mindepth 1 -maxdepth 1 -name '.*' -exec rm -rf -- {} +
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
-cat > "$work/manifest"
+read_manifest > "$work/manifest"
 sort < "$work/manifest" > "$work/want"
 src=
 for d in "$new" "$prev"; do
@@ -361,6 +366,12 @@ fi
 mkdir -m "$DAFLASK_TREE_MODE" -- "$tmp"
 # For upload_and_finish, which checks it against the hash it is given.
 cp -- "$work/manifest" "$saved"
+'''
+
+_PREPARE_RELEASE = _USER_PRELUDE + r'''
+app=$1 rel=$2 new=$3 tmp=$4 saved=$5 links=$7 prev=$8
+read_manifest() { cat; }
+''' + _RELEASE_START + r'''
 comm -12 "$work/want" "$work/have" | cut -c67- > "$work/link"
 if [ -n "$src" ]; then (cd "$src" && xargs -d '\n' -r cp -P -l --parents -t "$tmp" --) < "$work/link"; fi
 echo BUILD
@@ -478,6 +489,54 @@ def upload_and_finish(site: Site, release_id: str, entry_point: str, records: by
     digest = hashlib.sha256(records).hexdigest()
     return as_site_user(site, _UPLOAD_AND_FINISH, *_release_paths(site, release_id), entry_point,
                         *_RELEASE_MODES, digest, extract, *extract_args)
+
+
+# prepare_release, the upload and finish_release in one command (two round
+# trips fewer): $1 app dir, $2 releases dir, $3..$7 as _release_paths, $8 the
+# previous release's dir (or ""), $9 the entry point, $10 $11 the modes, $12
+# the manifest's length in bytes, $13 the upload's extracting script (into
+# $4), $14.. its arguments. stdin: the manifest, then the upload of the files
+# the deploying machine expects the host to lack (those not in the previous
+# release's manifest). The upload is unpacked into the empty incoming tree
+# first; only then are the paths it did not bring hard-linked from the
+# previous release (never a path the upload wrote: no write reaches an inode
+# of a live release). Prints EXISTS (the release is there whole: the upload is
+# not read), NEED and the paths still missing (the incoming tree and the
+# manifest copy stay for upload_and_finish), or DONE after finish_release's
+# check and swap-in.
+_DEPLOY_RELEASE = _USER_PRELUDE + r'''
+app=$1 rel=$2 new=$3 tmp=$4 saved=$5 stale=$6 links=$7 prev=$8 entry=$9 fmode=${10} emode=${11}
+size=${12} extract=${13}; shift 13
+read_manifest() { head -c "$size"; }
+''' + _RELEASE_START + r'''
+sh -c "$extract" sh "$@"
+(cd "$tmp" && find . ! -type d) | sort > "$work/sent"
+comm -12 "$work/want" "$work/have" | cut -c67- | sort | comm -23 - "$work/sent" > "$work/link"
+if [ -n "$src" ]; then (cd "$src" && xargs -d '\n' -r cp -P -l --parents -t "$tmp" --) < "$work/link"; fi
+(cd "$tmp" && list_files) > "$work/now"
+if ! cmp -s "$work/want" "$work/now"; then
+  echo NEED
+  comm -23 "$work/want" "$work/now" | cut -c67-
+  exit 0
+fi
+echo DONE
+rm -rf -- "$work"  # finish_release's part makes its own
+exec < "$saved"
+''' + _FINISH_BODY
+
+
+def deploy_release(site: Site, release_id: str, previous_id: str, entry_point: str, records: bytes,
+                   extract: str, extract_args: Sequence[str]) -> Argv:
+    """The argv of prepare_release, an upload and finish_release in one command
+    (stdin: ``records``, then the upload); its output is read by parse_deploy."""
+    previous = site.layout.release_dir(previous_id) if previous_id else ""
+    return as_site_user(site, _DEPLOY_RELEASE, site.layout.releases_dir, *_release_paths(site, release_id),
+                        previous, entry_point, *_RELEASE_MODES, str(len(records)), extract, *extract_args)
+
+
+def parse_deploy(output: bytes) -> tuple[str, list[str]]:
+    """("EXISTS" or "DONE", []) or ("NEED", paths still to upload) from deploy_release's output."""
+    return parse_prepare(output)
 
 
 # $1 app dir, $2 the release's dir, $3 its links. Prints the release as

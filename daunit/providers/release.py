@@ -11,7 +11,7 @@ trusting it, and swaps the verified tree in.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,7 @@ from daunit import hostops
 from daunit.errors import CommandError, DeployError
 from daunit.manifest import SourceFile
 from daunit.providers.base import SiteInputs, SiteProvider, Wire
-from daunit.providers.site import read_fact, run_step
+from daunit.providers.site import read_fact, refusal, run_step
 from daunit.shipped import ENTRY_NAME, entry_bytes
 
 if TYPE_CHECKING:
@@ -61,29 +61,39 @@ class ReleaseProvider(SiteProvider[ReleaseInputs, ReleaseOutputs]):
         rid, files = inputs.release_id, inputs.files
         prev_id = olds.release_id if olds else ""
         records = hostops.manifest_records(files)
+        # What the previous release lacks (by its manifest in state) travels with
+        # the manifest in one command; the host links the rest from that release
+        # after checking their hashes, and names what it still lacks.
+        guess = sorted(p for p, digest in files.items() if olds is None or olds.files.get(p) != digest)
         with self.session(inputs) as s:
-            out = run_step(s, hostops.prepare_release(site, rid, prev_id), stdin=records).stdout
-            state, need = hostops.parse_prepare(out)
-            # The host names what it lacks; only the manifest's files are ever sent.
-            sent = sorted(p for p in set(need) if p in files) if state != "EXISTS" else []
-            sent_bytes = 0
-            if state != "EXISTS" and sent:
-                # The upload finishes the release in the same command.
-                sent_bytes = self._upload(s, site, inputs, sent, records)
-            elif state != "EXISTS":
+            def deploy(script: str, args: Sequence[str]) -> list[str]:
+                return hostops.deploy_release(site, rid, prev_id, inputs.entry_point, records, script, args)
+            out, sent_bytes = self._upload(s, site, inputs, guess, deploy, prefix=records)
+            state, need = hostops.parse_deploy(out)
+            # Only the manifest's files are ever sent.
+            need = sorted(p for p in set(need) if p in files) if state == "NEED" else []
+            if need:
+                def finish(script: str, args: Sequence[str]) -> list[str]:
+                    return hostops.upload_and_finish(site, rid, inputs.entry_point, records, script, args)
+                sent_bytes += self._upload(s, site, inputs, need, finish)[1]
+            elif state == "NEED":  # the manifest's files are all there, yet the tree differs
                 run_step(s, hostops.finish_release(site, rid, inputs.entry_point), stdin=records)
-        return ReleaseOutputs(release_dir=site.layout.release_dir(rid), files_sent=len(sent),
-                              bytes_sent=sent_bytes)
+        if state == "EXISTS":
+            # A release kept on the host (a rollback): the host read none of the
+            # upload (at most a channel window of it travelled), nothing landed.
+            return ReleaseOutputs(release_dir=site.layout.release_dir(rid), files_sent=0, bytes_sent=0)
+        sent = len(guess) + len(need)
+        return ReleaseOutputs(release_dir=site.layout.release_dir(rid), files_sent=sent, bytes_sent=sent_bytes)
 
     def _upload(self, s: SSHSession, site: hostops.Site, inputs: ReleaseInputs, sent: list[str],
-                records: bytes) -> int:
+                command: Callable[[str, Sequence[str]], list[str]], prefix: bytes = b"") -> tuple[bytes, int]:
+        """The output of ``command`` reading ``prefix`` and the upload of ``sent``, and the bytes sent."""
         rid, source, files = inputs.release_id, inputs.source, inputs.files
-
-        def command(script: str, args: Sequence[str]) -> list[str]:
-            return hostops.upload_and_finish(site, rid, inputs.entry_point, records, script, args)
         try:
-            return s.upload_files(site.layout.incoming_dir(rid),
-                                  {p: _content(source, p, files[p]) for p in sent}, command=command)
+            sent_bytes, result = s.files.upload(site.layout.incoming_dir(rid),
+                                                {p: _content(source, p, files[p]) for p in sent},
+                                                command=command, prefix=prefix)
+            return result.stdout, sent_bytes
         except DeployError as exc:
             # The connection still works: leave nothing half-made.
             run_step(s, hostops.remove(site, site.layout.incoming_dir(rid),
@@ -95,7 +105,11 @@ class ReleaseProvider(SiteProvider[ReleaseInputs, ReleaseOutputs]):
     @staticmethod
     def _explain_upload_failure(s: SSHSession, site: hostops.Site, exc: CommandError, source: Path,
                                 sent: list[str]) -> DeployError:
-        """tar reports a full disk as "Wrote only N of M bytes": say it plainly."""
+        """A step's refusal with its reason; tar reports a full disk as "Wrote only N
+        of M bytes": say it plainly."""
+        refused = refusal(exc)
+        if refused is not None:
+            return refused
         need = sum((source / p).stat().st_size for p in sent if (source / p).is_file())
         free_kib = read_fact(s, hostops.free_space(site))
         if free_kib is not None and free_kib * 1024 < need:

@@ -30,10 +30,18 @@ def run_step(s: SSHSession, argv: Sequence[str], *, stdin: bytes | None = None,
     try:
         return s.run(argv, stdin=stdin, timeout=timeout, check=check, secrets=secrets)
     except CommandError as exc:
-        reason = hostops.refusal_message(exc.stderr_tail) if exc.exit_status == hostops.REFUSED else None
-        if reason is None:
+        refused = refusal(exc)
+        if refused is None:
             raise
-        raise RefusedError(f"refused: {reason}", host=exc.host, resource=exc.resource) from None
+        raise refused from None
+
+
+def refusal(exc: CommandError) -> RefusedError | None:
+    """A step's refusal (hostops.REFUSED) as RefusedError with its reason, else None."""
+    reason = hostops.refusal_message(exc.stderr_tail) if exc.exit_status == hostops.REFUSED else None
+    if reason is None:
+        return None
+    return RefusedError(f"refused: {reason}", host=exc.host, resource=exc.resource)
 
 
 def read_fact(s: SSHSession, fact: hostops.Fact[T], *, timeout: float | None = None) -> T:

@@ -113,6 +113,16 @@ class Transfer:
                      *, default_mode: int = 0o644, dir_mode: int = 0o755, owner: str | None = None,
                      group: str | None = None, timeout: float | None = None,
                      command: Callable[[str, Sequence[str]], list[str]] | None = None) -> int:
+        """The number of content bytes ``upload`` sent (same arguments, no prefix)."""
+        sent, _result = self.upload(dest_dir, files, modes, default_mode=default_mode, dir_mode=dir_mode,
+                                    owner=owner, group=group, timeout=timeout, command=command)
+        return sent
+
+    def upload(self, dest_dir: str, files: Mapping[str, Content], modes: Mapping[str, int] | None = None,
+               *, default_mode: int = 0o644, dir_mode: int = 0o755, owner: str | None = None,
+               group: str | None = None, timeout: float | None = None,
+               command: Callable[[str, Sequence[str]], list[str]] | None = None,
+               prefix: bytes = b"") -> tuple[int, commands.CommandResult]:
         """Write ``files`` (relative path -> bytes, local Path or CheckedSource)
         under ``dest_dir`` in one go; returns the number of content bytes sent.
 
@@ -131,6 +141,9 @@ class Transfer:
         A CheckedSource is opened without following links and verified against
         its manifest hash as it is sent: if it changed, the stream is cut (the
         host's tar fails, nothing lands complete) and ConfigError says which file.
+        ``prefix`` goes on stdin before the tar stream (a command that reads
+        other data first, hostops.deploy_release). Returns the content bytes
+        sent and the command's result.
         """
         modes = modes or {}
         unknown = set(modes) - set(files)
@@ -140,16 +153,16 @@ class Transfer:
         argv = command(script, args) if command else ["sh", "-c", script, "sh", *args]
         # Files get "now" as mtime: a fixed stamp would let Python reuse a stale
         # .pyc for a changed source of the same size.
-        stream = _TarStream(files, modes, default_mode, dir_mode, int(time.time()), owner, group)
+        stream = _TarStream(files, modes, default_mode, dir_mode, int(time.time()), owner, group, prefix)
         try:
-            commands.execute(self.connection, argv, stream.feed, large=True, check=True, timeout=timeout,
-                             secrets=())
+            result = commands.execute(self.connection, argv, stream.feed, large=True, check=True,
+                                      timeout=timeout, secrets=())
         except CommandError:
             if not stream.problems:
                 raise
         if stream.problems:
             raise ConfigError(str(stream.problems[0]), host=self.connection.target.host) from None
-        return stream.sent
+        return stream.sent, result
 
 
 class _SftpErrors:
@@ -177,8 +190,10 @@ class _TarStream:
     written to the channel; a source that changed cuts it short (`problems`)."""
 
     def __init__(self, files: Mapping[str, Content], modes: Mapping[str, int],
-                 default_mode: int, dir_mode: int, mtime: int, owner: str | None, group: str | None) -> None:
+                 default_mode: int, dir_mode: int, mtime: int, owner: str | None, group: str | None,
+                 prefix: bytes = b"") -> None:
         self.files, self.modes, self.default_mode, self.dir_mode = files, modes, default_mode, dir_mode
+        self.prefix = prefix
         self.mtime, self.owner, self.group = mtime, owner, group
         self.names = {rel: _checked_relpath(rel) for rel in files}
         self.problems: list[Exception] = []
@@ -205,6 +220,8 @@ class _TarStream:
             self.sent += size
 
     def feed(self, chan: Channel) -> None:
+        if self.prefix:
+            chan.send_all(self.prefix)
         # Buffered: tarfile writes each header and block separately, and
         # every send is an SSH packet of its own.
         raw = _GzipChannelSink(chan)
