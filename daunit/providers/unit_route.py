@@ -93,6 +93,8 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
         previous = olds.name if olds and olds.name != name else None
         ours, dirs = owners_of(inputs, olds), _app_dirs(inputs, olds)
         with self.unit_api(inputs) as (s, unit):
+            # The channels of _switch's first reads open while the lock is taken.
+            unit.open_ahead(2 + len(passes_to_app(inputs.steps)))
             with self.host_lock(s, f"UnitRoute {name}"):
                 old_steps, old_dispatch, own, stored = self._switch(s, unit, inputs, previous,
                                                                     ours, dirs)
@@ -123,14 +125,18 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
         DirectAdmin the stored routes) as the inputs say. Returns what a revert needs:
         the old steps, the old dispatch route, the route's names, the stored routes."""
         name, dispatch = inputs.name, inputs.dispatch_route
-        # Only the two parts we touch: the whole /config holds every
-        # app on the host and grows with them.
-        routes = unit.get_or("/config/routes")
+        # Only the two parts we touch (the whole /config holds every app on the
+        # host and grows with them), and the applications our steps pass to (for
+        # the ownership check): all read at once.
+        apps = sorted(passes_to_app(inputs.steps))
+        routes, listeners, *live_apps = unit.get_or_many(
+            ["/config/routes", "/config/listeners", *(app_path(app) for app in apps)])
         if isinstance(routes, dict):
-            listeners = unit.get_or("/config/listeners") or {}
+            listeners = listeners or {}
         else:
             routes, listeners = self._named_routes(unit)
-        self._check_claim(unit, routes, name, inputs, ours, dirs, s.target.host)
+        known = dict(zip(apps, live_apps, strict=True))
+        self._check_claim(unit, routes, name, inputs, ours, dirs, s.target.host, known)
         stored = self._stored_routes(s, unit, inputs, ours, dirs)
         own = {name}
         if previous and self._route_is_ours(unit, routes, previous, inputs, ours, dirs):
@@ -194,9 +200,11 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
     # -- ownership ----------------------------------------------------------
     @staticmethod
     def _route_problem(unit: UnitClient, routes: dict[str, Any], route: str,
-                       inputs: UnitRouteInputs, ours: set[str], app_dirs: list[str]) -> str | None:
+                       inputs: UnitRouteInputs, ours: set[str], app_dirs: list[str],
+                       known: dict[str, Any] | None = None) -> str | None:
         """Why the live route `route` is not ours (it passes to an application
-        that is not ours), or None. A missing route is nobody's: None."""
+        that is not ours), or None. A missing route is nobody's: None. `known`:
+        live applications already read (name -> object, None when missing)."""
         steps = routes.get(route)
         if steps is None:
             return None
@@ -210,7 +218,8 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
                 return None
             return f"Unit route {route!r} passes to {sorted(apps)}, not to this stack's app."
         for app in sorted(apps):
-            problem = app_claim_problem(app, unit.get_or(app_path(app)), ours, app_dirs)
+            live = known[app] if known is not None and app in known else unit.get_or(app_path(app))
+            problem = app_claim_problem(app, live, ours, app_dirs)
             if problem:
                 return f"Unit route {route!r} passes to an application that is not ours: {problem}"
         return None
@@ -222,9 +231,9 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
 
     def _check_claim(self, unit: UnitClient, routes: dict[str, Any], name: str,
                      inputs: UnitRouteInputs, ours: set[str], app_dirs: list[str],
-                     host: str) -> None:
+                     host: str, known: dict[str, Any] | None = None) -> None:
         """Refuse when a route of our name exists and passes to someone else's app."""
-        problem = self._route_problem(unit, routes, name, inputs, ours, app_dirs)
+        problem = self._route_problem(unit, routes, name, inputs, ours, app_dirs, known)
         if problem:
             raise ConfigError(problem + " It is not changed.", host=host)
 

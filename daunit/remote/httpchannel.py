@@ -61,7 +61,8 @@ class ChannelBackend(httpcore.NetworkBackend):
     control API) costs one round trip per request instead of two. A spare
     that failed to open, was closed by the server or waited longer than
     SPARE_MAX_AGE_S is dropped and a channel opened then; ``close()`` closes
-    an unused one.
+    unused ones. ``open_ahead(n)`` opens more, for requests sent at once.
+    Safe to use from several threads.
     """
 
     SPARE_MAX_AGE_S = 10.0
@@ -70,29 +71,39 @@ class ChannelBackend(httpcore.NetworkBackend):
         self.connection = connection
         self.place = place
         self.channels_opened = 0
+        self._lock = threading.Lock()
         self._spare_wanted = spare
-        self._spare: _Opening | None = None
+        self._spares: list[_Opening] = []
         if spare:
-            self._spare = _Opening(connection, place)
+            self.open_ahead(1)
+
+    def open_ahead(self, count: int) -> None:
+        """Have ``count`` channels open or opening for the next requests."""
+        with self._lock:
+            while len(self._spares) < count:
+                self._spares.append(_Opening(self.connection, self.place))
 
     def open(self, timeout: float | None = None) -> ChannelStream:
         chan = self._take_spare(timeout)
         if chan is None:
             chan = self.connection.open_channel(self.place, timeout=timeout)
-        self.channels_opened += 1
+        with self._lock:
+            self.channels_opened += 1
         if self._spare_wanted:
-            self._spare = _Opening(self.connection, self.place)
+            self.open_ahead(1)
         return ChannelStream(chan)
 
     def close(self) -> None:
-        """Close the spare channel, if one is open or opening."""
-        self._spare_wanted = False
-        spare, self._spare = self._spare, None
-        if spare is not None:
+        """Close the spare channels, open or opening."""
+        with self._lock:
+            self._spare_wanted = False
+            spares, self._spares = self._spares, []
+        for spare in spares:
             spare.discard()
 
     def _take_spare(self, timeout: float | None) -> Channel | None:
-        spare, self._spare = self._spare, None
+        with self._lock:
+            spare = self._spares.pop(0) if self._spares else None
         if spare is None:
             return None
         chan = spare.result(timeout)

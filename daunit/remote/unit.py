@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -35,6 +36,8 @@ __all__ = ["DEFAULT_LOG", "DEFAULT_SOCKET", "Answer", "UnitClient", "unit_path"]
 DEFAULT_SOCKET = "/var/run/unit/control.sock"
 DEFAULT_LOG = "/var/log/unit/unit.log"
 _MISSING = object()
+# The origin of a request on a channel of its own: the socket is the address.
+_ORIGIN = httpcore.Origin(b"http", b"unit", 80)
 
 # Unit answers this when the new configuration could not be applied; the
 # reason (e.g. 'Python failed to import module "x"') is only in unit.log.
@@ -166,6 +169,27 @@ class UnitClient:
                 return default
             raise
 
+    def get_or_many(self, paths: Sequence[str | Sequence[str]], default: Any = None) -> list[Any]:
+        """``get_or`` of every path, the requests sent at once, each on a channel
+        of its own: one round trip for all when ``open_ahead`` opened as many."""
+        if len(paths) < 2:
+            return [self.get_or(path, default) for path in paths]
+
+        def one(path: str | Sequence[str]) -> Any:
+            try:
+                return self._request("GET", path, fresh=True)
+            except UnitAPIError as exc:
+                if exc.status == 404:
+                    return default
+                raise
+        with ThreadPoolExecutor(len(paths), thread_name_prefix="unit-get") as workers:
+            return list(workers.map(one, paths))
+
+    def open_ahead(self, count: int) -> None:
+        """Open ``count`` channels now for requests to come (get_or_many's): they
+        open while the caller waits on something else (the host lock)."""
+        self._backend.open_ahead(count)
+
     def exists(self, path: str | Sequence[str]) -> bool:
         return self.get_or(path, _MISSING) is not _MISSING
 
@@ -183,8 +207,10 @@ class UnitClient:
 
     # -- plumbing --------------------------------------------------------------
 
-    def _send(self, method: str, target: str, content: bytes | None, content_type: str | None) -> Answer:
-        """The exchange itself; every way of not reaching Unit ends here as UnitUnavailableError."""
+    def _send(self, method: str, target: str, content: bytes | None, content_type: str | None,
+              fresh: bool = False) -> Answer:
+        """The exchange itself; every way of not reaching Unit ends here as UnitUnavailableError.
+        ``fresh``: on a channel of its own, not the pool's (for requests sent at once)."""
         headers = [("User-Agent", "daunit")] + ([("Content-Type", content_type)] if content_type else [])
         # Host "unit" is a placeholder: the socket is the address.
         url = httpcore.URL(scheme=b"http", host=b"unit", port=None, target=target.encode("ascii"))
@@ -192,8 +218,13 @@ class UnitClient:
         host = self.session.target.host
         try:
             with http_errors(f"{method} {target}"):
-                response = self._pool.request(method, url, headers=headers, content=content,
-                                              extensions={"timeout": limits})
+                if fresh:
+                    with httpcore.HTTP11Connection(_ORIGIN, self._backend.open(self.timeout)) as http:
+                        response = http.request(method, url, headers=headers, content=content,
+                                                extensions={"timeout": limits})
+                else:
+                    response = self._pool.request(method, url, headers=headers, content=content,
+                                                  extensions={"timeout": limits})
         except ChannelTimeout as exc:
             raise UnitUnavailableError(
                 self.socket_path, f"no answer to {method} {target} within {self.timeout:g} s", host=host) from exc
@@ -220,10 +251,11 @@ class UnitClient:
         path: str | Sequence[str],
         content: bytes | None = None,
         content_type: str | None = None,
+        fresh: bool = False,
     ) -> Any:
         target = unit_path(path)
         host = self.session.target.host
-        answer = self._send(method, target, content, content_type)
+        answer = self._send(method, target, content, content_type, fresh)
         self.server = answer.headers.get("server", self.server)
         text = answer.text
         try:

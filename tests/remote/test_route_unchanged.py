@@ -27,9 +27,10 @@ class RecordingUnit(UnitClient):
 
     sent: list[tuple[str, str]]
 
-    def _send(self, method: str, target: str, content: bytes | None, content_type: str | None) -> Answer:
+    def _send(self, method: str, target: str, content: bytes | None, content_type: str | None,
+              fresh: bool = False) -> Answer:
         self.sent.append((method, target))
-        return super()._send(method, target, content, content_type)
+        return super()._send(method, target, content, content_type, fresh)
 
     def writes(self) -> list[str]:
         return [target for method, target in self.sent if method != "GET"]

@@ -205,3 +205,16 @@ def test_spare_channels_serve_every_request(session: SSHSession, lab_host: Any, 
     while session.channels_opened - before < expected and time.monotonic() < deadline:
         time.sleep(0.01)
     assert session.channels_opened - before == expected
+
+
+def test_get_or_many_reads_at_once_on_channels_opened_ahead(session: SSHSession, lab_host: Any,
+                                                           names: dict[str, str]) -> None:
+    with UnitClient(session, lab_socket(lab_host)) as plain:
+        plain.put(["config", "applications", names["app"]], LAZY_APP)
+    with UnitClient(session, lab_socket(lab_host), spare=True) as client:
+        client.open_ahead(3)
+        config = client.get("/config")
+        answers = client.get_or_many([["config", "applications", names["app"]], "/config/listeners",
+                                      "/config/applications/daunit-no-such-app"], default="missing")
+        assert answers == [LAZY_APP, config["listeners"], "missing"]
+        assert client.channels_opened == 4  # one channel per request
