@@ -1,10 +1,12 @@
 """Release: the app's source as a content-addressed tree on the host.
 
 Inputs carry the file manifest (path -> sha256), so `pulumi preview --diff`
-names every file that changes. Only files the host lacks travel: the host
-(as the site user) hashes what it has, hard-links every file whose content
-matches the manifest into the new tree and names the rest, which arrive in
-one upload. The same step repairs a release edited by hand: after a refresh
+names every file that changes. Only files the host lacks travel, in one
+command in the common case (hostops.deploy_release): the manifest and the
+files the previous release's manifest (in state) lacks go together; the host
+(as the site user) hashes what the previous release has, hard-links every
+other file whose content matches the manifest into the new tree, and names
+what it still lacks, which then arrives in a second upload. The same step repairs a release edited by hand: after a refresh
 shows the edit, the update rebuilds the release from the manifest instead of
 trusting it, and swaps the verified tree in.
 """
