@@ -6,9 +6,10 @@ command in the common case (hostops.deploy_release): the manifest and the
 files the previous release's manifest (in state) lacks go together; the host
 (as the site user) hashes what the previous release has, hard-links every
 other file whose content matches the manifest into the new tree, and names
-what it still lacks, which then arrives in a second upload. The same step repairs a release edited by hand: after a refresh
-shows the edit, the update rebuilds the release from the manifest instead of
-trusting it, and swaps the verified tree in.
+what it still lacks, which then arrives in a second upload. The same step
+repairs a release edited by hand: after a refresh shows the edit, the update
+rebuilds the release from the manifest instead of trusting it, and swaps the
+verified tree in.
 """
 from __future__ import annotations
 
