@@ -344,6 +344,9 @@ def _release_paths(site: Site, release_id: str) -> list[str]:
 # copy upload_and_finish checks.
 _RELEASE_START = r'''
 own_dir "$app"
+# A dir this step made: the prelude found nothing to claim. In a subshell:
+# claim_app sets variables of its own ($tmp).
+(claim_app "$app")
 own_dir "$rel"
 # Leftovers of an interrupted deploy (a deploy's work in releases/ is named
 # .*): one deploy per app runs at a time (Pulumi's stack lock), so any is dead.
