@@ -276,10 +276,13 @@ class Connection:
 
     # -- channels --------------------------------------------------------------
 
-    def open_channel(self, kind: ChannelKind = SESSION, *, timeout: float | None = None) -> Channel:
+    def open_channel(self, kind: ChannelKind = SESSION, *, timeout: float | None = None,
+                     reconnect: bool = True) -> Channel:
         """A new channel of ``kind``; close it (or use ``with``) when done.
 
         A session channel waits for one of the connection's SESSION_SLOTS.
+        ``reconnect`` False: a closed or lost connection is not opened again
+        (for channels opened ahead, in the background: ConnectError instead).
         Raises ConnectError when the host cannot be reached (or the connection
         ends), ChannelRefused when the host will not open the channel.
         """
@@ -289,14 +292,14 @@ class Connection:
             if raw is None:
                 self._take_slot()
                 try:
-                    raw = self._open_session(timeout)
+                    raw = self._open_session(timeout, reconnect=reconnect)
                 except BaseException:
                     self._release(kind)
                     raise
                 self._count_open()
             self._start_spare()
         else:
-            raw = self._open_forwarded(kind, timeout)
+            raw = self._open_forwarded(kind, timeout, reconnect)
             self._count_open()
         return Channel(raw, self, kind)
 
@@ -356,8 +359,10 @@ class Connection:
                 self._slots.wait(pause)
             pause = min(pause * 2, longest)
 
-    def _open_forwarded(self, kind: TcpPort | UnixSocket, timeout: float) -> paramiko.Channel:
-        transport = self._live_transport()
+    def _open_forwarded(self, kind: TcpPort | UnixSocket, timeout: float, reconnect: bool) -> paramiko.Channel:
+        transport = self._live_transport() if reconnect else self._transport
+        if transport is None:
+            raise self.lost(EOFError("the connection is closed"))
         try:
             if isinstance(kind, UnixSocket):
                 return paramiko_adapter.open_streamlocal(transport, kind.path, timeout)

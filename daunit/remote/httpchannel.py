@@ -136,7 +136,7 @@ class _Opening:
 
     def _open(self) -> None:
         try:
-            chan = self._connection.open_channel(self._place)
+            chan = self._connection.open_channel(self._place, reconnect=False)
         except Exception:
             return  # the taker opens a channel itself, and gets the error then
         with self._lock:

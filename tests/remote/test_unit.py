@@ -218,3 +218,14 @@ def test_get_or_many_reads_at_once_on_channels_opened_ahead(session: SSHSession,
                                       "/config/applications/daunit-no-such-app"], default="missing")
         assert answers == [LAZY_APP, config["listeners"], "missing"]
         assert client.channels_opened == 4  # one channel per request
+
+
+def test_a_spare_channel_never_reconnects_a_closed_connection(session: SSHSession, lab_host: Any) -> None:
+    before = lab_host.ssh_connections_accepted()
+    client = UnitClient(session, lab_socket(lab_host), spare=True)
+    assert isinstance(client.get("/config"), dict)  # and the next spare starts opening
+    session.close()
+    client.open_ahead(3)  # spares asked for on a closed connection: none may open it again
+    time.sleep(0.5)
+    client.close()
+    assert lab_host.ssh_connections_accepted() - before == 1
