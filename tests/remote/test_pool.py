@@ -93,7 +93,8 @@ def test_threads_sharing_a_connection_take_the_host_lock_in_turn(shared: SSHSess
     # One lock channel and one command channel per holder: no thread parked a
     # channel on the remote flock while another held it (and the spare session
     # the shared connection opens for its next command, once it is open).
-    assert shared.channels_opened - channels_before - _spares_open(shared) == 12
+    spares = _spares_open(shared)  # first: it waits for the spare's open, which counts it
+    assert shared.channels_opened - channels_before - spares == 12
 
 
 def test_waiting_for_this_deployments_own_lock_times_out_with_a_message(
@@ -146,11 +147,11 @@ def test_a_refusal_that_lasts_names_max_sessions(target: SSHTarget) -> None:
 def test_the_next_command_runs_on_a_channel_opened_in_advance(shared: SSHSession, lab_host: Any) -> None:
     before = lab_host.ssh_connections_accepted()
     assert shared.run(["echo", "1"]).text == "1\n"
-    assert shared.channels_opened == 1 + _spares_open(shared) == 2  # its own, and the next one's
+    assert _spares_open(shared) + 1 == shared.channels_opened == 2  # its own, and the next one's
     for i in range(2, 6):
         assert shared.run(["echo", str(i)]).text == f"{i}\n"
     # Each command took the spare and started the next: one channel each, one spare.
-    assert shared.channels_opened == 5 + _spares_open(shared) == 6
+    assert _spares_open(shared) + 5 == shared.channels_opened == 6
     shared._transport.close()  # as if the host dropped the connection: the spare is dead
     assert shared.run(["echo", "again"]).text == "again\n"
     assert lab_host.ssh_connections_accepted() - before == 2
