@@ -134,3 +134,61 @@ def test_a_removed_requirement_is_not_kept_from_the_seed(lab_host: Any, app_dir:
     pip_list = in_venv(lab_host, new["venvDir"], "import subprocess, sys; subprocess.run("
                        "[sys.executable, '-m', 'pip', 'list', '--format=freeze'], check=True)")
     assert {line.split("==")[0].lower() for line in pip_list.split()} == {"pip", "setuptools", "six"}
+
+
+def packages(lab: Any, venv: str) -> set[str]:
+    """`pip list --format=freeze` of the venv: NAME==VERSION lines."""
+    out = in_venv(lab, venv, "import subprocess, sys; subprocess.run("
+                  "[sys.executable, '-m', 'pip', 'list', '--format=freeze'], check=True)")
+    return set(out.split())
+
+
+def site_file(lab: Any, venv: str, name: str) -> Any:
+    return next(lab.host_path(venv).glob(f"lib/python3*/site-packages/{name}"))
+
+
+def test_added_lines_give_the_packages_of_a_build_from_nothing(lab_host: Any, app_dir: str) -> None:
+    live = build(lab_host, app_dir, ONE)
+    new = build(lab_host, app_dir, TWO, live)
+    assert site_file(lab_host, live["venvDir"], "six.py").stat().st_ino == \
+        site_file(lab_host, new["venvDir"], "six.py").stat().st_ino  # seeded
+    fresh = build(lab_host, f"{app_dir}-fresh", TWO)
+    try:
+        assert packages(lab_host, new["venvDir"]) == packages(lab_host, fresh["venvDir"])
+    finally:
+        lab_host.run(["rm", "-rf", "--", f"{app_dir}-fresh"])
+
+
+def test_an_added_line_that_replaces_a_package_still_drops_what_it_no_longer_needs(
+        lab_host: Any, app_dir: str) -> None:
+    # Werkzeug 3 needs MarkupSafe; 2.0 needs nothing. Only a line is added,
+    # but pip replaces the seed's Werkzeug: its MarkupSafe must go.
+    live = build(lab_host, app_dir, "Werkzeug\n")
+    assert any(p.lower().startswith("markupsafe==") for p in packages(lab_host, live["venvDir"]))
+    new = build(lab_host, app_dir, "Werkzeug\nWerkzeug<2.1\n", live)
+    assert {p.split("==")[0].lower() for p in packages(lab_host, new["venvDir"])} == \
+        {"pip", "setuptools", "werkzeug"}
+    assert any(p.lower().startswith("markupsafe==") for p in packages(lab_host, live["venvDir"]))
+
+
+def test_the_same_lines_run_no_pip(lab_host: Any, app_dir: str) -> None:
+    live = build(lab_host, app_dir, ONE)
+    # Break pip in the live venv (and so in any venv seeded from it): a
+    # comment-only change must not need it, a new line must.
+    main = site_file(lab_host, live["venvDir"], "pip/__main__.py")
+    main.write_text("raise SystemExit(9)\n")
+    new = build(lab_host, app_dir, "# pinned by hand\n" + ONE.replace("\n", "  # ok\n"), live)
+    assert site_file(lab_host, new["venvDir"], "six.py").stat().st_ino == \
+        site_file(lab_host, live["venvDir"], "six.py").stat().st_ino
+    assert in_venv(lab_host, new["venvDir"], "import six; print(six.__version__)").strip() == "1.16.0"
+    with pytest.raises(DeployError):
+        build(lab_host, app_dir, TWO, live)
+
+
+def test_a_live_venv_changed_since_its_build_is_cleaned_in_the_new_one(lab_host: Any, app_dir: str) -> None:
+    live = build(lab_host, app_dir, ONE)
+    in_venv(lab_host, live["venvDir"], "import subprocess, sys; subprocess.run([sys.executable, '-m', "
+            "'pip', 'install', '-q', 'idna==3.7'], check=True)")
+    new = build(lab_host, app_dir, ONE + "# same lines\n", live)
+    assert {p.split("==")[0].lower() for p in packages(lab_host, new["venvDir"])} == \
+        {"pip", "setuptools", "six"}
