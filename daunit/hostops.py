@@ -658,6 +658,40 @@ req_lines() {
 }
 # The lines of $1 that are not lines of $2.
 only_in() { printf '%s\n%s\n%s\n' "$1" "$2" "$2" | LC_ALL=C sort | uniq -u; }
+# The user's base venv: one holding only what `python -m venv` installs (pip
+# and setuptools, which ensurepip unpacks and compiles: seconds), made once
+# per user and interpreter in ~/.cache/da-flask and then seeded from like a
+# live venv, so a full build costs hard links and `pip install -r`. Its name
+# hashes the interpreter and what ensurepip would install now: a new pip in
+# the interpreter, a new base. Prints its path; fails when none can be made.
+base_venv() {
+  [ -n "${HOME:-}" ] && desc=$("$python" -c "$ENSUREPIP" "$python") || return 1
+  root="$HOME/.cache/da-flask/venv-base"
+  base="$root/$(printf '%s' "$desc" | sha256sum | cut -c1-16)"
+  mkdir -p -- "$root" || return 1
+  (
+    flock -w 600 9 || exit 1
+    if [ -L "$base" ] || [ ! -f "$base/$marker" ]; then
+      { rm -rf -- "$base" && "$python" -m venv "$base" >&2 && : > "$base/.requirements.txt" &&
+        dists "$base" > "$base/.dists" && touch "$base/$marker"; } || { rm -rf -- "$base"; exit 1; }
+    fi
+  ) 9> "$root/.lock" || return 1
+  printf '%s\n' "$base"
+}
+# What a fresh `python -m venv` of $1 would install (ensurepip's packages, and
+# the wheel files they come from when the interpreter names them).
+ENSUREPIP=$(cat <<'PY'
+import ensurepip, os, sys
+
+get = getattr(ensurepip, "_get_packages", None)
+packages = get() if get else {"pip": ensurepip.version()}
+print(sys.argv[1], sys.version)
+for name, package in sorted(packages.items()):
+    path = getattr(package, "wheel_path", None) or ""
+    stat = os.stat(path) if path and os.path.isfile(path) else None
+    print(name, getattr(package, "version", package), path, stat and (stat.st_size, stat.st_mtime_ns))
+PY
+)
 LEFTOVERS=$(cat <<'PY'
 import sys
 from importlib import metadata
@@ -716,7 +750,15 @@ PY
 how=BUILT
 if [ -n "$live" ] && [ "$live" != "$venv" ] && [ ! -L "$live" ] && [ -f "$live/$marker" ]; then
   if seed_from "$live"; then
-    how=SEEDED
+    how=SEEDED seed=$live
+  else
+    find "$venv" -mindepth 1 ! -name .requirements.txt -delete
+  fi
+fi
+# No live venv to start from: the user's base venv is one (only pip and setuptools).
+if [ $how = BUILT ] && base=$(base_venv); then
+  if seed_from "$base"; then
+    how=SEEDED seed=$base
   else
     find "$venv" -mindepth 1 ! -name .requirements.txt -delete
   fi
@@ -729,8 +771,8 @@ if [ $how = SEEDED ]; then
   # nothing can be left over unless pip replaced a distribution of the seed
   # (another version may need fewer packages).
   plan=check
-  if old=$(req_lines "$live/.requirements.txt") && new=$(req_lines "$venv/.requirements.txt") &&
-     [ -f "$live/.dists" ] && seeded=$(dists "$venv") && [ "$seeded" = "$(cat -- "$live/.dists")" ]; then
+  if old=$(req_lines "$seed/.requirements.txt") && new=$(req_lines "$venv/.requirements.txt") &&
+     [ -f "$seed/.dists" ] && seeded=$(dists "$venv") && [ "$seeded" = "$(cat -- "$seed/.dists")" ]; then
     if [ "$old" = "$new" ]; then plan=none
     elif [ -z "$(only_in "$old" "$new")" ]; then plan=added
     fi
