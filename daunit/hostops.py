@@ -591,7 +591,10 @@ def switch_and_prune(site: Site, release_id: str, keep: int, live: Sequence[str]
 # other metadata by rename, so a pip run here never writes into an inode the
 # live venv uses (Python's .pyc writes are renames too). bin/ is copied, not
 # linked. The seed is skipped (a full build instead) when the live venv is
-# incomplete or a link, or its pyvenv.cfg names another interpreter.
+# incomplete or a link, or its pyvenv.cfg names another interpreter. A full
+# build seeds from the user's base venv (base_venv below) the same way.
+# pip runs only when the requirement lines changed, and the leftover check
+# only when pip may have left something the new requirements do not need.
 _BUILD_VENV = _USER_PRELUDE + r'''
 app=$1 venvs=$2 venv=$3 python=$4 live=$5 marker=$6
 own_dir "$app"
