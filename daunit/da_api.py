@@ -16,14 +16,17 @@ import json
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from daunit.canonical import canonical_json
 from daunit.doctor import ApiSettings
 from daunit.errors import ConfigError, RemoteError, mask_secrets
 
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported where a call is made: the program and the provider process
+# import this module on every run, and only user mode (access: user) calls it.
 PATH = "/CMD_API_UNIT"
 TIMEOUT_S = 60.0
 
@@ -87,6 +90,8 @@ class DirectAdminAPI:
     def _call(self, method: str, what: str, fields: dict[str, str]) -> dict[str, Any]:
         # json=yes asks for JSON answers; create/modify use `json` for the app itself.
         fields = {"json": "yes", **fields}
+        import httpx
+
         try:
             with httpx.Client(verify=self._verify(), timeout=TIMEOUT_S) as client:
                 if method == "GET":

@@ -17,11 +17,13 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from daunit.canonical import canonical_json
 from daunit.layout import ENTRY_POINT_MODE, FILE_MODE
-from daunit.spec import AppSpec
+
+if TYPE_CHECKING:
+    from daunit.spec import AppSpec
 
 __all__ = [
     "ENTRY_POINT_MODE",

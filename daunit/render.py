@@ -11,14 +11,17 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daunit import directadmin
 from daunit.layout import VENV_KEY_RE, AppLayout, check_venv_key, da_user_domains
 from daunit.ownership import OWNER_ENV, Owner, unit_name
 from daunit.shipped import ENTRY_MODULE
-from daunit.spec import AppSpec, HostSpec, listener_port
 from daunit.spec.environment import ENV_NAME_RE
+from daunit.spec.text import listener_port
+
+if TYPE_CHECKING:
+    from daunit.spec import AppSpec, HostSpec
 
 # The WSGI object of the entry module (daunit/shipped/daflask_entry.py).
 ENTRY_CALLABLE = "application"

@@ -40,3 +40,9 @@ if engine=$(scripts/which-pulumi) && [ "$engine" != "$root/.tools/bin/pulumi" ];
 else
   scripts/build-pulumi.sh
 fi
+
+# Byte-compile the program's own modules once: every `pulumi` command runs the
+# program and the provider process anew, and a shell with PYTHONDONTWRITEBYTECODE
+# would otherwise compile them from source each time (Python still recompiles a
+# module whose source is newer than its cache).
+.venv/bin/python -m compileall -q daunit components engine lab __main__.py >/dev/null

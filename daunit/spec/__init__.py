@@ -22,15 +22,34 @@ the `directadmin:` settings and what user mode refuses).
 """
 from __future__ import annotations
 
-from daunit.spec.app import AppSpec
-from daunit.spec.headers import DEFAULT_SECURITY_HEADERS
-from daunit.spec.host import HostSpec
-from daunit.spec.processes import ProcessesSpec
-from daunit.spec.report import format_errors
-from daunit.spec.stack import StackSpec, parse_stack, validate_stack
-from daunit.spec.text import listener_port
-from daunit.spec.tls import TlsSpec
+import importlib
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from daunit.spec.app import AppSpec
+    from daunit.spec.headers import DEFAULT_SECURITY_HEADERS
+    from daunit.spec.host import HostSpec
+    from daunit.spec.processes import ProcessesSpec
+    from daunit.spec.report import format_errors
+    from daunit.spec.stack import StackSpec, parse_stack, validate_stack
+    from daunit.spec.text import listener_port
+    from daunit.spec.tls import TlsSpec
+
+# Each name is loaded from its module on first use (PEP 562): the provider process
+# imports a pattern or two from here on every `pulumi` command and should not pay
+# for building every model of the stack's schema.
+_HOME = {
+    "DEFAULT_SECURITY_HEADERS": "headers",
+    "AppSpec": "app",
+    "HostSpec": "host",
+    "ProcessesSpec": "processes",
+    "StackSpec": "stack",
+    "TlsSpec": "tls",
+    "format_errors": "report",
+    "listener_port": "text",
+    "parse_stack": "stack",
+    "validate_stack": "stack",
+}
 __all__ = [
     "DEFAULT_SECURITY_HEADERS",
     "AppSpec",
@@ -43,3 +62,12 @@ __all__ = [
     "parse_stack",
     "validate_stack",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
