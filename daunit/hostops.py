@@ -653,7 +653,10 @@ def switch_and_prune(site: Site, release_id: str, keep: int, live: Sequence[str]
 # other metadata by rename, so a pip run here never writes into an inode the
 # live venv uses (Python's .pyc writes are renames too). bin/ is copied, not
 # linked. The seed is skipped (a full build instead) when the live venv is
-# incomplete or a link, or its pyvenv.cfg names another interpreter.
+# incomplete or a link, or its pyvenv.cfg names another interpreter. A full
+# build seeds from the user's base venv (base_venv below) the same way.
+# pip runs only when the requirement lines changed, and the leftover check
+# only when pip may have left something the new requirements do not need.
 _BUILD_VENV = _USER_PRELUDE + r'''
 app=$1 venvs=$2 venv=$3 python=$4 live=$5 marker=$6
 own_dir "$app"
@@ -667,6 +670,10 @@ rm -rf -- "$venv"
 mkdir -m "$DAFLASK_TREE_MODE" -- "$venv"
 cat > "$venv/.requirements.txt"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+# --no-warn-conflicts: pip's scan of every installed distribution after an
+# install only prints warnings (the resolution of -r already failed on a real
+# conflict); it changes nothing that gets installed.
+PIP_INSTALL="-q --no-warn-conflicts -r"
 failed() { rm -rf -- "$venv"; exit 3; }
 # $1 the live venv. Fills $venv from it; fails (leaving $venv to be emptied) when it cannot.
 seed_from() {
@@ -677,18 +684,79 @@ seed_from() {
     case $n in bin|pyvenv.cfg|lib64) continue;; esac
     cp -a -l -- "$e" "$venv/" || return 1
   done
-  for e in "$1"/bin/*; do
-    n=${e##*/} out="$venv/bin/${e##*/}"
-    if [ -e "$out" ] || [ -L "$out" ] || [ -L "$e" ] || [ ! -f "$e" ]; then continue; fi
-    if [ "$(head -c 2 -- "$e")" = '#!' ]; then
-      "$venv/bin/python" -c 'import sys; o, n, s, d = sys.argv[1:]; open(d, "wb").write(open(s, "rb").read().replace(o.encode() + b"/bin/", n.encode() + b"/bin/"))' \
-        "$1" "$venv" "$e" "$out" || return 1
-      chmod 755 -- "$out"
-    else
-      cp -p -- "$e" "$out" || return 1
-    fi
-  done
+  "$venv/bin/python" -c "$REBIN" "$1" "$venv"
 }
+# bin/'s scripts of the live venv ($1) written into $2/bin, their shebangs
+# naming $2: one Python for all of them. Links, dotfiles and what the fresh
+# venv already has (python, activate ...) are left out.
+REBIN=$(cat <<'PY'
+import os, shutil, sys
+
+old, new = sys.argv[1:]
+for name in sorted(os.listdir(old + "/bin")):
+    src, dst = f"{old}/bin/{name}", f"{new}/bin/{name}"
+    if name.startswith(".") or os.path.lexists(dst) or os.path.islink(src) or not os.path.isfile(src):
+        continue
+    with open(src, "rb") as f:
+        data = f.read()
+    if data.startswith(b"#!"):
+        with open(dst, "xb") as f:
+            f.write(data.replace(old.encode() + b"/bin/", new.encode() + b"/bin/"))
+        os.chmod(dst, 0o755)
+    else:
+        shutil.copy2(src, dst)
+PY
+)
+# The distributions a venv ($1) holds: "pythonX.Y/site-packages/NAME-VERSION.dist-info"
+# lines, sorted. A venv records its own in .dists once built.
+dists() {
+  find "$1/lib" -mindepth 3 -maxdepth 3 \( -name '*.dist-info' -o -name '*.egg-info' \) -printf '%P\n' | LC_ALL=C sort
+}
+# The requirements of a requirements file ($1): its lines without comments,
+# blanks and outer spaces, sorted, each once. Fails when the file holds more
+# than plain requirements (options, -r, -e, --hash, continued lines): then
+# nothing is concluded from its text.
+req_lines() {
+  [ -f "$1" ] || return 1
+  ! grep -q -e '^[[:space:]]*-' -e '[[:space:]]-' -e '\\[[:space:]]*$' -- "$1" || return 1
+  sed -e 's/^#.*//' -e 's/[[:space:]]#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e '/^$/d' -- "$1" | LC_ALL=C sort -u
+}
+# The lines of $1 that are not lines of $2.
+only_in() { printf '%s\n%s\n%s\n' "$1" "$2" "$2" | LC_ALL=C sort | uniq -u; }
+# The user's base venv: one holding only what `python -m venv` installs (pip
+# and setuptools, which ensurepip unpacks and compiles: seconds), made once
+# per user and interpreter in ~/.cache/da-flask and then seeded from like a
+# live venv, so a full build costs hard links and `pip install -r`. Its name
+# hashes the interpreter and what ensurepip would install now: a new pip in
+# the interpreter, a new base. Prints its path; fails when none can be made.
+base_venv() {
+  [ -n "${HOME:-}" ] && desc=$("$python" -c "$ENSUREPIP" "$python") || return 1
+  root="$HOME/.cache/da-flask/venv-base"
+  base="$root/$(printf '%s' "$desc" | sha256sum | cut -c1-16)"
+  mkdir -p -- "$root" || return 1
+  (
+    flock -w 600 9 || exit 1
+    if [ -L "$base" ] || [ ! -f "$base/$marker" ]; then
+      { rm -rf -- "$base" && "$python" -m venv "$base" >&2 && : > "$base/.requirements.txt" &&
+        dists "$base" > "$base/.dists" && touch "$base/$marker"; } || { rm -rf -- "$base"; exit 1; }
+    fi
+  ) 9> "$root/.lock" || return 1
+  printf '%s\n' "$base"
+}
+# What a fresh `python -m venv` of $1 would install (ensurepip's packages, and
+# the wheel files they come from when the interpreter names them).
+ENSUREPIP=$(cat <<'PY'
+import ensurepip, os, sys
+
+get = getattr(ensurepip, "_get_packages", None)
+packages = get() if get else {"pip": ensurepip.version()}
+print(sys.argv[1], sys.version)
+for name, package in sorted(packages.items()):
+    path = getattr(package, "wheel_path", None) or ""
+    stat = os.stat(path) if path and os.path.isfile(path) else None
+    print(name, getattr(package, "version", package), path, stat and (stat.st_size, stat.st_mtime_ns))
+PY
+)
 LEFTOVERS=$(cat <<'PY'
 import sys
 from importlib import metadata
@@ -747,25 +815,50 @@ PY
 how=BUILT
 if [ -n "$live" ] && [ "$live" != "$venv" ] && [ ! -L "$live" ] && [ -f "$live/$marker" ]; then
   if seed_from "$live"; then
-    how=SEEDED
+    how=SEEDED seed=$live
+  else
+    find "$venv" -mindepth 1 ! -name .requirements.txt -delete
+  fi
+fi
+# No live venv to start from: the user's base venv is one (only pip and setuptools).
+if [ $how = BUILT ] && base=$(base_venv); then
+  if seed_from "$base"; then
+    how=SEEDED seed=$base
   else
     find "$venv" -mindepth 1 ! -name .requirements.txt -delete
   fi
 fi
 if [ $how = SEEDED ]; then
-  "$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2 || failed
+  # What pip and the leftover check can skip, proven from the two texts: the
+  # seed holds exactly its own requirements' build (the distributions it
+  # recorded once built are still the ones it has), so with the same lines
+  # there is nothing to install or remove, and when lines were only added
+  # nothing can be left over unless pip replaced a distribution of the seed
+  # (another version may need fewer packages).
+  plan=check
+  if old=$(req_lines "$seed/.requirements.txt") && new=$(req_lines "$venv/.requirements.txt") &&
+     [ -f "$seed/.dists" ] && seeded=$(dists "$venv") && [ "$seeded" = "$(cat -- "$seed/.dists")" ]; then
+    if [ "$old" = "$new" ]; then plan=none
+    elif [ -z "$(only_in "$old" "$new")" ]; then plan=added
+    fi
+  fi
+  if [ $plan != none ]; then
+    "$venv/bin/python" -m pip install $PIP_INSTALL "$venv/.requirements.txt" >&2 || failed
+  fi
+  if [ $plan = added ] && [ -z "$(only_in "$seeded" "$(dists "$venv")")" ]; then plan=none; fi
   # What the seed brought and the requirements no longer need goes, as in a
   # venv built from nothing; if pip cannot remove it, the venv is built anew.
-  if ! leftovers=$("$venv/bin/python" -c "$LEFTOVERS" "$venv/.requirements.txt") ||
-     { [ -n "$leftovers" ] && ! printf '%s\n' "$leftovers" | xargs "$venv/bin/python" -m pip uninstall -q -y >&2; }; then
+  if [ $plan != none ] && { ! leftovers=$("$venv/bin/python" -c "$LEFTOVERS" "$venv/.requirements.txt") ||
+     { [ -n "$leftovers" ] && ! printf '%s\n' "$leftovers" | xargs "$venv/bin/python" -m pip uninstall -q -y >&2; }; }; then
     find "$venv" -mindepth 1 ! -name .requirements.txt -delete
     how=BUILT
   fi
 fi
 if [ $how = BUILT ]; then
   "$python" -m venv "$venv" >&2 || failed
-  "$venv/bin/python" -m pip install -q -r "$venv/.requirements.txt" >&2 || failed
+  "$venv/bin/python" -m pip install $PIP_INSTALL "$venv/.requirements.txt" >&2 || failed
 fi
+dists "$venv" > "$venv/.dists"
 touch "$venv/$marker"
 echo $how
 '''

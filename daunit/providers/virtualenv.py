@@ -3,8 +3,10 @@
 Built beside the live one, as the site user, and used only once pip
 succeeded; reused whenever the key is unchanged. A requirements change
 starts from a copy of the live venv (hard links, its own bin/), so pip
-installs only the difference (daunit.hostops). A failed build leaves
-nothing behind and says why (pip's stderr tail).
+installs only the difference (daunit.hostops); a first build starts the
+same way from the site user's base venv (pip and setuptools only, made
+once per user and interpreter). A failed build leaves nothing behind and
+says why (pip's stderr tail).
 """
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ failed install leaves the live venv as it was, and no pip run in the new
 venv can change a file of the live one."""
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -134,3 +135,136 @@ def test_a_removed_requirement_is_not_kept_from_the_seed(lab_host: Any, app_dir:
     pip_list = in_venv(lab_host, new["venvDir"], "import subprocess, sys; subprocess.run("
                        "[sys.executable, '-m', 'pip', 'list', '--format=freeze'], check=True)")
     assert {line.split("==")[0].lower() for line in pip_list.split()} == {"pip", "setuptools", "six"}
+
+
+def packages(lab: Any, venv: str) -> set[str]:
+    """`pip list --format=freeze` of the venv: NAME==VERSION lines."""
+    out = in_venv(lab, venv, "import subprocess, sys; subprocess.run("
+                  "[sys.executable, '-m', 'pip', 'list', '--format=freeze'], check=True)")
+    return set(out.split())
+
+
+def site_file(lab: Any, venv: str, name: str) -> Any:
+    return next(lab.host_path(venv).glob(f"lib/python3*/site-packages/{name}"))
+
+
+def test_added_lines_give_the_packages_of_a_build_from_nothing(lab_host: Any, app_dir: str) -> None:
+    live = build(lab_host, app_dir, ONE)
+    new = build(lab_host, app_dir, TWO, live)
+    assert site_file(lab_host, live["venvDir"], "six.py").stat().st_ino == \
+        site_file(lab_host, new["venvDir"], "six.py").stat().st_ino  # seeded
+    fresh = build(lab_host, f"{app_dir}-fresh", TWO)
+    try:
+        assert packages(lab_host, new["venvDir"]) == packages(lab_host, fresh["venvDir"])
+    finally:
+        lab_host.run(["rm", "-rf", "--", f"{app_dir}-fresh"])
+
+
+def test_an_added_line_that_replaces_a_package_still_drops_what_it_no_longer_needs(
+        lab_host: Any, app_dir: str) -> None:
+    # Werkzeug 3 needs MarkupSafe; 2.0 needs nothing. Only a line is added,
+    # but pip replaces the seed's Werkzeug: its MarkupSafe must go.
+    live = build(lab_host, app_dir, "Werkzeug\n")
+    assert any(p.lower().startswith("markupsafe==") for p in packages(lab_host, live["venvDir"]))
+    new = build(lab_host, app_dir, "Werkzeug\nWerkzeug<2.1\n", live)
+    assert {p.split("==")[0].lower() for p in packages(lab_host, new["venvDir"])} == \
+        {"pip", "setuptools", "werkzeug"}
+    assert any(p.lower().startswith("markupsafe==") for p in packages(lab_host, live["venvDir"]))
+
+
+def test_the_same_lines_run_no_pip(lab_host: Any, app_dir: str) -> None:
+    live = build(lab_host, app_dir, ONE)
+    # Break pip in the live venv (and so in any venv seeded from it): a
+    # comment-only change must not need it, a new line must.
+    # A new file, not a write into the one the base venv shares.
+    main = site_file(lab_host, live["venvDir"], "pip/__main__.py")
+    main.unlink()
+    main.write_text("raise SystemExit(9)\n")
+    os.chown(main, lab_host.da_uid, lab_host.da_uid)
+    new = build(lab_host, app_dir, "# pinned by hand\n" + ONE.replace("\n", "  # ok\n"), live)
+    assert site_file(lab_host, new["venvDir"], "six.py").stat().st_ino == \
+        site_file(lab_host, live["venvDir"], "six.py").stat().st_ino
+    assert in_venv(lab_host, new["venvDir"], "import six; print(six.__version__)").strip() == "1.16.0"
+    with pytest.raises(DeployError):
+        build(lab_host, app_dir, TWO, live)
+
+
+def test_a_live_venv_changed_since_its_build_is_cleaned_in_the_new_one(lab_host: Any, app_dir: str) -> None:
+    live = build(lab_host, app_dir, ONE)
+    in_venv(lab_host, live["venvDir"], "import subprocess, sys; subprocess.run([sys.executable, '-m', "
+            "'pip', 'install', '-q', 'idna==3.7'], check=True)")
+    new = build(lab_host, app_dir, ONE + "# same lines\n", live)
+    assert {p.split("==")[0].lower() for p in packages(lab_host, new["venvDir"])} == \
+        {"pip", "setuptools", "six"}
+
+
+BASE_ROOT = "/home/{user}/.cache/da-flask/venv-base"
+
+
+def base_root(lab: Any) -> Any:
+    return lab.host_path(BASE_ROOT.format(user=lab.da_user))
+
+
+def files_of(root: Any) -> set[str]:
+    """Every path in a venv but da-flask's own records, relative to it."""
+    ours = {".requirements.txt", ".dists", ".complete"}
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.relative_to(root).parts[0] not in ours}
+
+
+def test_a_first_build_starts_from_the_users_base_venv_and_equals_a_plain_one(
+        lab_host: Any, app_dir: str) -> None:
+    first = build(lab_host, app_dir, ONE)  # makes the base when there is none yet
+    other = f"{app_dir}-other"
+    plain = f"/tmp/plain-{secrets.token_hex(4)}"
+    try:
+        second = build(lab_host, other, TWO)
+        bases = [b for b in base_root(lab_host).iterdir() if (b / ".complete").is_file()]
+        assert bases
+        pip_init = "pip/__init__.py"
+        inodes = {next(b.glob(f"lib/python3*/site-packages/{pip_init}")).stat().st_ino for b in bases}
+        for venv in (first["venvDir"], second["venvDir"]):
+            assert site_file(lab_host, venv, pip_init).stat().st_ino in inodes  # hard links
+        # The same files as `python -m venv` then `pip install -r` by hand.
+        lab_host.run(["setpriv", f"--reuid={lab_host.da_user}", f"--regid={lab_host.da_user}", "--init-groups",
+                      "env", "-i", f"HOME=/home/{lab_host.da_user}", "PATH=/usr/bin:/bin", "sh", "-c",
+                      f'{PYTHON} -m venv "$1" && printf "%s" "$2" > "$1/r.txt" && '
+                      '"$1/bin/python" -m pip install -q -r "$1/r.txt" && rm "$1/r.txt"',
+                      "sh", plain, TWO])
+        assert files_of(lab_host.host_path(second["venvDir"])) == files_of(lab_host.host_path(plain))
+        assert packages(lab_host, second["venvDir"]) == packages(lab_host, plain)
+        pip_script = (lab_host.host_path(second["venvDir"]) / "bin" / "pip").read_text().splitlines()[0]
+        assert pip_script == f"#!{second['venvDir']}/bin/python3"
+    finally:
+        lab_host.run(["rm", "-rf", "--", other, plain])
+
+
+def test_a_base_venv_changed_since_its_build_does_not_leak_into_a_new_venv(
+        lab_host: Any, app_dir: str) -> None:
+    build(lab_host, app_dir, ONE)
+    for base in base_root(lab_host).iterdir():
+        if (base / ".complete").is_file():
+            in_venv(lab_host, f"{BASE_ROOT.format(user=lab_host.da_user)}/{base.name}",
+                    "import subprocess, sys; subprocess.run([sys.executable, '-m', 'pip', 'install', "
+                    "'-q', 'idna==3.7'], check=True)")
+    other = f"{app_dir}-other"
+    try:
+        new = build(lab_host, other, ONE)
+        assert {p.split("==")[0].lower() for p in packages(lab_host, new["venvDir"])} == \
+            {"pip", "setuptools", "six"}
+    finally:
+        lab_host.run(["rm", "-rf", "--", other])
+        lab_host.run(["rm", "-rf", "--", f"/home/{lab_host.da_user}/.cache/da-flask"])
+
+
+def test_no_base_venv_possible_still_builds(lab_host: Any, app_dir: str) -> None:
+    cache = f"/home/{lab_host.da_user}/.cache/da-flask"
+    lab_host.run(["rm", "-rf", "--", cache])
+    lab_host.run(["setpriv", f"--reuid={lab_host.da_user}", f"--regid={lab_host.da_user}", "--init-groups",
+                  "sh", "-c", 'mkdir -p "${1%/*}" && echo not-a-dir > "$1"', "sh", cache])
+    try:
+        new = build(lab_host, app_dir, ONE)
+        assert in_venv(lab_host, new["venvDir"], "import six; print(six.__version__)").strip() == "1.16.0"
+        assert {p.split("==")[0].lower() for p in packages(lab_host, new["venvDir"])} == \
+            {"pip", "setuptools", "six"}
+    finally:
+        lab_host.run(["rm", "-rf", "--", cache])
