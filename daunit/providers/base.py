@@ -354,17 +354,19 @@ class Provider(ResourceProvider, Generic[In, Out]):
     host_lock = staticmethod(_host_lock)
 
     @contextlib.contextmanager
-    def unit_api(self, inputs: UnitInputs) -> Iterator[tuple[SSHSession, UnitClient]]:
+    def unit_api(self, inputs: UnitInputs, *, ahead: bool = True) -> Iterator[tuple[SSHSession, UnitClient]]:
         """The host's shared session and a Unit control-API client over it.
 
         The client's socket channel is closed on the way out; the connection
-        stays for the next resource.
+        stays for the next resource. ``ahead``: the client opens each next
+        channel while a request runs (UnitClient's spare); a read that makes
+        one request (refresh) says False, or every read opens a channel for nothing.
         """
         _load_remote()
         from daunit.remote.unit import DEFAULT_LOG, UnitClient
 
         with self.session(inputs) as s, UnitClient(s, inputs.socket, inputs.log or DEFAULT_LOG,
-                                                   spare=True) as unit:
+                                                   spare=ahead) as unit:
             yield s, unit
 
 

@@ -161,7 +161,7 @@ class UnitApplicationProvider(Provider[UnitApplicationInputs, UnitApplicationOut
     def refresh(self, id_: str, inputs: UnitApplicationInputs,
                 recorded: UnitApplicationOutputs | None) -> dict[str, object] | None:
         # The id is the name at create; after a rename only `name` is current.
-        with self.unit_api(inputs) as (s, unit):
+        with self.unit_api(inputs, ahead=False) as (s, unit):
             live = unit.get_or(app_path(inputs.name or id_))
             stored = da_storage.read(s, inputs.storage).app if inputs.storage else None
         if live is None:

@@ -262,7 +262,7 @@ class UnitCertificateProvider(Provider[UnitCertificateInputs, UnitCertificateOut
                 recorded: UnitCertificateOutputs | None) -> dict[str, object] | None:
         recorded = recorded or UnitCertificateOutputs()
         name, listener = recorded.name, inputs.listener
-        with self.unit_api(inputs) as (s, unit):
+        with self.unit_api(inputs, ahead=False) as (s, unit):
             source = recorded.source_sha256
             if inputs.source == "directadmin" and inputs.cert_file:
                 try:

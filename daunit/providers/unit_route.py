@@ -315,7 +315,7 @@ class UnitRouteProvider(Provider[UnitRouteInputs, UnitRouteOutputs]):
     def refresh(self, id_: str, inputs: UnitRouteInputs,
                 recorded: UnitRouteOutputs | None) -> dict[str, object] | None:
         name, dispatch = inputs.name or id_, inputs.dispatch_route
-        with self.unit_api(inputs) as (s, unit):
+        with self.unit_api(inputs, ahead=False) as (s, unit):
             routes = unit.get("/config/routes")
             stored = da_storage.read(s, inputs.storage).routes if inputs.storage else None
         if not isinstance(routes, dict) or name not in routes:
