@@ -12,14 +12,20 @@ from typing import Any
 
 import pulumi
 
-from components.flask_app import FlaskApp
-from components.host import DirectAdminHost
-from daunit.audit import cached_audit, summary_lines
-from daunit.errors import StackConfigError
-from daunit.manifest import read_requirements
-from daunit.outputs import OUTPUTS_VERSION
-from daunit.spec import StackSpec, validate_stack
-from daunit.spec.local import known_hosts_text
+from daunit.provider_start import start_provider_early
+
+# First, before the imports below: the engine starts the provider's process
+# while they and the config's validation run (daunit/provider_start.py).
+start_provider_early()
+
+from components.flask_app import FlaskApp  # noqa: E402
+from components.host import DirectAdminHost  # noqa: E402
+from daunit.audit import cached_audit, summary_lines  # noqa: E402
+from daunit.errors import StackConfigError  # noqa: E402
+from daunit.manifest import read_requirements  # noqa: E402
+from daunit.outputs import OUTPUTS_VERSION  # noqa: E402
+from daunit.spec import StackSpec, validate_stack  # noqa: E402
+from daunit.spec.local import known_hosts_text  # noqa: E402
 
 
 def load_stack() -> StackSpec:

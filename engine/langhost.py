@@ -57,6 +57,7 @@ from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2  # 
 # Exit code the executor uses after it already showed the user an actionable message.
 USER_ACTIONABLE_EXIT = 32
 ENGINE_VERSION = "3.259.0"
+RUN_PROGRAM = Path(__file__).resolve().parent / "run_program.py"
 
 
 def _python_for(info: Any, fallback: str) -> str:
@@ -108,7 +109,9 @@ class PythonLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
     def Run(self, request: Any, context: Any) -> Any:
         info = request.info if request.HasField("info") else None
         python = _python_for(info, sys.executable)
-        args = [python, "-u", self.executor,
+        # run_program.py runs the executor and ends the process without
+        # Python's teardown once the program is done (see its docstring).
+        args = [python, "-u", str(RUN_PROGRAM), self.executor,
                 "--monitor", request.monitor_address,
                 "--engine", self.engine_address,
                 "--project", request.project,

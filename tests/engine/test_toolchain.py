@@ -7,13 +7,11 @@ hand edit), destroy removes it.
 from __future__ import annotations
 
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.support.engine import ENGINE_BIN, Stack, built_engine_available
+from tests.support.engine import ENGINE_BIN, Stack, built_engine_available, python_project
 
 pytestmark = [
     pytest.mark.engine,
@@ -63,17 +61,7 @@ pulumi.export("content", f.content)
 
 
 def _project(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "Pulumi.yaml").write_text(textwrap.dedent(f"""\
-        name: toolchain-check
-        runtime:
-          name: python
-          options:
-            virtualenv: {Path(sys.prefix)}
-        """))
-    (project / "__main__.py").write_text(PROGRAM)
-    return project
+    return python_project(tmp_path / "project", "toolchain-check", PROGRAM)
 
 
 def test_engine_reports_pinned_version() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,15 @@ ENGINE_BIN = REPO / ".tools" / "bin" / "pulumi"  # the engine built from Go modu
 
 def built_engine_available() -> bool:
     return ENGINE_BIN.exists() and os.access(ENGINE_BIN, os.X_OK)
+
+
+def python_project(project: Path, name: str, program: str) -> Path:
+    """A one-file Python project in `project`, run with this checkout's virtualenv."""
+    project.mkdir(parents=True)
+    (project / "Pulumi.yaml").write_text(
+        f"name: {name}\nruntime:\n  name: python\n  options:\n    virtualenv: {sys.prefix}\n")
+    (project / "__main__.py").write_text(program)
+    return project
 
 
 def engine_path(env: Mapping[str, str] | None = None) -> str | None:
