@@ -73,7 +73,8 @@ def version(venv: Path) -> str:
 def _swap_paths(value: Any, layout: AppLayout, code: str, venv: str) -> Any:
     """daunit.render's object with the release and venv paths of pyinfra's layout."""
     text = canonical_json(value).decode()
-    text = text.replace(layout.release_dir(_RID), code).replace(layout.venv_dir(_VKEY), venv)
+    text = text.replace(layout.release_dir(_RID), code).replace(layout.current_link, code)
+    text = text.replace(layout.venv_dir(_VKEY), venv)
     return json.loads(text)
 
 
@@ -86,7 +87,7 @@ def app_data(app: AppSpec, host: HostSpec, env_file: str) -> dict[str, Any]:
     # example app loads instance/.env itself), not da-flask's entry module.
     application.update(module=app.module, callable=app.callable, environment={
         k: v for k, v in application["environment"].items() if not k.startswith("DAFLASK_")})
-    route = _swap_paths(unit_route(app, host, _RID, OWNER), layout, code, venv)
+    route = _swap_paths(unit_route(app, host, OWNER), layout, code, venv)
     source = str(Path(app.source).resolve())
     return {"name": app.name, "unit_name": unit_app_name(app, OWNER), "source": source,
             "app_dir": layout.app_dir, "code_dir": code,

@@ -11,7 +11,6 @@ import pulumi
 from components.host import DirectAdminHost
 from daunit.da_access import DA_LOCATION, routed_to
 from daunit.da_resources import DaUnitApplication, DaUnitRoute
-from daunit.layout import AppLayout
 from daunit.ownership import Owner
 from daunit.plan import APP_WIRING, DISPATCH_ROUTE, ROUTE_WIRING, AppPlan, UnitWiring, plan_app
 from daunit.providers.base import Wire
@@ -91,7 +90,6 @@ class FlaskApp(pulumi.ComponentResource):
         app, host_spec = plan.app, plan.host
         rid, vkey = plan.release.release_id, plan.venv.key
         da_name = f"{app.domain}_{app.name}"
-        layout = AppLayout.of(app, host_spec)
         # Through the front server: the domain on port 80 of the host.
         health = ({"listener": f"{host_spec.address}:80", "host": app.domain, "path": app.health_path,
                    "status": app.health_status, "timeout": 30} if app.health_check else None)
@@ -106,8 +104,7 @@ class FlaskApp(pulumi.ComponentResource):
         self.da_route = DaUnitRoute(f"{name}-unit-route", {
             "connection": host.connection, **api, "domain": app.domain, "appName": app.name,
             "owner": plan.release.owner,
-            "steps": routed_to(unit_route(app, host_spec, rid, plan.owner), da_name,
-                               layout.release_dir(rid), layout.current_link),
+            "steps": routed_to(unit_route(app, host_spec, plan.owner), da_name),
             "health": health,
         }, pulumi.ResourceOptions(parent=self, depends_on=[self.da_app]))
         return da_name

@@ -28,26 +28,20 @@ def da_form(value: Any) -> Any:
     return value
 
 
-def routed_to(steps: list[dict[str, Any]], unit_app: str, release_dir: str,
-              current: str) -> list[dict[str, Any]]:
+def routed_to(steps: list[dict[str, Any]], unit_app: str) -> list[dict[str, Any]]:
     """Route steps (render.unit_route) for CMD_UNIT: passing to DirectAdmin's name of the
-    app (DOMAIN_NAME), static files shared from `current` instead of the release.
+    app (DOMAIN_NAME).
 
-    So the route is the same for every release: an update changes the application only,
-    with no `set_route`, whose vhost rewrite reloads the front server (a reload can
-    reset a keep-alive connection a client is reusing). `current` follows the app's
-    switch at once (DaUnitApplication switches it right after CMD_UNIT's modify).
+    The static files' share is already `current`'s (render.unit_route), so the route is
+    the same for every release: an update changes the application only, with no
+    `set_route`, whose vhost rewrite reloads the front server (a reload can reset a
+    keep-alive connection a client is reusing). `current` follows the app's switch at
+    once (DaUnitApplication switches it right after CMD_UNIT's modify).
     """
     out = []
     for step in steps:
         action = step.get("action")
-        if isinstance(action, Mapping):
-            target = str(action.get("pass", ""))
-            share = str(action.get("share", ""))
-            if target.startswith("applications/"):
-                action = {**action, "pass": f"applications/{unit_app}"}
-            if share.startswith(release_dir + "/") or share.startswith(release_dir + "$"):
-                action = {**action, "share": current + share[len(release_dir):]}
-            step = {**step, "action": action}
+        if isinstance(action, Mapping) and str(action.get("pass", "")).startswith("applications/"):
+            step = {**step, "action": {**action, "pass": f"applications/{unit_app}"}}
         out.append(step)
     return out

@@ -119,7 +119,7 @@ class AppPlan:
         (UnitHost's daMode): ours, or on a host run the DirectAdmin way DirectAdmin's
         names, dispatch route and listener, with where it stores them (render.unit_wiring).
         Raises ValueError for what DirectAdmin's way cannot serve (other aliases)."""
-        w = unit_wiring(self.app, self.host, self.release.release_id, self.owner, da_mode,
+        w = unit_wiring(self.app, self.host, self.owner, da_mode,
                         DISPATCH_ROUTE)
         health = self.route.health
         if health is not None:
@@ -172,7 +172,7 @@ def plan_app(app: AppSpec, host: HostSpec, owner: Owner,
             venv_key=vkey, keep=app.keep_releases, health=health),
         route=UnitRouteInputs(
             **unit, name=unit_route_name(app, owner), owner=owner.mark, app_dir=layout.app_dir,
-            steps=unit_route(app, host, rid, owner), dispatch_entry=host_dispatch_entry(app, owner),
+            steps=unit_route(app, host, owner), dispatch_entry=host_dispatch_entry(app, owner),
             dispatch_route=DISPATCH_ROUTE, listener=app.listener, health=health),
         certificate=_certificate(app, host, owner, unit),
         urls=app_urls(app),

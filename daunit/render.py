@@ -119,19 +119,22 @@ def _static_base(app: AppSpec) -> str:
     return app.static_dir.removesuffix(tail).rstrip("/")
 
 
-def unit_route(app: AppSpec, host: HostSpec, release_id: str, owner: Owner,
+def unit_route(app: AppSpec, host: HostSpec, owner: Owner,
                app_unit_name: str | None = None) -> list[dict[str, Any]]:
     """The app's own named route: its static files from Unit, the rest to the app.
 
     The share is an absolute host path even with isolation: Unit's router,
-    not the isolated app, serves it. It points into the release, so static
-    files always match the code that links to them.
+    not the isolated app, serves it. It goes through `current` (the live
+    release), not a release's own directory, so the route is the same for every
+    release: an update changes the application only, and the static files switch
+    with `current`, right after the new release answered its health check
+    (UnitApplication; a failed check leaves both on the previous release).
     """
     steps: list[dict[str, Any]] = []
     if app.static_url:
-        release = AppLayout.of(app, host).release_dir(release_id)
+        live = AppLayout.of(app, host).current_link
         base = _static_base(app)
-        root = f"{release}/{base}" if base else release
+        root = f"{live}/{base}" if base else live
         # $uri already starts with static_url (the seed's share of
         # .../app/static$uri looked in app/static/static/).
         steps.append({"match": {"uri": f"{app.static_url}*"},
@@ -149,14 +152,14 @@ def _with_headers(app: AppSpec, action: dict[str, Any]) -> dict[str, Any]:
     return action
 
 
-def unit_wiring(app: AppSpec, host: HostSpec, release_id: str, owner: Owner,
+def unit_wiring(app: AppSpec, host: HostSpec, owner: Owner,
                 da_mode: Mapping[str, Any] | None, dispatch_route: str) -> dict[str, Any]:
     """The app's Unit names, route, dispatch entry and listener: ours (`daflask:...`,
     `dispatch_route`, the app's listener), or on a host run the DirectAdmin way
     (`da_mode`, daunit.directadmin) DirectAdmin's, with where it stores them."""
     if not da_mode:
         return {"appName": unit_app_name(app, owner), "routeName": unit_route_name(app, owner),
-                "steps": unit_route(app, host, release_id, owner),
+                "steps": unit_route(app, host, owner),
                 "dispatchEntry": host_dispatch_entry(app, owner), "dispatchRoute": dispatch_route,
                 "listener": app.listener, "appStorage": None, "routeStorage": None}
     if set(app.aliases) - {f"www.{app.domain}"}:
@@ -167,7 +170,7 @@ def unit_wiring(app: AppSpec, host: HostSpec, release_id: str, owner: Owner,
     name = directadmin.unit_app_name(app.domain, stored)
     route = directadmin.route_name(app.domain, directadmin.ROOT_LOCATION)
     return {"appName": name, "routeName": route,
-            "steps": unit_route(app, host, release_id, owner, app_unit_name=name),
+            "steps": unit_route(app, host, owner, app_unit_name=name),
             "dispatchEntry": directadmin.dispatch_entry(app.domain),
             "dispatchRoute": directadmin.DISPATCH_ROUTE,
             "listener": directadmin.listener(int(da_mode["unitPort"])),

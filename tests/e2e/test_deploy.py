@@ -150,6 +150,23 @@ def test_3_template_edit_moves_one_file(lab: Any, deployed: Deployment) -> None:
     assert "Hello again from da-flask" in get(lab, "/").text
 
 
+def test_3_static_edit_changes_the_application_only(lab: Any, deployed: Deployment) -> None:
+    """The route's share goes through `current`: a new release (code or static
+    files) updates the release and the application; the route stays as it is,
+    and the new file is served once `current` switched."""
+    css = deployed.app_sources[APP] / "app" / "static" / "style.css"
+    css.write_text(css.read_text() + "\n/* edited for the e2e test */\n")
+    route_before = unit_config(lab)["routes"][UNIT_APP]
+    live = f"/home/{lab.da_user}/domains/{DOMAIN}/public_html/{APP}/current"
+    assert route_before[0]["action"]["share"] == f"{live}/app$uri"
+
+    result = deployed.stack.up()
+    assert re.search(r"\b2 updated\b", result.stdout), result.stdout[-2000:]
+    assert unit_config(lab)["routes"][UNIT_APP] == route_before
+    served = get(lab, "/static/style.css")
+    assert served.status_code == 200 and served.content == css.read_bytes()
+
+
 def test_5_environment_change_restarts_app(lab: Any, deployed: Deployment) -> None:
     before = worker_pids(lab)
     d = deployed

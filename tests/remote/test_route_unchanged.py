@@ -67,7 +67,7 @@ def test_an_unchanged_route_and_dispatch_entry_are_not_written_again(recording: 
     assert switch(inputs)[-3:] == [f"/config/routes/{route}", f"/config/routes/{dispatch}",
                                    f"/config/listeners/%2A%3A{listener.split(':')[1]}"]
     assert switch(inputs) == []  # all live already: nothing written
-    # A new step (a code change moves the static share, say): the route only.
+    # A new step (another static URL, say): the route only.
     changed = UnitRouteInputs.model_validate(
         {**wire, "steps": [{"match": {"uri": "/x"}, "action": {"return": 204}}, *wire["steps"]]})
     assert switch(changed) == [f"/config/routes/{route}"]

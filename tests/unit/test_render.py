@@ -50,7 +50,7 @@ def render_case(inputs: dict[str, Any]) -> dict[str, Any]:
     return {
         "unit_application": unit_application(app, host, inputs["release_id"], inputs["venv_key"],
                                              owner),
-        "unit_route": unit_route(app, host, inputs["release_id"], owner),
+        "unit_route": unit_route(app, host, owner),
         "host_dispatch_entry": host_dispatch_entry(app, owner),
     }
 
@@ -102,7 +102,7 @@ def test_isolation_rewrites_paths_into_the_root() -> None:
     assert config["environment"]["PYTHONPATH"] == f"/releases/{RELEASE}"
     assert config["isolation"] == {"namespaces": {"mount": True, "pid": True, "uname": True}, "rootfs": APP_DIR}
     # The router serves static files from outside the rootfs: absolute host path.
-    assert unit_route(app, host, RELEASE, OWNER)[0]["action"]["share"] == f"{APP_DIR}/releases/{RELEASE}/app$uri"
+    assert unit_route(app, host, OWNER)[0]["action"]["share"] == f"{APP_DIR}/current/app$uri"
 
 
 def test_no_isolation_key_when_off() -> None:
@@ -118,23 +118,23 @@ def test_venv_key_must_match_the_python_version() -> None:
 
 def test_route_share_plus_uri_is_the_static_file() -> None:
     app, host = specs()
-    static_step, app_step = unit_route(app, host, RELEASE, OWNER)
+    static_step, app_step = unit_route(app, host, OWNER)
     assert static_step["match"] == {"uri": "/static/*"}
     share = static_step["action"]["share"]
     # Unit substitutes the request URI for $uri.
-    assert share.replace("$uri", "/static/style.css") == f"{APP_DIR}/releases/{RELEASE}/app/static/style.css"
+    assert share.replace("$uri", "/static/style.css") == f"{APP_DIR}/current/app/static/style.css"
     assert app_step == {"action": {"pass": f"applications/{unit_app_name(app, OWNER)}",
                                    "response_headers": DEFAULT_SECURITY_HEADERS}}
 
 
 def test_route_when_static_dir_is_at_the_top() -> None:
     app, host = specs(staticUrl="/static/", staticDir="static")
-    assert unit_route(app, host, RELEASE, OWNER)[0]["action"]["share"] == f"{APP_DIR}/releases/{RELEASE}$uri"
+    assert unit_route(app, host, OWNER)[0]["action"]["share"] == f"{APP_DIR}/current$uri"
 
 
 def test_route_without_static() -> None:
     app, host = specs(staticUrl=None, securityHeaders=False)
-    assert unit_route(app, host, RELEASE, OWNER) == [{"action": {"pass": f"applications/{UNIT_NAME}"}}]
+    assert unit_route(app, host, OWNER) == [{"action": {"pass": f"applications/{UNIT_NAME}"}}]
 
 
 def test_dispatch_entry() -> None:

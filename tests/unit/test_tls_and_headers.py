@@ -32,7 +32,7 @@ from daunit.spec.pem import tls_bundle_problems
 from tests.support.certs import TestCA
 from tests.unit.conftest import app_raw, host_raw
 from tests.unit.test_models import app_errors, stack_errors
-from tests.unit.test_render import OWNER, RELEASE, specs
+from tests.unit.test_render import OWNER, specs
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_security_headers_default_to_the_seeds() -> None:
 def test_security_headers_off() -> None:
     app, host = specs(securityHeaders=False)
     assert app.security_headers == {}
-    assert all("response_headers" not in step["action"] for step in unit_route(app, host, RELEASE, OWNER))
+    assert all("response_headers" not in step["action"] for step in unit_route(app, host, OWNER))
 
 
 def test_security_headers_merge_over_the_defaults_by_name() -> None:
@@ -77,7 +77,7 @@ def test_security_headers_merge_over_the_defaults_by_name() -> None:
 
 def test_every_route_action_carries_the_headers() -> None:
     app, host = specs()
-    static, rest = unit_route(app, host, RELEASE, OWNER)
+    static, rest = unit_route(app, host, OWNER)
     assert static["action"]["response_headers"] == DEFAULT_SECURITY_HEADERS
     assert rest["action"]["response_headers"] == DEFAULT_SECURITY_HEADERS
 
