@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from daunit.canonical import canonical_json
-from daunit.doctor import ApiSettings
 from daunit.errors import ConfigError, RemoteError, mask_secrets
 
 if TYPE_CHECKING:
@@ -29,6 +28,17 @@ if TYPE_CHECKING:
 # import this module on every run, and only user mode (access: user) calls it.
 PATH = "/CMD_API_UNIT"
 TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Where and as whom to call DirectAdmin: the stack's `directadmin:` settings, or
+    the doctor's DAFLASK_DA_* variables (daunit.doctor.api_settings)."""
+
+    url: str
+    user: str
+    key: str = field(repr=False)
+    ca_file: str | None = None
 
 
 class DirectAdminAPIError(RemoteError):
@@ -47,7 +57,7 @@ class Listing:
 
 
 class DirectAdminAPI:
-    """One DirectAdmin login (`user` may be `admin|user`): the doctor's ApiSettings."""
+    """One DirectAdmin login (`user` may be `admin|user`)."""
 
     def __init__(self, settings: ApiSettings) -> None:
         self.url, self.user, self.login_key, self.ca_file = (settings.url, settings.user, settings.key,

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from daunit import directadmin, facts
+from daunit.da_api import ApiSettings
 from daunit.layout import DA_ROOT, domains_dir
 from daunit.spec import AppSpec, HostSpec, StackSpec, listener_port
 from daunit.status import load_stack_or_say, stack_command
@@ -391,14 +392,6 @@ def judge_host(sections: Sections, unit: UnitAnswer, host: HostSpec, apps: Seque
 
 
 # -- DirectAdmin's API (from this machine) -----------------------------------------------
-
-@dataclass(frozen=True)
-class ApiSettings:
-    url: str
-    user: str
-    key: str = field(repr=False)
-    ca_file: str | None = None
-
 
 def api_settings(env: Mapping[str, str]) -> ApiSettings | str | None:
     """DAFLASK_DA_URL, DAFLASK_DA_LOGIN (user:key), DAFLASK_DA_CA; None when unset, a

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import httpx
 
 from daunit import facts
+from daunit.da_api import ApiSettings
 from daunit.doctor import (
     FAIL,
-    ApiSettings,
     Check,
     HostReport,
     UnitAnswer,

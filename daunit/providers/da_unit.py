@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from daunit import hostops
 from daunit.da_access import da_form
-from daunit.da_api import DirectAdminAPI, Listing
-from daunit.doctor import ApiSettings
+from daunit.da_api import ApiSettings, DirectAdminAPI, Listing
 from daunit.errors import ConfigError, HealthCheckError
 from daunit.ownership import app_claim_problem, app_owner_mark, passes_to_app
 from daunit.providers.base import Health, Inputs, Provider, Wire

@@ -257,8 +257,7 @@ def test_destroy_removes_app_route_and_files(lab: Any, d: Deployment) -> None:
 
 
 def test_api_errors_name_the_field_and_never_the_key(lab: Any) -> None:
-    from daunit.da_api import DirectAdminAPI, DirectAdminAPIError
-    from daunit.doctor import ApiSettings
+    from daunit.da_api import ApiSettings, DirectAdminAPI, DirectAdminAPIError
     from daunit.errors import ConfigError
 
     key = lab.da_login_key(lab.da_user)

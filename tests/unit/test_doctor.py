@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from daunit import facts
+from daunit.da_api import ApiSettings
 from daunit.doctor import (
     FAIL,
     OK,
     WARN,
-    ApiSettings,
     Check,
     HostReport,
     UnitAnswer,
