@@ -13,7 +13,7 @@ the resources register with that same default provider, as before.
 The dynamic provider implements no functions, so the invoke itself always
 fails (the provider answers "unknown function"); that answer is expected and
 dropped. Nothing else waits on the thread, except the program's exit: see
-`_settle`.
+`ProviderStart.settle`.
 """
 from __future__ import annotations
 

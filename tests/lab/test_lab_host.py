@@ -324,8 +324,6 @@ def test_real_unit_serves_a_listener_and_restarts(lab_factory: Callable[..., Lab
         assert "*:80" in api.get("/config/listeners").json()
 
 
-@pytest.mark.skipif(not (REPO / "lab" / "unit_double").exists() and not (REPO / "lab" / "unit_double.py").exists(),
-                    reason="the control-API double (lab/unit_double) is not in this checkout")
 def test_double_serves_the_control_socket(lab_factory: Callable[..., LabHost]) -> None:
     lab = lab_factory("double", unit="double", front="none")
     assert lab.unit_kind == "double"

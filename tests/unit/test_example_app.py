@@ -1,4 +1,5 @@
-"""Smoke test of examples/flask_app with Flask's test client (skipped without Flask)."""
+"""Smoke test of examples/flask_app with Flask's test client (Flask and python-dotenv are
+pinned in requirements.txt for these tests)."""
 from __future__ import annotations
 
 import importlib
@@ -10,9 +11,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
-pytest.importorskip("flask")
-pytest.importorskip("dotenv")
 
 from daunit.render import dotenv_bytes
 from daunit.spec import parse_stack

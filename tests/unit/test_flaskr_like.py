@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("flask")
-
 from daunit.spec import parse_stack
 from tests.unit.conftest import app_raw, host_raw
 

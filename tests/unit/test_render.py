@@ -171,7 +171,8 @@ def test_dotenv_bytes_format() -> None:
 
 
 def test_dotenv_round_trip_with_python_dotenv() -> None:
-    dotenv = pytest.importorskip("dotenv")
+    import dotenv  # python-dotenv: pinned in requirements.txt for this test
+
     data = dotenv_bytes(TRICKY_VALUES)
     for interpolate in (True, False):
         parsed = dotenv.dotenv_values(stream=io.StringIO(data.decode()), interpolate=interpolate)
