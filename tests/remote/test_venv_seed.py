@@ -268,3 +268,27 @@ def test_no_base_venv_possible_still_builds(lab_host: Any, app_dir: str) -> None
             {"pip", "setuptools", "six"}
     finally:
         lab_host.run(["rm", "-rf", "--", cache])
+
+
+def test_the_quick_base_venv_is_what_python_m_venv_makes(lab_host: Any) -> None:
+    """hostops.MAKE_BASE_VENV (pip from the unpacked wheel, compileall on every
+    core) against `python -m venv` itself, both run by the site user."""
+    home = f"/home/{lab_host.da_user}"
+    quick, plain = f"{home}/quick-{secrets.token_hex(4)}", f"{home}/plain-{secrets.token_hex(4)}"
+    as_user = ["setpriv", f"--reuid={lab_host.da_user}", f"--regid={lab_host.da_user}", "--init-groups",
+               "env", "-i", f"HOME={home}", "PATH=/usr/bin:/bin"]
+    try:
+        lab_host.run([*as_user, PYTHON, "-c", hostops.MAKE_BASE_VENV, quick])
+        lab_host.run([*as_user, PYTHON, "-m", "venv", plain])
+        quick_dir, plain_dir = lab_host.host_path(quick), lab_host.host_path(plain)
+        assert files_of(quick_dir) == files_of(plain_dir)  # the scratch dir is gone too
+        assert len([p for p in files_of(quick_dir) if p.endswith(".pyc")]) > 500  # compiled, as pip does
+        assert packages(lab_host, quick) == packages(lab_host, plain) != set()
+        for name in ("pip", "pip3"):
+            assert (quick_dir / "bin" / name).read_text().splitlines()[0] == f"#!{quick}/bin/python3"
+        # Installed from the wheels by name, as ensurepip does: no direct URL recorded.
+        assert not list(quick_dir.glob("lib/python3*/site-packages/*.dist-info/direct_url.json"))
+        for module in ("pip", "setuptools"):
+            assert in_venv(lab_host, quick, f"import {module}; print({module}.__file__)").startswith(quick)
+    finally:
+        lab_host.run(["rm", "-rf", "--", quick, plain])
