@@ -674,6 +674,8 @@ class Builder(venv.EnvBuilder):
         os.mkdir(links)
         for _version, path in found.values():
             os.symlink(path, os.path.join(links, os.path.basename(path)))
+        # The package only, not its .dist-info: a pip that sees itself installed
+        # on PYTHONPATH would not install itself into the venv.
         with zipfile.ZipFile(found["pip"][1]) as wheel:
             wheel.extractall(source, [n for n in wheel.namelist() if n.startswith("pip/")])
         env = dict(os.environ, PYTHONPATH=source, PYTHONDONTWRITEBYTECODE="1")
