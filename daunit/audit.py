@@ -14,7 +14,10 @@ audited and any other is reported as "no data", never passed silently.
 
 Answers are cached by the requirements' sha256 (DAFLASK_AUDIT_CACHE, default
 ~/.cache/da-flask/audit; DAFLASK_AUDIT_TTL seconds, default a day), so a
-no-op preview asks nothing. Only complete answers are cached.
+no-op preview asks nothing; and each pin's answer on its own (`pins/` there,
+the same lifetime), so a requirements change asks only about the pins it adds.
+The pins still to ask about are asked all at once. Only answers are cached,
+never a lookup that got none.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,11 +136,30 @@ def lookup(fetch: Fetch, name: str, version: str) -> tuple[Advisory, ...] | str:
     return f"no vulnerability data for {version} from this index (only for the latest release)"
 
 
-def audit(requirements: str, fetch: Fetch) -> AuditReport:
+# At most this many lookups in flight: each waits on PyPI, not on this machine.
+MAX_LOOKUPS = 8
+
+
+def audit(requirements: str, fetch: Fetch, cache: PinCache | None = None) -> AuditReport:
+    """Every pin's advisories: from `cache` when it has them, the others asked of
+    PyPI at once (`fetch` is called from several threads); answers go to `cache`."""
     report = AuditReport()
     found, report.unaudited = pins(requirements)
+    answers: dict[tuple[str, str], tuple[Advisory, ...] | str] = {}
+    for pin in found:
+        kept = cache.get(*pin) if cache else None
+        if kept is not None:
+            answers[pin] = kept
+    missing = [pin for pin in found if pin not in answers]
+    if missing:
+        with ThreadPoolExecutor(max_workers=min(MAX_LOOKUPS, len(missing))) as pool:
+            asked = list(pool.map(lambda pin: lookup(fetch, *pin), missing))
+        for (name, version), result in zip(missing, asked, strict=True):
+            answers[(name, version)] = result
+            if cache is not None and not isinstance(result, str):
+                cache.put(name, version, result)
     for name, version in found:
-        result = lookup(fetch, name, version)
+        result = answers[(name, version)]
         if isinstance(result, str):
             report.unaudited.append(f"{name}=={version}: {result}")
         elif result:
@@ -150,25 +173,58 @@ def cache_dir() -> Path:
     return Path(os.environ.get("DAFLASK_AUDIT_CACHE") or Path.home() / ".cache" / "da-flask" / "audit")
 
 
+class PinCache:
+    """Each pin's advisories, kept `ttl` seconds (as the requirements' own report)."""
+
+    def __init__(self, root: Path, ttl: float) -> None:
+        self.root, self.ttl = root / "pins", ttl
+
+    def _path(self, name: str, version: str) -> Path:
+        return self.root / (hashlib.sha256(f"{name}=={version}".encode()).hexdigest()[:32] + ".json")
+
+    def get(self, name: str, version: str) -> tuple[Advisory, ...] | None:
+        path = self._path(name, version)
+        try:
+            if time.time() - path.stat().st_mtime >= self.ttl:
+                return None
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None  # none yet, or unreadable: asked again
+        if data.get("pin") != f"{name}=={version}":
+            return None
+        return tuple(Advisory(a["id"], tuple(a["aliases"]), tuple(a["fixed_in"])) for a in data["advisories"])
+
+    def put(self, name: str, version: str, advisories: tuple[Advisory, ...]) -> None:
+        _write(self._path(name, version),
+               {"pin": f"{name}=={version}", "advisories": [asdict(a) for a in advisories]})
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    """Written whole under a name of this process's, then renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
 def cached_audit(requirements: str, fetch: Fetch | None = None) -> AuditReport:
-    """`audit`, answered from the cache when the same requirements were audited lately."""
+    """`audit`, answered from the cache when the same requirements were audited
+    lately, else asking PyPI only about the pins it has no fresh answer for."""
     key = hashlib.sha256(requirements.encode()).hexdigest()
     path = cache_dir() / f"{key}.json"
     ttl = float(os.environ.get("DAFLASK_AUDIT_TTL", DEFAULT_TTL_S))
     if path.exists() and time.time() - path.stat().st_mtime < ttl:
         return _load(path)
+    cache = PinCache(cache_dir(), ttl)
     if fetch is None:
         import httpx
 
         with httpx.Client(timeout=10, follow_redirects=True) as client:
-            report = audit(requirements, client.get)
+            report = audit(requirements, client.get, cache)
     else:
-        report = audit(requirements, fetch)
+        report = audit(requirements, fetch, cache)
     if report.complete:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(report)))
-        tmp.replace(path)
+        _write(path, asdict(report))
     return report
 
 

@@ -3,6 +3,7 @@ what happens without an answer, and the cache that keeps no-ops quiet."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,38 @@ def test_pypi_itself_lists_a_vulnerable_pin(tmp_path: Path, monkeypatch: pytest.
     report = cached_audit("pycrypto==2.6.1\n")
     ids = {a.id for f in report.findings for a in f.advisories}
     assert "PYSEC-2017-94" in ids, report
+
+
+def test_a_requirements_change_asks_only_about_the_pins_it_adds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAFLASK_AUDIT_CACHE", str(tmp_path))
+    calls: list[str] = []
+    fetch = fake_index({"https://pypi.org/pypi/flask/0.12/json": (200, {"vulnerabilities": [VULN]}),
+                        "https://pypi.org/pypi/jinja2/3.1.6/json": (200, {"vulnerabilities": []}),
+                        "https://pypi.org/pypi/six/1.17.0/json": (200, {"vulnerabilities": []})}, calls)
+    cached_audit("flask==0.12\njinja2==3.1.6\n", fetch)
+    assert len(calls) == 2
+    report = cached_audit("flask==0.12\njinja2==3.1.6\nsix==1.17.0\n", fetch)
+    assert calls[2:] == ["https://pypi.org/pypi/six/1.17.0/json"]
+    assert [f.describe() for f in report.findings] == ["flask==0.12: PYSEC-2099-1 (fixed in 2.0.1)"]
+    # A pin without an answer is asked again next time; kept answers age out with the TTL.
+    cached_audit("flask==0.12\nnothere==1\n", fetch)
+    cached_audit("flask==0.12\nnothere==1\n", fetch)
+    assert calls.count("https://pypi.org/pypi/nothere/1/json") == 2
+    monkeypatch.setenv("DAFLASK_AUDIT_TTL", "0")
+    cached_audit("flask==0.12\n", fetch)
+    assert calls[-1] == "https://pypi.org/pypi/flask/0.12/json"
+
+
+def test_pins_without_an_answer_yet_are_asked_at_once() -> None:
+    """Three lookups meet at a barrier: asked one after another, the first would wait alone."""
+    barrier = threading.Barrier(3, timeout=10)
+    answered = fake_index({f"https://pypi.org/pypi/p{i}/1.0/json": (200, {"vulnerabilities": []})
+                           for i in range(3)})
+
+    def fetch(url: str) -> httpx.Response:
+        barrier.wait()
+        return answered(url)
+
+    report = audit("p0==1.0\np1==1.0\np2==1.0\n", fetch)
+    assert report.complete and not report.findings
