@@ -192,7 +192,7 @@ class PinCache:
             return None  # none yet, or unreadable: asked again
         if data.get("pin") != f"{name}=={version}":
             return None
-        return tuple(Advisory(a["id"], tuple(a["aliases"]), tuple(a["fixed_in"])) for a in data["advisories"])
+        return _advisories(data["advisories"])
 
     def put(self, name: str, version: str, advisories: tuple[Advisory, ...]) -> None:
         _write(self._path(name, version),
@@ -228,11 +228,14 @@ def cached_audit(requirements: str, fetch: Fetch | None = None) -> AuditReport:
     return report
 
 
+def _advisories(kept: list[dict[str, Any]]) -> tuple[Advisory, ...]:
+    """Advisories as the cache keeps them (dataclasses.asdict of each)."""
+    return tuple(Advisory(a["id"], tuple(a["aliases"]), tuple(a["fixed_in"])) for a in kept)
+
+
 def _load(path: Path) -> AuditReport:
     data = json.loads(path.read_text())
-    findings = [Finding(f["name"], f["version"], tuple(
-        Advisory(a["id"], tuple(a["aliases"]), tuple(a["fixed_in"])) for a in f["advisories"]))
-        for f in data["findings"]]
+    findings = [Finding(f["name"], f["version"], _advisories(f["advisories"])) for f in data["findings"]]
     return AuditReport(findings, list(data["unaudited"]), cached=True)
 
 

@@ -668,7 +668,6 @@ def wheels():
 class Builder(venv.EnvBuilder):
     def post_setup(self, context):
         python = getattr(context, "env_exec_cmd", context.env_exe)
-        found = wheels()
         scratch = tempfile.mkdtemp(prefix=".bootstrap-", dir=context.env_dir)
         links, source = os.path.join(scratch, "wheels"), os.path.join(scratch, "pip")
         os.mkdir(links)
@@ -691,7 +690,7 @@ class Builder(venv.EnvBuilder):
         subprocess.run([python, "-m", "compileall", "-q", "-j", "0", purelib], stdout=sys.stderr, check=False)
 
 
-wheels()
+found = wheels()  # before anything is made: none, and `python -m venv` does it all
 Builder(symlinks=os.name != "nt", with_pip=False).create(sys.argv[1])
 '''
 
